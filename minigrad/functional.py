@@ -1,0 +1,553 @@
+"""The ops: each a Function with its forward and, right below, its backward.
+
+Conventions: arrays in, arrays out (the Tensor plumbing is in ``Function.apply``); ``backward``
+returns one gradient per positional input, None where an input needs none
+(``ctx.needs_input_grad``). Shapes are in the comments. The heavy ops (conv2d, max_pool2d, relu)
+call the kernels of the array's device (kernels/cpu.py or kernels/gpu.py); everything else is
+written once for NumPy and CuPy through ``xp``.
+"""
+import numpy as np
+
+from . import relu_rules
+from .backend import get_array_module
+from .kernels import for_array as kernels_for
+from .tensor import Function, Tensor
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+# ------------------------------------------------------------------------------------------------
+def _pair(v, name, op):
+    v = (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
+    if len(v) != 2 or not all(isinstance(a, (int, np.integer)) for a in v):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
+    return int(v[0]), int(v[1])
+
+
+def _unbroadcast(g, shape):
+    """Sum a gradient over the axes that broadcasting added or stretched, back to ``shape``."""
+    while g.ndim > len(shape):
+        g = g.sum(axis=0)
+    for axis, size in enumerate(shape):
+        if size == 1 and g.shape[axis] != 1:
+            g = g.sum(axis=axis, keepdims=True)
+    return g
+
+
+def _operands(op, a, b):
+    """Lift a constant operand to an array of the tensor operand's dtype (no float64 leaks)."""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError(f"{op}: at least one operand must be a Tensor")
+    ref = a if isinstance(a, Tensor) else b
+    xp = ref.xp
+
+    def lift(v):
+        if isinstance(v, Tensor):
+            return v
+        dtype = ref.dtype if ref.dtype.kind == "f" else None
+        return xp.asarray(v, dtype=dtype)
+
+    a, b = lift(a), lift(b)
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype != b.dtype \
+            and a.dtype.kind == b.dtype.kind == "f":
+        raise TypeError(f"{op}: operands are {a.dtype} and {b.dtype}; convert one explicitly")
+    return a, b
+
+
+def _check_same_dtype(op, *arrays):
+    dtypes = {a.dtype for a in arrays if a is not None}
+    if len(dtypes) > 1:
+        raise TypeError(f"{op}: mixed dtypes {sorted(map(str, dtypes))}; convert explicitly")
+
+
+# ------------------------------------------------------------------------------------------------
+# elementwise arithmetic (with NumPy broadcasting)
+# ------------------------------------------------------------------------------------------------
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.shapes = a.shape, b.shape
+        return a + b
+
+    @staticmethod
+    def backward(ctx, g):
+        return _unbroadcast(g, ctx.shapes[0]), _unbroadcast(g, ctx.shapes[1])
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        da = _unbroadcast(g * b, a.shape) if ctx.needs_input_grad[0] else None
+        db = _unbroadcast(g * a, b.shape) if ctx.needs_input_grad[1] else None
+        return da, db
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        da = _unbroadcast(g / b, a.shape) if ctx.needs_input_grad[0] else None
+        db = _unbroadcast(-g * a / (b * b), b.shape) if ctx.needs_input_grad[1] else None
+        return da, db
+
+
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
+class Pow(Function):
+    """a ** p for a constant exponent p."""
+
+    @staticmethod
+    def forward(ctx, a, p):
+        ctx.save_for_backward(a)
+        ctx.p = p
+        return a ** p
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return g * ctx.p * a ** (ctx.p - 1), None
+
+
+class Exp(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = get_array_module(a).exp(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.saved[0]
+
+
+class Log(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return get_array_module(a).log(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g / ctx.saved[0]
+
+
+def add(a, b): return Add.apply(*_operands("add", a, b))
+def mul(a, b): return Mul.apply(*_operands("mul", a, b))
+def div(a, b): return Div.apply(*_operands("div", a, b))
+def sub(a, b): a, b = _operands("sub", a, b); return Add.apply(a, neg(b) if isinstance(b, Tensor) else -b)
+def neg(a): return Neg.apply(a)
+def exp(a): return Exp.apply(a)
+def log(a): return Log.apply(a)
+
+
+def pow(a, p):
+    if not isinstance(p, (int, float)):
+        raise TypeError(f"pow: the exponent must be a Python number, got {type(p).__name__}")
+    return Pow.apply(a, p)
+
+
+# ------------------------------------------------------------------------------------------------
+# matmul, reductions, shape changes, indexing
+# ------------------------------------------------------------------------------------------------
+class MatMul(Function):
+    """a @ b for 2-D (or batched) operands."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        da = _unbroadcast(g @ b.swapaxes(-1, -2), a.shape) if ctx.needs_input_grad[0] else None
+        db = _unbroadcast(a.swapaxes(-1, -2) @ g, b.shape) if ctx.needs_input_grad[1] else None
+        return da, db
+
+
+def matmul(a, b):
+    a, b = _operands("matmul", a, b)
+    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not chain (need (..., n, k) @ (..., k, m))")
+    return MatMul.apply(a, b)
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        ctx.shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
+        return a.sum(axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = get_array_module(g)
+        if not ctx.keepdims and ctx.axis is not None:
+            axes = (ctx.axis,) if isinstance(ctx.axis, int) else ctx.axis
+            g = xp.expand_dims(g, tuple(ax % len(ctx.shape) for ax in axes))
+        return xp.broadcast_to(g, ctx.shape).copy()
+
+
+def sum(a, axis=None, keepdims=False):  # noqa: A001 (mirrors numpy)
+    return Sum.apply(a, axis=axis, keepdims=keepdims)
+
+
+def mean(a, axis=None, keepdims=False):
+    axes = range(a.ndim) if axis is None else ((axis,) if isinstance(axis, int) else axis)
+    count = int(np.prod([a.shape[ax] for ax in axes]))
+    return Sum.apply(a, axis=axis, keepdims=keepdims) / count
+
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, a, shape):
+        ctx.shape = a.shape
+        return a.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.reshape(ctx.shape), None
+
+
+def reshape(a, shape):
+    return Reshape.apply(a, tuple(shape))
+
+
+def flatten(a):
+    """(N, ...) -> (N, -1)."""
+    return Reshape.apply(a, (a.shape[0], -1))
+
+
+class Transpose(Function):
+    @staticmethod
+    def forward(ctx, a, axes=None):
+        ctx.axes = axes
+        return a.transpose(axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        if ctx.axes is None:
+            return g.transpose()
+        return g.transpose(np.argsort(ctx.axes))
+
+
+def transpose(a, axes=None):
+    return Transpose.apply(a, axes=None if axes is None else tuple(axes))
+
+
+class GetItem(Function):
+    """a[index]; the backward scatter-adds, so repeated indices receive all their contributions."""
+
+    @staticmethod
+    def forward(ctx, a, index):
+        ctx.shape, ctx.index = a.shape, index
+        return a[index]
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = get_array_module(g)
+        da = xp.zeros(ctx.shape, g.dtype)
+        if xp is np:
+            np.add.at(da, ctx.index, g)
+        else:
+            import cupyx
+            cupyx.scatter_add(da, ctx.index, g)
+        return da, None
+
+
+def getitem(a, index):
+    """Index a tensor like its array: ``logits[:, c]``, ``logits[xp.arange(N), targets]``."""
+    def raw(i):
+        return i.data if isinstance(i, Tensor) else i
+    index = tuple(raw(i) for i in index) if isinstance(index, tuple) else raw(index)
+    return GetItem.apply(a, index)
+
+
+# ------------------------------------------------------------------------------------------------
+# network ops
+# ------------------------------------------------------------------------------------------------
+class Linear(Function):
+    """out (N, out) = x (N, in) @ w.T (in, out) + b (out,)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b=None):
+        ctx.save_for_backward(x, w)
+        out = x @ w.T
+        if b is not None:
+            out += b
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved
+        dx = g @ w if ctx.needs_input_grad[0] else None                  # (N, in)
+        dw = g.T @ x if ctx.needs_input_grad[1] else None                # (out, in)
+        db = g.sum(axis=0) if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2] else None
+        return dx, dw, db
+
+
+def linear(x, w, b=None):
+    """Fully connected layer; ``w`` is (out, in) as in the weight files."""
+    if x.ndim != 2:
+        raise ValueError(f"linear: input must be 2-D (N, in), got shape {x.shape}")
+    if w.ndim != 2 or w.shape[1] != x.shape[1]:
+        raise ValueError(f"linear: input has {x.shape[1]} features, weight {tuple(w.shape)} expects "
+                         f"{w.shape[1] if w.ndim == 2 else '?'}")
+    if b is not None and tuple(b.shape) != (w.shape[0],):
+        raise ValueError(f"linear: bias has shape {tuple(b.shape)}, expected ({w.shape[0]},)")
+    _check_same_dtype("linear", x, w, b)
+    return Linear.apply(x, w, b) if b is not None else Linear.apply(x, w)
+
+
+class Conv2d(Function):
+    """2-D cross-correlation by im2col + GEMM, one image at a time (bounded memory).
+
+    out[n, o, y, x] = b[o] + sum_{c,i,j} w[o, c, i, j] * x[n, c, y*sh + i - ph, x*sw + j - pw]
+
+    With ``relu=True`` the ReLU is fused into the bias pass (it is then differentiated here with the
+    rule in force, exactly as the separate ReLU op would be).
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b=None, stride=(1, 1), padding=(0, 0), relu=False):
+        xp, K = get_array_module(x), kernels_for(x)
+        x = xp.ascontiguousarray(x)
+        N, C, H, W = x.shape
+        O, _, kh, kw = w.shape
+        (sh, sw), (ph, pw) = stride, padding
+        oh, ow = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+        geometry = (kh, kw, sh, sw, ph, pw, oh, ow)
+        w2 = w.reshape(O, C * kh * kw)                                    # (O, C*kh*kw)
+        cols = xp.empty((C * kh * kw, oh * ow), x.dtype)                  # (C*kh*kw, oh*ow), reused
+        out = xp.empty((N, O, oh * ow), x.dtype)                          # (N, O, oh*ow)
+        for n in range(N):
+            K.im2col(x[n], *geometry, cols)
+            xp.matmul(w2, cols, out=out[n])
+        if b is not None or relu:
+            K.bias_relu(out, b if b is not None else xp.zeros(O, x.dtype), relu)
+        out = out.reshape(N, O, oh, ow)                                   # (N, O, oh, ow)
+        ctx.save_for_backward(x, w, out if relu else None)
+        ctx.geometry, ctx.relu = geometry, relu
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w, y = ctx.saved
+        xp, K = get_array_module(x), kernels_for(x)
+        kh, kw, sh, sw, ph, pw, oh, ow = ctx.geometry
+        N, C = x.shape[:2]
+        O = w.shape[0]
+        if ctx.relu:                                                      # back through the fused ReLU
+            g = _relu_backward(y, g)
+        g = xp.ascontiguousarray(g).reshape(N, O, oh * ow)                # (N, O, oh*ow)
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        need_b = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
+        w2 = w.reshape(O, C * kh * kw)                                    # (O, C*kh*kw)
+        cols = xp.empty((C * kh * kw, oh * ow), x.dtype)                  # (C*kh*kw, oh*ow)
+        dx = xp.zeros_like(x) if need_x else None
+        dw2 = xp.zeros_like(w2) if need_w else None
+        for n in range(N):
+            if need_w:
+                K.im2col(x[n], *ctx.geometry, cols)
+                dw2 += g[n] @ cols.T                                      # (O, oh*ow) @ (oh*ow, C*kh*kw)
+            if need_x:
+                xp.matmul(w2.T, g[n], out=cols)                           # (C*kh*kw, oh*ow)
+                K.col2im(cols, *ctx.geometry, dx[n])
+        db = g.sum(axis=(0, 2)) if need_b else None
+        return dx, (dw2.reshape(w.shape) if need_w else None), db
+
+
+def conv2d(x, w, b=None, stride=1, padding=0):
+    """2-D convolution (cross-correlation, as in every framework) of x (N, C, H, W) with w (O, C, kh, kw)."""
+    return _conv2d(x, w, b, stride, padding, relu=False)
+
+
+def conv2d_relu(x, w, b=None, stride=1, padding=0):
+    """relu(conv2d(...)) as one fused op (one pass over the output instead of three)."""
+    return _conv2d(x, w, b, stride, padding, relu=True)
+
+
+def _conv2d(x, w, b, stride, padding, relu):
+    stride, padding = _pair(stride, "stride", "conv2d"), _pair(padding, "padding", "conv2d")
+    if x.ndim != 4:
+        raise ValueError(f"conv2d: input must be 4-D (N, C, H, W), got shape {tuple(x.shape)}")
+    if w.ndim != 4:
+        raise ValueError(f"conv2d: weight must be 4-D (out, in, kh, kw), got shape {tuple(w.shape)}")
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(f"conv2d: input has {x.shape[1]} channels, weight expects {w.shape[1]}")
+    if b is not None and tuple(b.shape) != (w.shape[0],):
+        raise ValueError(f"conv2d: bias has shape {tuple(b.shape)}, expected ({w.shape[0]},)")
+    if min(stride) < 1 or min(padding) < 0:
+        raise ValueError(f"conv2d: stride must be >= 1 and padding >= 0, got {stride}, {padding}")
+    H, W = x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]
+    if H < w.shape[2] or W < w.shape[3]:
+        raise ValueError(f"conv2d: kernel {tuple(w.shape[2:])} is larger than the padded input ({H}, {W})")
+    _check_same_dtype("conv2d", x, w, b)
+    params = dict(stride=stride, padding=padding, relu=relu)
+    return Conv2d.apply(x, w, b, **params) if b is not None else Conv2d.apply(x, w, **params)
+
+
+class MaxPool2d(Function):
+    """out[n, c, y, x] = max_{i<kh, j<kw} x[n, c, y*sh + i, x*sw + j]; the backward uses the switches."""
+
+    @staticmethod
+    def forward(ctx, x, kernel_size, stride):
+        xp, K = get_array_module(x), kernels_for(x)
+        x = xp.ascontiguousarray(x)
+        (kh, kw), (sh, sw) = kernel_size, stride
+        N, C, H, W = x.shape
+        oh, ow = (H - kh) // sh + 1, (W - kw) // sw + 1
+        out = xp.empty((N, C, oh, ow), x.dtype)
+        switches = xp.empty((N, C, oh, ow), xp.int32)                    # flat index y*W + x
+        K.maxpool_forward(x, kh, kw, sh, sw, out, switches)
+        ctx.save_for_backward(switches)
+        ctx.shape = x.shape
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        xp, K = get_array_module(g), kernels_for(g)
+        (switches,) = ctx.saved
+        dx = xp.zeros(ctx.shape, g.dtype)
+        K.maxpool_backward(xp.ascontiguousarray(g), switches, dx)
+        return dx, None, None
+
+
+def max_pool2d(x, kernel_size, stride=None):
+    """Max pooling without padding; ``stride`` defaults to ``kernel_size`` (non-overlapping)."""
+    kernel_size = _pair(kernel_size, "kernel_size", "max_pool2d")
+    stride = kernel_size if stride is None else _pair(stride, "stride", "max_pool2d")
+    if x.ndim != 4:
+        raise ValueError(f"max_pool2d: input must be 4-D (N, C, H, W), got shape {tuple(x.shape)}")
+    if min(kernel_size) < 1 or min(stride) < 1:
+        raise ValueError(f"max_pool2d: kernel_size and stride must be >= 1, got {kernel_size}, {stride}")
+    if x.shape[2] < kernel_size[0] or x.shape[3] < kernel_size[1]:
+        raise ValueError(f"max_pool2d: window {kernel_size} is larger than the input {tuple(x.shape[2:])}")
+    return MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride)
+
+
+def _relu_backward(y, g):
+    """Back through a ReLU whose output was y, with the rule in force (relu_rules.py)."""
+    xp, K = get_array_module(g), kernels_for(g)
+    g = xp.ascontiguousarray(g)
+    dx = xp.empty_like(g)
+    rule = relu_rules.RULES.index(relu_rules.current_rule())
+    K.relu_backward(y.ravel(), g.ravel(), rule, dx.ravel())
+    return dx
+
+
+class ReLU(Function):
+    """out = max(x, 0); backward by the rule in force: gradient, deconvnet or guided (relu_rules.py)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        xp, K = get_array_module(x), kernels_for(x)
+        x = xp.ascontiguousarray(x)
+        out = xp.empty_like(x)
+        K.relu_forward(x.ravel(), out.ravel())
+        ctx.save_for_backward(out)                                        # [out > 0] = [x > 0]
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return _relu_backward(ctx.saved[0], g)
+
+
+def relu(x):
+    return ReLU.apply(x)
+
+
+class Dropout(Function):
+    """Inverted dropout: keep each unit with probability 1 - p and scale it by 1 / (1 - p)."""
+
+    @staticmethod
+    def forward(ctx, x, mask):
+        ctx.save_for_backward(mask)
+        return x * mask
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.saved[0], None
+
+
+_rng = np.random.default_rng()
+
+
+def manual_seed(seed):
+    """Seed minigrad's random numbers (dropout masks, initialisation in nn)."""
+    global _rng
+    _rng = np.random.default_rng(seed)
+
+
+def rng():
+    return _rng
+
+
+def dropout(x, p=0.5, training=True):
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    if not training or p == 0:
+        return x
+    xp = x.xp
+    keep = _rng.random(x.shape, dtype=np.float32) >= p
+    mask = xp.asarray(keep, dtype=x.dtype) * x.dtype.type(1.0 / (1.0 - p))
+    return Dropout.apply(x, mask)
+
+
+class LogSoftmax(Function):
+    """out = x - log(sum(exp(x))), computed stably; backward: g - softmax * sum(g)."""
+
+    @staticmethod
+    def forward(ctx, x, axis=-1):
+        xp = get_array_module(x)
+        shifted = x - x.max(axis=axis, keepdims=True)
+        out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = get_array_module(g)
+        (out,) = ctx.saved
+        return g - xp.exp(out) * g.sum(axis=ctx.axis, keepdims=True)
+
+
+def log_softmax(x, axis=-1):
+    return LogSoftmax.apply(x, axis=axis)
+
+
+def softmax(x, axis=-1):
+    return exp(log_softmax(x, axis))
+
+
+def cross_entropy(logits, labels):
+    """Mean negative log-likelihood of integer ``labels`` (N,) under ``softmax(logits)`` (N, K)."""
+    labels = labels.data if isinstance(labels, Tensor) else labels
+    xp = logits.xp
+    labels = xp.asarray(labels)
+    if logits.ndim != 2 or labels.shape != (logits.shape[0],):
+        raise ValueError(f"cross_entropy: logits must be (N, K) and labels (N,), got {tuple(logits.shape)} "
+                         f"and {tuple(labels.shape)}")
+    if labels.dtype.kind not in "iu" or labels.size and (int(labels.min()) < 0 or int(labels.max()) >= logits.shape[1]):
+        raise ValueError(f"cross_entropy: labels must be integers in [0, {logits.shape[1]})")
+    picked = log_softmax(logits, axis=1)[xp.arange(logits.shape[0]), labels]  # (N,)
+    return -picked.mean()

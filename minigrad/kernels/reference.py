@@ -1,0 +1,118 @@
+"""Naive reference versions of every kernel: plain loops over the definitions, slow and obvious.
+
+The fast kernels (cpu.py, gpu.py) and the ops in functional.py are tested against these.
+Arrays are NumPy; shapes as in cpu.py.
+"""
+import numpy as np
+
+
+def conv2d(x, w, b=None, stride=(1, 1), padding=(0, 0)):
+    """out[n, o, y, x] = b[o] + sum_{c,i,j} w[o, c, i, j] * x[n, c, y*sh + i - ph, x*sw + j - pw]."""
+    (sh, sw), (ph, pw) = stride, padding
+    N, C, H, W = x.shape
+    O, _, kh, kw = w.shape
+    xp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), x.dtype)
+    xp[:, :, ph:ph + H, pw:pw + W] = x
+    oh, ow = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    out = np.zeros((N, O, oh, ow), x.dtype)
+    for n in range(N):
+        for o in range(O):
+            for y in range(oh):
+                for xx in range(ow):
+                    patch = xp[n, :, y * sh:y * sh + kh, xx * sw:xx * sw + kw]
+                    out[n, o, y, xx] = np.sum(patch * w[o])
+    if b is not None:
+        out += b[None, :, None, None]
+    return out
+
+
+def conv2d_backward(x, w, grad_out, stride=(1, 1), padding=(0, 0)):
+    """(dx, dw, db) of conv2d by the same loop, each term's contribution added where it came from."""
+    (sh, sw), (ph, pw) = stride, padding
+    N, C, H, W = x.shape
+    O, _, kh, kw = w.shape
+    xp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), x.dtype)
+    xp[:, :, ph:ph + H, pw:pw + W] = x
+    dxp = np.zeros_like(xp)
+    dw = np.zeros_like(w)
+    oh, ow = grad_out.shape[2:]
+    for n in range(N):
+        for o in range(O):
+            for y in range(oh):
+                for xx in range(ow):
+                    g = grad_out[n, o, y, xx]
+                    dxp[n, :, y * sh:y * sh + kh, xx * sw:xx * sw + kw] += g * w[o]
+                    dw[o] += g * xp[n, :, y * sh:y * sh + kh, xx * sw:xx * sw + kw]
+    return dxp[:, :, ph:ph + H, pw:pw + W], dw, grad_out.sum(axis=(0, 2, 3))
+
+
+def im2col(x, kh, kw, sh, sw, ph, pw, oh, ow):
+    """x (C, H, W) -> cols (C*kh*kw, oh*ow), see cpu.im2col."""
+    C, H, W = x.shape
+    cols = np.zeros((C * kh * kw, oh * ow), x.dtype)
+    for c in range(C):
+        for i in range(kh):
+            for j in range(kw):
+                for oy in range(oh):
+                    for ox in range(ow):
+                        y, xx = oy * sh + i - ph, ox * sw + j - pw
+                        if 0 <= y < H and 0 <= xx < W:
+                            cols[(c * kh + i) * kw + j, oy * ow + ox] = x[c, y, xx]
+    return cols
+
+
+def col2im(cols, shape, kh, kw, sh, sw, ph, pw, oh, ow):
+    """cols (C*kh*kw, oh*ow) -> image of ``shape`` (C, H, W), see cpu.col2im."""
+    C, H, W = shape
+    dx = np.zeros(shape, cols.dtype)
+    for c in range(C):
+        for i in range(kh):
+            for j in range(kw):
+                for oy in range(oh):
+                    for ox in range(ow):
+                        y, xx = oy * sh + i - ph, ox * sw + j - pw
+                        if 0 <= y < H and 0 <= xx < W:
+                            dx[c, y, xx] += cols[(c * kh + i) * kw + j, oy * ow + ox]
+    return dx
+
+
+def max_pool2d(x, kh, kw, sh, sw):
+    """(out, switches): out[n, c, y, x] = max of the window; switches = flat index of its first maximum."""
+    N, C, H, W = x.shape
+    oh, ow = (H - kh) // sh + 1, (W - kw) // sw + 1
+    out = np.zeros((N, C, oh, ow), x.dtype)
+    switches = np.zeros((N, C, oh, ow), np.int64)
+    for n in range(N):
+        for c in range(C):
+            for y in range(oh):
+                for xx in range(ow):
+                    win = x[n, c, y * sh:y * sh + kh, xx * sw:xx * sw + kw]
+                    i, j = np.unravel_index(np.argmax(win), win.shape)
+                    out[n, c, y, xx] = win[i, j]
+                    switches[n, c, y, xx] = (y * sh + i) * W + xx * sw + j
+    return out, switches
+
+
+def max_pool2d_backward(grad_out, switches, shape):
+    """dx of max pooling: each output's gradient goes to its switch."""
+    dx = np.zeros(shape, grad_out.dtype)
+    W = shape[3]
+    for n, c, y, xx in np.ndindex(*grad_out.shape):
+        s = switches[n, c, y, xx]
+        dx[n, c, s // W, s % W] += grad_out[n, c, y, xx]
+    return dx
+
+
+def relu(x):
+    return np.where(x > 0, x, 0).astype(x.dtype)
+
+
+def relu_backward(x, g, rule):
+    """The three rules of relu_rules.py, written out: 'gradient', 'deconvnet', 'guided'."""
+    if rule == "gradient":
+        return (g * (x > 0)).astype(g.dtype)
+    if rule == "deconvnet":
+        return (g * (g > 0)).astype(g.dtype)
+    if rule == "guided":
+        return (g * (g > 0) * (x > 0)).astype(g.dtype)
+    raise ValueError(rule)

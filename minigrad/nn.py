@@ -1,0 +1,216 @@
+"""Layers as Modules, in the PyTorch style: attributes that are Parameters or Modules register
+themselves, in order, so ``named_parameters()`` reads ``conv1_1.weight``, ``fc8.bias``, ...
+
+Initialisation is He et al. (2015), ``std = sqrt(2 / fan_in)``: plain VGG stacks without batch norm
+do not train from smaller initialisations.
+"""
+import math
+from collections import OrderedDict
+
+import numpy as np
+
+from . import functional as F
+from .backend import DEFAULT_DTYPE, device_of, to_device
+from .tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A Tensor that is a learnable parameter of a Module (requires_grad=True)."""
+
+    def __init__(self, data):
+        super().__init__(data, requires_grad=True)
+
+
+class Module:
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise RuntimeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError
+
+    def named_modules(self, prefix=""):
+        yield prefix, self
+        for name, m in self._modules.items():
+            yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def named_parameters(self, prefix=""):
+        for mod_name, m in self.named_modules(prefix):
+            for name, p in m._parameters.items():
+                if p is not None:
+                    yield (f"{mod_name}.{name}" if mod_name else name), p
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad = None
+
+    def train(self, mode=True):
+        for _, m in self.named_modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def requires_grad_(self, flag=True):
+        """Switch gradients of all parameters on or off (off: saliency needs only input gradients)."""
+        for p in self.parameters():
+            p.requires_grad = flag
+        return self
+
+    def state_dict(self):
+        """{name: array} of every parameter (the arrays themselves, not copies)."""
+        return OrderedDict((name, p.data) for name, p in self.named_parameters())
+
+    def load_state_dict(self, state):
+        """Copy arrays into the parameters; names and shapes must match exactly."""
+        own = dict(self.named_parameters())
+        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+        if missing or unexpected:
+            raise KeyError(f"load_state_dict: missing {missing}, unexpected {unexpected}")
+        for name, p in own.items():
+            value = state[name]
+            if tuple(value.shape) != tuple(p.shape):
+                raise ValueError(f"load_state_dict: {name} has shape {tuple(value.shape)}, expected {tuple(p.shape)}")
+            p.data = to_device(np.asarray(value, dtype=p.dtype) if device_of(value) == "cpu" else value.astype(p.dtype),
+                               device_of(p.data))
+        return self
+
+    def to(self, device):
+        """Move every parameter to 'cpu' or 'gpu'."""
+        for p in self.parameters():
+            p.data = to_device(p.data, device)
+            if p.grad is not None:
+                p.grad = to_device(p.grad, device)
+        return self
+
+    @property
+    def device(self):
+        params = self.parameters()
+        return device_of(params[0].data) if params else "cpu"
+
+
+def _he_normal(shape, fan_in, dtype=DEFAULT_DTYPE):
+    std = math.sqrt(2.0 / fan_in)                      # a Python float: keeps float32 float32
+    return F.rng().standard_normal(shape, dtype=np.float32).astype(dtype) * std
+
+
+class Conv2d(Module):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
+        super().__init__()
+        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        self.stride, self.padding = stride, padding
+        self.weight = Parameter(_he_normal((out_channels, in_channels, kh, kw), in_channels * kh * kw))
+        self.bias = Parameter(np.zeros(out_channels, DEFAULT_DTYPE)) if bias else None
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+
+    def __repr__(self):
+        o, i, kh, kw = self.weight.shape
+        return f"Conv2d({i}, {o}, kernel_size=({kh}, {kw}), stride={self.stride}, padding={self.padding})"
+
+
+class Linear(Module):
+    def __init__(self, in_features, out_features, bias=True):
+        super().__init__()
+        self.weight = Parameter(_he_normal((out_features, in_features), in_features))
+        self.bias = Parameter(np.zeros(out_features, DEFAULT_DTYPE)) if bias else None
+
+    def forward(self, x):
+        return F.linear(x, self.weight, self.bias)
+
+    def __repr__(self):
+        return f"Linear({self.weight.shape[1]}, {self.weight.shape[0]})"
+
+
+class ReLU(Module):
+    def forward(self, x):
+        return F.relu(x)
+
+    def __repr__(self):
+        return "ReLU()"
+
+
+class MaxPool2d(Module):
+    def __init__(self, kernel_size, stride=None):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride
+
+    def forward(self, x):
+        return F.max_pool2d(x, self.kernel_size, self.stride)
+
+    def __repr__(self):
+        return f"MaxPool2d({self.kernel_size}, stride={self.stride})"
+
+
+class Flatten(Module):
+    def forward(self, x):
+        return F.flatten(x)
+
+    def __repr__(self):
+        return "Flatten()"
+
+
+class Dropout(Module):
+    def __init__(self, p=0.5):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training)
+
+    def __repr__(self):
+        return f"Dropout(p={self.p})"
+
+
+class Sequential(Module):
+    """Modules applied in order. A Conv2d followed by a ReLU runs as one fused op (same maths)."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        for i, m in enumerate(modules):
+            setattr(self, str(i), m)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, i):
+        return list(self._modules.values())[i]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def forward(self, x):
+        layers = list(self._modules.values())
+        i = 0
+        while i < len(layers):
+            layer = layers[i]
+            if isinstance(layer, Conv2d) and i + 1 < len(layers) and isinstance(layers[i + 1], ReLU):
+                x = F.conv2d_relu(x, layer.weight, layer.bias, layer.stride, layer.padding)
+                i += 2
+                continue
+            x = layer(x)
+            i += 1
+        return x
+
+    def __repr__(self):
+        return "Sequential(\n" + "\n".join(f"  ({k}): {m!r}" for k, m in self._modules.items()) + "\n)"

@@ -1,0 +1,166 @@
+"""Float64 gradient checks of the network ops over many shapes, and the ops against the naive loops."""
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import functional as F
+from minigrad.kernels import reference as ref
+
+from ..conftest import away_from_zero, distinct
+
+# (N, C, H, W), (O, kh, kw), stride, padding: batch > 1, channels > 1, odd and non-square sizes,
+# stride 1/2/3, padding 0/1/2, kernels 1/3/5 and a non-square one.
+CONV_CASES = [
+    ((2, 3, 7, 6), (4, 3, 3), 1, 1),
+    ((1, 2, 9, 11), (3, 5, 5), 1, 2),
+    ((3, 2, 8, 7), (2, 1, 1), 1, 0),
+    ((2, 3, 9, 9), (2, 3, 3), 2, 1),
+    ((2, 1, 10, 8), (3, 3, 3), 3, 0),
+    ((1, 2, 7, 9), (2, 5, 5), 2, 2),
+    ((2, 2, 6, 7), (2, 3, 1), (2, 1), (1, 0)),
+    ((2, 4, 5, 5), (3, 1, 3), 1, (0, 2)),
+]
+
+
+@pytest.mark.parametrize("xshape,wshape,stride,padding", CONV_CASES)
+def test_conv2d_gradcheck(rng, xshape, wshape, stride, padding):
+    O, kh, kw = wshape
+    x = mg.Tensor(rng.standard_normal(xshape), requires_grad=True)
+    w = mg.Tensor(rng.standard_normal((O, xshape[1], kh, kw)), requires_grad=True)
+    b = mg.Tensor(rng.standard_normal(O), requires_grad=True)
+    assert mg.gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride, padding), [x, w, b])
+
+
+@pytest.mark.parametrize("xshape,wshape,stride,padding", CONV_CASES[:4])
+def test_conv2d_matches_naive_loops(rng, xshape, wshape, stride, padding):
+    O, kh, kw = wshape
+    x = rng.standard_normal(xshape)
+    w = rng.standard_normal((O, xshape[1], kh, kw))
+    b = rng.standard_normal(O)
+    s, p = F._pair(stride, "", ""), F._pair(padding, "", "")
+    xt, wt, bt = (mg.Tensor(a, requires_grad=True) for a in (x, w, b))
+    out = F.conv2d(xt, wt, bt, stride, padding)
+    np.testing.assert_allclose(out.data, ref.conv2d(x, w, b, s, p), rtol=1e-12, atol=1e-12)
+    g = rng.standard_normal(out.shape)
+    out.backward(g)
+    dx, dw, db = ref.conv2d_backward(x, w, g, s, p)
+    for got, want in ((xt.grad, dx), (wt.grad, dw), (bt.grad, db)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_conv2d_relu_fused_gradcheck_and_equals_unfused(rng):
+    x = mg.Tensor(rng.standard_normal((2, 3, 6, 7)), requires_grad=True)
+    w = mg.Tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    b = mg.Tensor(rng.standard_normal(4), requires_grad=True)
+    fused = F.conv2d_relu(x, w, b, 1, 1)
+    unfused = F.relu(F.conv2d(x, w, b, 1, 1))
+    np.testing.assert_array_equal(fused.data, unfused.data)
+    # Keep the pre-activations away from the kink for the finite differences.
+    pre = F.conv2d(x, w, b, 1, 1).data
+    assert np.abs(pre).min() > 1e-4
+    assert mg.gradcheck(lambda x, w, b: F.conv2d_relu(x, w, b, 1, 1), [x, w, b])
+
+
+# (N, C, H, W), kernel, stride: non-overlapping (stride = kernel), overlapping (stride < kernel),
+# gaps (stride > kernel), non-square windows, sizes that do not divide.
+POOL_CASES = [
+    ((2, 3, 8, 8), 2, None),
+    ((2, 2, 7, 9), 3, 2),
+    ((1, 3, 9, 7), 2, 1),
+    ((2, 2, 10, 11), 2, 3),
+    ((3, 1, 9, 8), (3, 2), (2, 1)),
+]
+
+
+@pytest.mark.parametrize("xshape,kernel,stride", POOL_CASES)
+def test_max_pool2d_gradcheck(rng, xshape, kernel, stride):
+    x = mg.Tensor(distinct(rng, xshape), requires_grad=True)   # no ties: the argmax cannot move
+    assert mg.gradcheck(lambda x: F.max_pool2d(x, kernel, stride), [x], eps=1e-6)
+
+
+@pytest.mark.parametrize("xshape,kernel,stride", POOL_CASES)
+def test_max_pool2d_matches_naive_loops(rng, xshape, kernel, stride):
+    x = distinct(rng, xshape)
+    k = F._pair(kernel, "", "")
+    s = k if stride is None else F._pair(stride, "", "")
+    xt = mg.Tensor(x, requires_grad=True)
+    out = F.max_pool2d(xt, kernel, stride)
+    want, switches = ref.max_pool2d(x, *k, *s)
+    np.testing.assert_array_equal(out.data, want)
+    g = rng.standard_normal(out.shape)
+    out.backward(g)
+    np.testing.assert_array_equal(xt.grad, ref.max_pool2d_backward(g, switches, x.shape))
+
+
+def test_max_pool2d_ties_go_to_the_first_maximum():
+    x = mg.Tensor(np.ones((1, 1, 2, 2)), requires_grad=True)
+    F.max_pool2d(x, 2).sum().backward()
+    np.testing.assert_array_equal(x.grad[0, 0], [[1, 0], [0, 0]])
+
+
+@pytest.mark.parametrize("shape", [(7,), (2, 3, 5, 4)])
+def test_relu_gradcheck(rng, shape):
+    x = mg.Tensor(away_from_zero(rng, shape), requires_grad=True)
+    assert mg.gradcheck(F.relu, [x])
+
+
+@pytest.mark.parametrize("n,fin,fout", [(1, 3, 2), (4, 7, 5), (5, 16, 1)])
+def test_linear_gradcheck(rng, n, fin, fout):
+    x = mg.Tensor(rng.standard_normal((n, fin)), requires_grad=True)
+    w = mg.Tensor(rng.standard_normal((fout, fin)), requires_grad=True)
+    b = mg.Tensor(rng.standard_normal(fout), requires_grad=True)
+    assert mg.gradcheck(F.linear, [x, w, b])
+    assert mg.gradcheck(lambda x, w: F.linear(x, w), [x, w])
+
+
+def test_dropout_train_and_eval(rng):
+    x = mg.Tensor(rng.standard_normal((50, 40)) + 3.0, requires_grad=True)
+    mg.manual_seed(0)
+    y = F.dropout(x, 0.25, training=True)
+    kept = y.data != 0
+    assert 0.70 < kept.mean() < 0.80                                    # 2000 Bernoulli(0.75) draws
+    np.testing.assert_allclose(y.data[kept], x.data[kept] / 0.75, rtol=1e-15)
+    assert F.dropout(x, 0.25, training=False) is x
+
+    def same_mask_each_call(x):
+        mg.manual_seed(0)
+        return F.dropout(x, 0.25, training=True)
+
+    assert mg.gradcheck(same_mask_each_call, [x])
+
+
+@pytest.mark.parametrize("shape,axis", [((3, 5), -1), ((4, 3), 0), ((2, 3, 4), 1)])
+def test_log_softmax_gradcheck(rng, shape, axis):
+    x = mg.Tensor(rng.standard_normal(shape) * 3, requires_grad=True)
+    assert mg.gradcheck(lambda x: F.log_softmax(x, axis), [x])
+    np.testing.assert_allclose(np.exp(F.log_softmax(x, axis).data).sum(axis), 1.0, rtol=1e-14)
+
+
+def test_log_softmax_is_stable_for_large_logits():
+    x = mg.Tensor(np.array([[1000.0, 0.0, -1000.0]]))
+    out = F.log_softmax(x).data
+    assert np.isfinite(out).all() and abs(out[0, 0]) < 1e-12
+
+
+def test_cross_entropy_gradcheck_and_value(rng):
+    logits = mg.Tensor(rng.standard_normal((5, 4)), requires_grad=True)
+    labels = np.array([0, 3, 3, 1, 2])
+    assert mg.gradcheck(lambda z: F.cross_entropy(z, labels), [logits])
+    z = logits.data
+    expected = np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(5), labels])
+    np.testing.assert_allclose(F.cross_entropy(logits, labels).item(), expected, rtol=1e-13)
+
+
+def test_small_cnn_end_to_end_gradcheck(rng):
+    """conv -> relu -> pool -> conv(stride 2) -> relu -> flatten -> linear -> cross-entropy, all at once."""
+    x = mg.Tensor(rng.standard_normal((2, 2, 9, 8)), requires_grad=True)
+    w1 = mg.Tensor(rng.standard_normal((3, 2, 3, 3)) * 0.5, requires_grad=True)
+    w2 = mg.Tensor(rng.standard_normal((4, 3, 3, 3)) * 0.5, requires_grad=True)
+    w3 = mg.Tensor(rng.standard_normal((3, 16)) * 0.5, requires_grad=True)
+
+    def net(x, w1, w2, w3):
+        h = F.max_pool2d(F.relu(F.conv2d(x, w1, padding=1)), 2)      # (2, 3, 4, 4)
+        h = F.relu(F.conv2d(h, w2, stride=2, padding=1))              # (2, 4, 2, 2)
+        return F.cross_entropy(F.linear(F.flatten(h), w3), np.array([0, 2]))
+
+    assert mg.gradcheck(net, [x, w1, w2, w3], rtol=1e-5, atol=1e-7)

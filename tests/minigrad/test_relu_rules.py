@@ -1,0 +1,77 @@
+"""The three ReLU backward rules (paper Sec. 4) and the relu_rule switch."""
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import functional as F, relu_rules
+
+from ..conftest import away_from_zero
+
+
+def backward_through_relu(x, g, rule):
+    t = mg.Tensor(x, requires_grad=True)
+    y = F.relu(t)
+    with mg.relu_rule(rule):
+        y.backward(g)
+    return t.grad
+
+
+def test_the_three_formulas(rng):
+    x = away_from_zero(rng, (4, 5))
+    g = away_from_zero(rng, (4, 5))
+    np.testing.assert_array_equal(backward_through_relu(x, g, "gradient"), g * (x > 0))
+    np.testing.assert_array_equal(backward_through_relu(x, g, "deconvnet"), np.maximum(g, 0))
+    np.testing.assert_array_equal(backward_through_relu(x, g, "guided"), np.maximum(g, 0) * (x > 0))
+
+
+def test_rule_functions_in_relu_rules_match_the_kernels(rng):
+    x = away_from_zero(rng, 100)
+    g = away_from_zero(rng, 100)
+    for name in relu_rules.RULES:
+        formula = getattr(relu_rules, name)(x > 0, g)
+        np.testing.assert_array_equal(backward_through_relu(x, g, name), formula)
+
+
+def test_rule_is_scoped_and_restored():
+    assert mg.current_rule() == "gradient"
+    with mg.relu_rule("deconvnet"):
+        assert mg.current_rule() == "deconvnet"
+        with mg.relu_rule("guided"):
+            assert mg.current_rule() == "guided"
+        assert mg.current_rule() == "deconvnet"
+    assert mg.current_rule() == "gradient"
+    with pytest.raises(ValueError, match="unknown rule 'backprop'"):
+        with mg.relu_rule("backprop"):
+            pass
+    assert mg.current_rule() == "gradient"
+
+
+def test_rule_applies_to_the_fused_conv_relu(rng):
+    x = mg.Tensor(rng.standard_normal((1, 2, 5, 5)), requires_grad=True)
+    w = mg.Tensor(rng.standard_normal((3, 2, 3, 3)))
+    g = away_from_zero(rng, (1, 3, 5, 5))
+    for rule in relu_rules.RULES:
+        grads = []
+        for fused in (True, False):
+            x.grad = None
+            y = F.conv2d_relu(x, w, padding=1) if fused else F.relu(F.conv2d(x, w, padding=1))
+            with mg.relu_rule(rule):
+                y.backward(g)
+            grads.append(x.grad)
+        np.testing.assert_array_equal(grads[0], grads[1])
+
+
+def test_only_the_relu_changes(rng):
+    """A net without ReLUs has the same backward under every rule (conv, pool, linear do not care)."""
+    x = away_from_zero(rng, (2, 2, 8, 8))
+    w = rng.standard_normal((3, 2, 3, 3))
+    v = rng.standard_normal((4, 27))
+    results = []
+    for rule in relu_rules.RULES:
+        t = mg.Tensor(x, requires_grad=True)
+        out = F.linear(F.flatten(F.max_pool2d(F.conv2d(t, mg.Tensor(w), padding=1), 2, 3)), mg.Tensor(v))
+        with mg.relu_rule(rule):
+            out.sum().backward()
+        results.append(t.grad)
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])

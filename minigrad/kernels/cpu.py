@@ -16,8 +16,17 @@ Optimisations made:
 - the bias add and the ReLU are fused into one pass over the convolution output
   (``bias_relu``) when a convolution is followed by a ReLU.
 """
+import os
+
+import numba
 import numpy as np
 from numba import njit, prange
+
+# Threads: Numba's OpenMP layer leaves its threads spinning after each parallel loop, and they then
+# fight OpenBLAS's threads for the cores during the GEMM that follows (measured on 2 cores: im2col
+# plus GEMM took 15x longer than either alone). The workqueue layer's threads sleep when idle.
+if not os.environ.get("NUMBA_THREADING_LAYER"):
+    numba.config.THREADING_LAYER = "workqueue"
 
 # Rule codes shared with relu_rules.py.
 GRADIENT, DECONVNET, GUIDED = 0, 1, 2

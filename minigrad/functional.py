@@ -451,6 +451,8 @@ def _relu_backward(y, g):
     dx = xp.empty_like(g)
     rule = relu_rules.RULES.index(relu_rules.current_rule())
     K.relu_backward(y.ravel(), g.ravel(), rule, dx.ravel())
+    for observer in relu_rules._observers:
+        observer(y > 0, g, dx)
     return dx
 
 

@@ -21,6 +21,7 @@ import contextlib
 RULES = ("gradient", "deconvnet", "guided")
 
 _rule = "gradient"
+_observers = []
 
 
 def gradient(x_positive, g):
@@ -54,3 +55,17 @@ def relu_rule(name):
         yield
     finally:
         _rule = previous
+
+
+@contextlib.contextmanager
+def observe(callback):
+    """Call ``callback(x_positive, g, result)`` at every ReLU backward inside the block.
+
+    For analysis only (e.g. counting where the deconvnet mask [R > 0] and the gradient's mask
+    [X > 0] disagree); the arrays must not be modified.
+    """
+    _observers.append(callback)
+    try:
+        yield
+    finally:
+        _observers.remove(callback)

@@ -1,0 +1,99 @@
+"""Class model visualisation (paper Sec. 2).
+
+Find the image that maximises the class score, regularised by its L2 norm:
+
+    I* = argmax_I  S_c(I) - lambda ||I||_2^2
+
+by gradient ascent on I, starting from the zero image (which, in the model's mean-subtracted input
+space, is the mean image), with the weights fixed. ``S_c`` is the unnormalised class score (the
+logit): maximising the softmax could be done by pushing the other classes down instead.
+
+The paper's recipe is just that (``paper=True``). The optional regularisers are the usual ones for
+nicer pictures (Yosinski et al. 2015; Mahendran & Vedaldi 2015): random jitter, a Gaussian blur
+every k steps, clipping to the valid pixel range, and a total-variation penalty.
+"""
+import numpy as np
+
+import minigrad as mg
+
+from .gradients import frozen, targets_for
+
+
+def valid_range(meta):
+    """Per-channel (lo, hi) of the model's input space for pixels in 0..255: arrays (3, 1, 1)."""
+    mean = np.asarray(meta["mean"], np.float32).reshape(3, 1, 1)
+    std = np.asarray(meta["std"], np.float32).reshape(3, 1, 1)
+    scale = np.float32(meta["scale"])
+    return (0 - mean) / std, (scale - mean) / std
+
+
+def _blur(x, sigma):
+    """Separable Gaussian blur of (3, H, W), reflecting at the borders."""
+    radius = max(1, int(round(3 * sigma)))
+    t = np.arange(-radius, radius + 1, dtype=np.float32)
+    k = np.exp(-(t * t) / np.float32(2 * sigma * sigma))
+    k /= k.sum()
+    p = np.pad(x, ((0, 0), (radius, radius), (radius, radius)), mode="reflect")
+    h = sum(k[i] * p[:, :, i:i + x.shape[2]] for i in range(k.size))          # (3, H+2r, W)
+    return sum(k[i] * h[:, i:i + x.shape[1], :] for i in range(k.size)).astype(x.dtype)
+
+
+def _tv_gradient(x):
+    """Gradient of the anisotropic total variation sum |x[i+1]-x[i]| + |x[j+1]-x[j]| (a subgradient)."""
+    g = np.zeros_like(x)
+    dy = np.sign(x[:, 1:, :] - x[:, :-1, :])
+    dx = np.sign(x[:, :, 1:] - x[:, :, :-1])
+    g[:, 1:, :] += dy
+    g[:, :-1, :] -= dy
+    g[:, :, 1:] += dx
+    g[:, :, :-1] -= dx
+    return g
+
+
+def class_model(model, target, steps=200, lr=1.0, l2=1e-3, jitter=0, blur_every=0, blur_sigma=0.5,
+                clip=False, tv=0.0, snapshot_every=0, progress=None, return_history=False, seed=0):
+    """Gradient ascent on ``S_c(I) - l2 * ||I||^2`` from the zero image; returns I (3, H, W).
+
+    jitter : shift the image by up to this many pixels (random, undone after the step) each step
+    blur_every, blur_sigma : Gaussian blur every k steps
+    clip : keep pixels inside the valid range of the model's input space
+    tv : weight of a total-variation penalty
+    progress : a tqdm-like object with ``update(1)`` and ``set_postfix``, optional
+    return_history : also return a dict with 'scores' (S_c per step, before the update) and
+        'snapshots' (list of (step, image) every ``snapshot_every`` steps)
+    """
+    t = int(targets_for(target, 1, model.config.num_classes)[0])
+    H, W = model.config.input_size
+    dtype = model.parameters()[0].dtype
+    rng = np.random.default_rng(seed)
+    image = np.zeros((3, H, W), dtype)
+    lo, hi = valid_range(model.meta) if clip else (None, None)
+    scores, snapshots = [], []
+    with frozen(model):
+        for step in range(steps):
+            dy, dx = (rng.integers(-jitter, jitter + 1, 2) if jitter else (0, 0))
+            shifted = np.roll(image, (dy, dx), axis=(1, 2)) if jitter else image
+            x = mg.Tensor(mg.to_device(shifted[None].copy(), model.device), requires_grad=True)
+            score = model(x)[0, t]
+            score.backward()
+            grad = mg.backend.to_numpy(x.grad)[0]
+            if jitter:
+                grad = np.roll(grad, (-dy, -dx), axis=(1, 2))
+            scores.append(float(score.item()))
+            # d/dI [S_c - l2 ||I||^2 - tv TV(I)] = dS_c/dI - 2 l2 I - tv dTV/dI
+            ascent = grad - np.float32(2 * l2) * image
+            if tv:
+                ascent -= np.float32(tv) * _tv_gradient(image)
+            image = image + np.float32(lr) * ascent
+            if blur_every and (step + 1) % blur_every == 0:
+                image = _blur(image, blur_sigma)
+            if clip:
+                image = np.clip(image, lo, hi)
+            if snapshot_every and (step + 1) % snapshot_every == 0:
+                snapshots.append((step + 1, image.copy()))
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix(score=f"{scores[-1]:.3f}")
+    if return_history:
+        return image, {"scores": scores, "snapshots": snapshots}
+    return image

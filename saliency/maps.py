@@ -1,0 +1,88 @@
+"""Saliency maps from input gradients (paper Sec. 3.1), SmoothGrad, and the 10-crop average.
+
+The paper's map of an RGB image is ``M_ij = max_c |w_(i,j,c)|``: one number per pixel, the largest
+magnitude of the class score's derivative over the three colour channels.
+"""
+import numpy as np
+
+import minigrad as mg
+
+from .gradients import input_gradient
+
+REDUCTIONS = ("max", "sum")
+
+
+def saliency_map(g, reduce="max"):
+    """(N, C, H, W) gradient -> (N, H, W) map: max over channels of |g| (the paper), or the sum.
+
+    A (C, H, W) gradient gives an (H, W) map. For one channel (grey images) both are |g|.
+    """
+    if reduce not in REDUCTIONS:
+        raise ValueError(f"reduce must be one of {', '.join(REDUCTIONS)}, got {reduce!r}")
+    xp = mg.get_array_module(g)
+    if g.ndim not in (3, 4):
+        raise ValueError(f"expected a gradient (N, C, H, W) or (C, H, W), got shape {tuple(g.shape)}")
+    a = xp.abs(g)
+    return a.max(axis=-3) if reduce == "max" else a.sum(axis=-3)
+
+
+def smoothgrad(model, batch, target, n=50, sigma=0.15, rule="gradient", chunk=16, seed=0, progress=None):
+    """SmoothGrad (Smilkov et al. 2017): the input gradient averaged over ``n`` noisy copies.
+
+    Noise is Gaussian with std ``sigma * (max - min)`` of each image (relative to its range).
+    Copies are processed ``chunk`` at a time so memory stays bounded. Returns the averaged gradient
+    (N, C, H, W); take ``saliency_map`` of it for the map.
+    """
+    batch = np.asarray(mg.backend.to_numpy(batch.data if isinstance(batch, mg.Tensor) else batch))
+    if batch.ndim == 3:
+        batch = batch[None]
+    rng = np.random.default_rng(seed)
+    total = np.zeros(batch.shape, np.float64)
+    targets = np.broadcast_to(np.atleast_1d(target), (batch.shape[0],))
+    for k, image in enumerate(batch):
+        span = float(image.max() - image.min()) or 1.0
+        std = np.float32(sigma * span)
+        done = 0
+        while done < n:
+            m = min(chunk, n - done)
+            noisy = image[None] + rng.standard_normal((m,) + image.shape, dtype=np.float32) * std
+            g = input_gradient(model, noisy.astype(batch.dtype), int(targets[k]), rule=rule)
+            total[k] += mg.backend.to_numpy(g).sum(axis=0, dtype=np.float64)
+            done += m
+            if progress is not None:
+                progress.update(m)
+    return (total / n).astype(batch.dtype)
+
+
+def ten_crops(height, width, crop):
+    """The 10 classification crops of an image: 4 corners and the centre, each also mirrored.
+
+    Returns a list of (y0, x0, mirrored) for a ``crop`` x ``crop`` window.
+    """
+    if crop > height or crop > width:
+        raise ValueError(f"crop {crop} is larger than the image {height}x{width}")
+    corners = [(0, 0), (0, width - crop), (height - crop, 0), (height - crop, width - crop),
+               ((height - crop) // 2, (width - crop) // 2)]
+    return [(y, x, m) for m in (False, True) for y, x in corners]
+
+
+def ten_crop_saliency(model, image, target, crop=None, rule="gradient", reduce="max"):
+    """The paper's map averaged over the 10 crops, mapped back into image coordinates.
+
+    image : (C, H, W) float in the model's input space, at least ``crop`` in each side.
+    Each crop's map is flipped back if the crop was mirrored and added where it came from; each
+    pixel is averaged over the crops that contain it. Returns (H, W).
+    """
+    image = mg.backend.to_numpy(image)
+    C, H, W = image.shape
+    crop = crop or model.config.input_size[0]
+    windows = ten_crops(H, W, crop)
+    batch = np.stack([image[:, y:y + crop, x:x + crop][:, :, ::-1] if m else image[:, y:y + crop, x:x + crop]
+                      for y, x, m in windows])                          # (10, C, crop, crop)
+    maps = mg.backend.to_numpy(saliency_map(input_gradient(model, np.ascontiguousarray(batch), target, rule),
+                                            reduce))                     # (10, crop, crop)
+    total, count = np.zeros((H, W), np.float64), np.zeros((H, W), np.int32)
+    for (y, x, m), smap in zip(windows, maps):
+        total[y:y + crop, x:x + crop] += smap[:, ::-1] if m else smap
+        count[y:y + crop, x:x + crop] += 1
+    return (total / np.maximum(count, 1)).astype(image.dtype)

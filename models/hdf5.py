@@ -1,0 +1,238 @@
+"""The project's weight file: one HDF5 file per network, versioned, self-describing.
+
+Layout (documented for users in ``weights/README.md``)::
+
+    /                          root attributes
+        format         = "deepinside-weights"
+        format_version = 1
+        arch           = "vgg16" | "vgg11" | "vgg13" | "vgg19" | any name of a custom config
+        config         = JSON {"blocks": [[64, 64], ...], "fc": [4096, 4096] or null,
+                               "num_classes": 1000, "input_size": [224, 224], "in_channels": 3}
+        num_classes    = int
+        input_size     = (H, W)
+        channel_order  = "RGB" | "BGR"     order of the channels the network expects
+        scale          = float             pixel range: a [0, 1] image is multiplied by this
+        mean, std      = 3 floats each     in the channel order of the model input
+        resize         = int               shorter side before the centre crop
+        crop           = int               side of the centre crop
+        class_names    = list of str       one per output
+        class_wnids    = list of str       optional (ImageNet WordNet ids)
+        layers         = list of str       layer names in network order
+    /conv1_1/weight            (out, in, kh, kw) float32
+    /conv1_1/bias              (out,)
+    ...
+    /fc8/weight                (out, in) float32; fc6's inputs are flattened in (c, h, w) order
+    /fc8/bias                  (out,)
+
+Every problem with a file is a :class:`WeightsError` (a ValueError) whose message starts with
+``weights file PATH:`` and says what is wrong, e.g.
+``weights file w.h5: layer conv1_2 has shape (64, 3, 3, 3), expected (64, 64, 3, 3)``.
+"""
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+import h5py
+import numpy as np
+
+FORMAT = "deepinside-weights"
+FORMAT_VERSION = 1
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+class WeightsError(ValueError):
+    """A weights file that is missing, unreadable, of another architecture or wrongly shaped."""
+
+
+@dataclass
+class WeightFile:
+    """The contents of a weights file.
+
+    ``layers`` maps layer name -> (weight, bias), float32 NumPy arrays, in network order.
+    ``meta`` holds the preprocessing: channel_order, scale, mean, std, resize, crop, input_size.
+    """
+    arch: str
+    config: dict
+    meta: dict
+    classes: list
+    layers: dict
+    wnids: list = None
+    path: str = ""
+    attrs: dict = field(default_factory=dict)
+
+    @property
+    def num_classes(self):
+        return self.config.get("num_classes", len(self.classes))
+
+
+def _fail(path, message):
+    raise WeightsError(f"weights file {path}: {message}")
+
+
+def _shape(shape):
+    return "(" + ", ".join(str(int(s)) for s in shape) + (",)" if len(shape) == 1 else ")")
+
+
+def _text(value):
+    """An HDF5 string attribute as str (h5py gives bytes or str depending on how it was stored)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, np.ndarray) and value.shape == ():
+        return _text(value[()])
+    return str(value)
+
+
+def _texts(value):
+    return [_text(v) for v in np.asarray(value).ravel()]
+
+
+def is_hdf5(path):
+    """True when the file starts with the HDF5 signature (no h5py call, no exception)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(8) == HDF5_SIGNATURE
+    except OSError:
+        return False
+
+
+def open_hdf5(path):
+    """Open an HDF5 file for reading; turn every failure into a WeightsError."""
+    if not os.path.exists(path):
+        _fail(path, "not found")
+    if os.path.isdir(path):
+        _fail(path, "is a directory")
+    if not is_hdf5(path):
+        _fail(path, "not an HDF5 file")
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        _fail(path, f"cannot be read (truncated or corrupt?): {e}")
+
+
+def write(path, arch, config, layers, meta, classes, wnids=None):
+    """Write a weights file atomically (to a temporary name in the same folder, then rename).
+
+    Parameters
+    ----------
+    arch : str                 architecture name ("vgg16", or the name of a custom config)
+    config : dict              blocks, fc, num_classes, input_size, in_channels (see module doc)
+    layers : dict              name -> (weight, bias) arrays, in network order
+    meta : dict                channel_order, scale, mean, std, resize, crop, input_size
+    classes : list of str      one name per output
+    wnids : list of str or None
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".h5", dir=folder)
+    os.close(fd)
+    str_type = h5py.string_dtype("utf-8")
+    try:
+        with h5py.File(tmp, "w") as f:
+            a = f.attrs
+            a["format"] = FORMAT
+            a["format_version"] = FORMAT_VERSION
+            a["arch"] = arch
+            a["config"] = json.dumps(config)
+            a["num_classes"] = int(config.get("num_classes") or 0)
+            a["input_size"] = np.asarray(meta["input_size"], dtype=np.int64)
+            a["channel_order"] = meta["channel_order"]
+            a["scale"] = float(meta["scale"])
+            a["mean"] = np.asarray(meta["mean"], dtype=np.float64)
+            a["std"] = np.asarray(meta["std"], dtype=np.float64)
+            a["resize"] = int(meta["resize"] or 0)
+            a["crop"] = np.asarray(meta["crop"], dtype=np.int64)
+            a.create("class_names", np.array(list(classes), dtype=object), dtype=str_type)
+            if wnids:
+                a.create("class_wnids", np.array(list(wnids), dtype=object), dtype=str_type)
+            a.create("layers", np.array(list(layers), dtype=object), dtype=str_type)
+            for name, (w, b) in layers.items():
+                g = f.create_group(name)
+                g.create_dataset("weight", data=np.asarray(w, dtype=np.float32))
+                g.create_dataset("bias", data=np.asarray(b, dtype=np.float32))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def read(path):
+    """Read a whole weights file into a :class:`WeightFile` (arrays as float32 NumPy)."""
+    path = os.fspath(path)
+    with open_hdf5(path) as f:
+        a = f.attrs
+        if "format" not in a:
+            hint = (" (it looks like a Keras file: convert it with scripts/convert_weights.py)"
+                    if "layer_names" in a or "model_weights" in f else "")
+            _fail(path, f"not a deepinside weights file: no 'format' attribute{hint}")
+        if _text(a["format"]) != FORMAT:
+            _fail(path, f"format is {_text(a['format'])!r}, expected {FORMAT!r}")
+        version = int(a.get("format_version", 0))
+        if version > FORMAT_VERSION:
+            _fail(path, f"format_version {version} is newer than this program reads ({FORMAT_VERSION})")
+        try:
+            arch = _text(a["arch"])
+            config = json.loads(_text(a["config"])) if "config" in a else None
+            meta = {
+                "channel_order": _text(a["channel_order"]),
+                "scale": float(a["scale"]),
+                "mean": [float(v) for v in a["mean"]],
+                "std": [float(v) for v in a["std"]],
+                "resize": int(a["resize"]) or None,
+                "crop": _crop(a["crop"]),
+                "input_size": tuple(int(v) for v in a["input_size"]),
+            }
+            classes = _texts(a["class_names"])
+            wnids = _texts(a["class_wnids"]) if "class_wnids" in a else None
+            order = _texts(a["layers"]) if "layers" in a else list(f.keys())
+        except KeyError as e:
+            _fail(path, f"missing root attribute {e.args[0]!r}")
+        except (ValueError, TypeError) as e:
+            _fail(path, f"bad root attribute: {e}")
+        layers = {}
+        for name in order:
+            if name not in f:
+                _fail(path, f"layer {name} is listed but missing")
+            g = f[name]
+            if not isinstance(g, h5py.Group) or "weight" not in g or "bias" not in g:
+                _fail(path, f"layer {name} has no 'weight' and 'bias' datasets")
+            try:
+                layers[name] = (g["weight"][()].astype(np.float32, copy=False),
+                                g["bias"][()].astype(np.float32, copy=False))
+            except OSError as e:
+                _fail(path, f"layer {name} cannot be read (truncated or corrupt?): {e}")
+    if config is None:
+        config = {"num_classes": len(classes)}
+    return WeightFile(arch=arch, config=config, meta=meta, classes=classes, layers=layers,
+                      wnids=wnids, path=path)
+
+
+def _crop(value):
+    v = np.asarray(value).ravel()
+    return int(v[0]) if v.size == 1 else tuple(int(x) for x in v)
+
+
+def check_layers(path, layers, expected):
+    """Check a dict of layers against the expected shapes; raise WeightsError naming the culprit.
+
+    Parameters
+    ----------
+    layers : dict    name -> (weight, bias) arrays found in the file
+    expected : dict  name -> (weight shape, bias shape) the network needs, in network order
+    """
+    for name, (wshape, bshape) in expected.items():
+        if name not in layers:
+            _fail(path, f"layer {name} is missing (expected weight {_shape(wshape)})")
+        w, b = layers[name]
+        if tuple(w.shape) != tuple(wshape):
+            _fail(path, f"layer {name} has shape {_shape(w.shape)}, expected {_shape(wshape)}")
+        if tuple(b.shape) != tuple(bshape):
+            _fail(path, f"layer {name} bias has shape {_shape(b.shape)}, expected {_shape(bshape)}")
+        for label, arr in (("weight", w), ("bias", b)):
+            if not np.isfinite(arr).all():
+                _fail(path, f"layer {name} {label} contains NaN or Inf")
+    extra = [n for n in layers if n not in expected]
+    if extra:
+        _fail(path, f"unexpected layer(s) {', '.join(extra)} for this architecture")

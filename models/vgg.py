@@ -1,0 +1,328 @@
+"""VGG networks (Simonyan & Zisserman, 2014) as an ordered table of named layers.
+
+Configurations A, B, D and E of the VGG paper are ``vgg11``, ``vgg13``, ``vgg16`` and ``vgg19``;
+any other stack of 3x3 convolutions is a custom :class:`VGGConfig` (the small demo net is one)::
+
+    block b, conv i:  conv{b}_{i}  (3x3, padding 1)  ->  relu{b}_{i}
+    end of block b:   pool{b}      (2x2 max, stride 2)
+    classifier:       flatten -> fc{n} -> relu{n} -> drop{n} -> ... -> fc{last}   (logits)
+
+The fully connected layers are numbered on from the blocks, as in the paper: after five blocks,
+``fc6, fc7, fc8``; after three blocks, ``fc4, fc5, ...``. ``model.layer_names`` lists the table.
+``forward(x, until="conv5_3")`` stops early and returns that activation (a list of names returns a
+dict name -> activation), which is how saliency and class-model code reach inside the net.
+
+    model = vgg.load("weights/vgg16.h5")          # eval mode; model.meta, model.classes
+    logits = model(mg.Tensor(batch))             # batch (N, 3, 224, 224) float32, preprocessed
+"""
+import contextlib
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+import minigrad as mg
+from minigrad import backend, nn
+from minigrad import functional as F
+
+from . import hdf5
+from .hdf5 import WeightsError
+
+#: conv widths per block for the paper's configurations A, B, D, E.
+STANDARD = {
+    "vgg11": [[64], [128], [256, 256], [512, 512], [512, 512]],
+    "vgg13": [[64, 64], [128, 128], [256, 256], [512, 512], [512, 512]],
+    "vgg16": [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]],
+    "vgg19": [[64, 64], [128, 128], [256] * 4, [512] * 4, [512] * 4],
+}
+
+#: torchvision's ImageNet preprocessing, the default for newly built nets.
+IMAGENET_RGB = {"channel_order": "RGB", "scale": 1.0, "mean": [0.485, 0.456, 0.406],
+                "std": [0.229, 0.224, 0.225]}
+
+
+@dataclass
+class VGGConfig:
+    """A VGG-style network.
+
+    blocks : conv widths per block, e.g. [[16, 16], [32, 32], [64, 64]]
+    fc : hidden fully connected widths, e.g. [4096, 4096]; None for a net without its classifier
+    num_classes : outputs of the last fc layer (0 when fc is None)
+    input_size : (H, W) the classifier was built for
+    """
+    name: str
+    blocks: list
+    fc: list = field(default_factory=lambda: [4096, 4096])
+    num_classes: int = 1000
+    input_size: tuple = (224, 224)
+    in_channels: int = 3
+    dropout: float = 0.5
+
+    def __post_init__(self):
+        if isinstance(self.input_size, int):
+            self.input_size = (self.input_size, self.input_size)
+        self.input_size = tuple(int(s) for s in self.input_size)
+        self.blocks = [[int(w) for w in block] for block in self.blocks]
+        if not self.blocks or not all(self.blocks):
+            raise ValueError(f"VGG config {self.name!r}: blocks must be non-empty lists of conv widths")
+        if self.fc is not None:
+            self.fc = [int(w) for w in self.fc]
+            if self.num_classes < 1:
+                raise ValueError(f"VGG config {self.name!r}: num_classes must be >= 1")
+            h, w = self.feature_size
+            if h < 1 or w < 1:
+                raise ValueError(f"VGG config {self.name!r}: input {self.input_size} is too small for "
+                                 f"{len(self.blocks)} pooling layers")
+        else:
+            self.num_classes = 0
+
+    @property
+    def feature_size(self):
+        """(h, w) of the last pooling layer's output."""
+        h, w = self.input_size
+        for _ in self.blocks:
+            h, w = h // 2, w // 2
+        return h, w
+
+    def to_dict(self):
+        d = asdict(self)
+        d["input_size"] = list(self.input_size)
+        return d
+
+    @classmethod
+    def from_dict(cls, d, name=None):
+        keys = ("blocks", "fc", "num_classes", "input_size", "in_channels", "dropout")
+        return cls(name=name or d.get("name", "custom"), **{k: d[k] for k in keys if k in d})
+
+
+def config_for(arch, num_classes=None, input_size=None):
+    """A VGGConfig from a standard name, a dict, or a VGGConfig; num_classes/input_size override."""
+    if isinstance(arch, VGGConfig):
+        cfg = VGGConfig.from_dict(arch.to_dict(), arch.name)
+    elif isinstance(arch, dict):
+        cfg = VGGConfig.from_dict(arch)
+    elif isinstance(arch, str) and arch.lower() in STANDARD:
+        cfg = VGGConfig(arch.lower(), STANDARD[arch.lower()])
+    else:
+        raise ValueError(f"unknown VGG architecture {arch!r}: use one of {', '.join(STANDARD)} "
+                         "or a config dict with 'blocks' and 'fc'")
+    if num_classes is not None or input_size is not None:
+        d = cfg.to_dict()
+        d.update({k: v for k, v in (("num_classes", num_classes), ("input_size", input_size)) if v is not None})
+        cfg = VGGConfig.from_dict(d, cfg.name)
+    return cfg
+
+
+def layer_shapes(config):
+    """{layer name: (weight shape, bias shape)} in network order, for checking weight files."""
+    shapes, c = {}, config.in_channels
+    for b, widths in enumerate(config.blocks, 1):
+        for i, width in enumerate(widths, 1):
+            shapes[f"conv{b}_{i}"] = ((width, c, 3, 3), (width,))
+            c = width
+    if config.fc is not None:
+        h, w = config.feature_size
+        n_in = c * h * w
+        for k, width in enumerate(config.fc + [config.num_classes]):
+            shapes[f"fc{len(config.blocks) + 1 + k}"] = ((width, n_in), (width,))
+            n_in = width
+    return shapes
+
+
+def default_meta(config):
+    """ImageNet-style preprocessing scaled to the net's input size (resize = crop * 256/224)."""
+    h, w = config.input_size
+    crop = h if h == w else (h, w)
+    return dict(IMAGENET_RGB, resize=int(round(min(h, w) * 256 / 224)), crop=crop,
+                input_size=(h, w))
+
+
+class VGG(nn.Module):
+    """A VGG network whose layers are attributes named as in the paper (``conv1_1``, ``fc8``...).
+
+    Attributes
+    ----------
+    config : VGGConfig
+    layer_names : tuple of str      the table, in order
+    meta : dict                     preprocessing (channel_order, scale, mean, std, resize, crop, input_size)
+    classes : list of str           one name per output
+    wnids : list of str or None
+    """
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        names, c = [], config.in_channels
+        for b, widths in enumerate(config.blocks, 1):
+            for i, width in enumerate(widths, 1):
+                names += self._add(f"conv{b}_{i}", nn.Conv2d(c, width, 3, padding=1))
+                names += self._add(f"relu{b}_{i}", nn.ReLU())
+                c = width
+            names += self._add(f"pool{b}", nn.MaxPool2d(2, 2))
+        if config.fc is not None:
+            names += self._add("flatten", nn.Flatten())
+            h, w = config.feature_size
+            n_in, n = c * h * w, len(config.blocks) + 1
+            for width in config.fc:
+                names += self._add(f"fc{n}", nn.Linear(n_in, width))
+                names += self._add(f"relu{n}", nn.ReLU())
+                names += self._add(f"drop{n}", nn.Dropout(config.dropout))
+                n_in, n = width, n + 1
+            names += self._add(f"fc{n}", nn.Linear(n_in, config.num_classes))
+        self.layer_names = tuple(names)
+        self.meta = default_meta(config)
+        self.classes = [f"class_{i}" for i in range(config.num_classes)]
+        self.wnids = None
+
+    def _add(self, name, module):
+        setattr(self, name, module)
+        return [name]
+
+    @property
+    def arch(self):
+        return self.config.name
+
+    @property
+    def weight_layers(self):
+        """Names of the layers that have weights (conv and fc), in order."""
+        return [n for n in self.layer_names if isinstance(getattr(self, n), (nn.Conv2d, nn.Linear))]
+
+    def forward(self, x, until=None):
+        """Run the table on x (N, C, H, W); stop at ``until`` (a name or a list of names).
+
+        Returns the logits (N, num_classes) or, without a classifier, pool{last}'s output;
+        the activation of ``until``; or a dict {name: activation} when ``until`` is a list.
+        """
+        if not isinstance(x, mg.Tensor):
+            x = mg.Tensor(x)
+        wanted = [until] if isinstance(until, str) else list(until or [])
+        unknown = [n for n in wanted if n not in self.layer_names]
+        if unknown:
+            raise ValueError(f"unknown layer {unknown[0]!r}: this {self.arch} has "
+                             f"{', '.join(self.layer_names)}")
+        stop = max(self.layer_names.index(n) for n in wanted) if wanted else len(self.layer_names) - 1
+        self._check_input(x, stop)
+        out, i = {}, 0
+        while i <= stop:
+            name, layer = self.layer_names[i], getattr(self, self.layer_names[i])
+            fuse = (isinstance(layer, nn.Conv2d) and name not in wanted and i + 1 <= stop
+                    and isinstance(getattr(self, self.layer_names[i + 1]), nn.ReLU))
+            if fuse:                                   # relu(conv(x)) in one pass, same maths
+                x = F.conv2d_relu(x, layer.weight, layer.bias, layer.stride, layer.padding)
+                i += 1
+                name = self.layer_names[i]
+            else:
+                x = layer(x)
+            if name in wanted:
+                out[name] = x
+            i += 1
+        if isinstance(until, str):
+            return out[until]
+        return out if until is not None else x
+
+    def _check_input(self, x, stop):
+        c = self.config.in_channels
+        if x.ndim != 4 or x.shape[1] != c:
+            raise ValueError(f"{self.arch}: input has shape {tuple(x.shape)}, expected (N, {c}, H, W)")
+        past_flatten = "flatten" in self.layer_names and stop >= self.layer_names.index("flatten")
+        if past_flatten and tuple(x.shape[2:]) != self.config.input_size:
+            h, w = self.config.input_size
+            raise ValueError(f"{self.arch}: input has shape {tuple(x.shape)}, its classifier needs "
+                             f"(N, {c}, {h}, {w})")
+
+    def __repr__(self):
+        rows = [f"  {n:<9} {getattr(self, n)!r}" for n in self.layer_names]
+        return f"VGG({self.arch},\n" + "\n".join(rows) + "\n)"
+
+
+def build(arch_or_config, num_classes=None, input_size=None, seed=None):
+    """A new VGG with He-initialised weights (std sqrt(2 / fan_in)), zero biases, in training mode.
+
+    ``arch_or_config``: "vgg11" | "vgg13" | "vgg16" | "vgg19", a dict or a :class:`VGGConfig`.
+    ``num_classes`` and ``input_size`` override the config's (standard nets: 1000 and 224).
+    """
+    if seed is not None:
+        mg.manual_seed(seed)
+    model = VGG(config_for(arch_or_config, num_classes, input_size))
+    return model.train()
+
+
+def save(model, path):
+    """Write ``model`` (weights, config, meta, classes) to the project's HDF5 format, atomically."""
+    layers = {n: (backend.to_numpy(getattr(model, n).weight.data),
+                  backend.to_numpy(getattr(model, n).bias.data)) for n in model.weight_layers}
+    meta = dict(model.meta, input_size=tuple(model.config.input_size))
+    hdf5.write(path, model.arch, model.config.to_dict(), layers, meta, model.classes, model.wnids)
+
+
+@contextlib.contextmanager
+def _uninitialised():
+    """Build layers without drawing random weights that a file is about to overwrite.
+
+    He initialisation of VGG16's 138M weights takes seconds; ``from_weightfile`` does not need it.
+    (Relies on minigrad.nn's ``_he_normal`` helper; without it, layers are simply initialised.)
+    """
+    original = getattr(nn, "_he_normal", None)
+    if original is not None:
+        nn._he_normal = lambda shape, fan_in, dtype=np.float32: np.zeros(shape, dtype)
+    try:
+        yield
+    finally:
+        if original is not None:
+            nn._he_normal = original
+
+
+def from_weightfile(wf, arch=None):
+    """Build a VGG from a :class:`hdf5.WeightFile`, checking architecture and every layer shape."""
+    if arch is not None and arch.lower() != wf.arch.lower():
+        raise WeightsError(f"weights file {wf.path}: architecture {wf.arch!r}, expected {arch!r}")
+    if "blocks" in wf.config:
+        config = VGGConfig.from_dict(wf.config, wf.arch)
+    elif wf.arch.lower() in STANDARD:
+        config = config_for(wf.arch, num_classes=wf.config.get("num_classes") or len(wf.classes),
+                            input_size=wf.meta.get("input_size"))
+    else:
+        raise WeightsError(f"weights file {wf.path}: unknown architecture {wf.arch!r} and no 'config' "
+                           f"attribute (known: {', '.join(STANDARD)})")
+    hdf5.check_layers(wf.path, wf.layers, layer_shapes(config))
+    classes = list(wf.classes) or [f"class_{i}" for i in range(config.num_classes)]
+    if len(classes) != config.num_classes:
+        raise WeightsError(f"weights file {wf.path}: {len(classes)} class names for "
+                           f"{config.num_classes} outputs")
+    with _uninitialised():
+        model = VGG(config)
+    model.load_state_dict({f"{n}.{k}": arr for n, (w, b) in wf.layers.items()
+                           for k, arr in (("weight", w), ("bias", b))})
+    model.meta = dict(wf.meta, input_size=tuple(config.input_size))
+    model.classes, model.wnids = classes, wf.wnids
+    return model.eval()
+
+
+def load(path, device="cpu", arch=None):
+    """Load a network from a weights file, in eval mode, on ``device`` ('cpu' or 'gpu').
+
+    ``path``: the project's HDF5; a Keras .h5 or a torchvision .pth is converted on the fly.
+    ``arch``: if given, the file must hold that architecture (else WeightsError).
+    """
+    from . import convert                                        # only needed for foreign files
+    if device != "cpu":                                          # fail before reading a big file
+        check = getattr(backend, "check_device", None)
+        if check is not None:
+            check(device)                                        # ValueError / RuntimeError
+        elif not hasattr(backend, "to_device"):
+            raise RuntimeError(f"device {device!r}: this engine has no GPU backend")
+    path = str(path)
+    if hdf5.is_hdf5(path) and not convert.is_keras(path):
+        wf = hdf5.read(path)
+    else:
+        wf = convert.read_source(path)
+    model = from_weightfile(wf, arch)
+    return model.to(device) if device != "cpu" else model
+
+
+def num_parameters(model):
+    return int(sum(math.prod(p.shape) for p in model.parameters()))
+
+
+__all__ = ["VGG", "VGGConfig", "STANDARD", "build", "load", "save", "config_for", "layer_shapes",
+           "from_weightfile", "WeightsError", "num_parameters"]

@@ -1,0 +1,91 @@
+"""Helpers shared by the command-line scripts: the default weights, --device, and error handling.
+
+    from _common import DEFAULT_WEIGHTS, add_device_arg, add_weights_arg, run
+
+    def main(argv=None):
+        parser = argparse.ArgumentParser(description=...)
+        add_weights_arg(parser); add_device_arg(parser)
+        args = parser.parse_args(argv)
+        ...
+
+    if __name__ == "__main__":
+        run(main)
+
+``run`` turns bad input (ValueError and its kin: WeightsError, ImageError, ClassLookupError;
+OSError; an unusable GPU) into one line on stderr and exit code 2, never a traceback. Set
+DEEPINSIDE_DEBUG=1 to see the traceback anyway.
+"""
+import os
+import sys
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_WEIGHTS = PROJECT_ROOT / "weights" / "shapes_vgg.h5"
+
+if str(PROJECT_ROOT) not in sys.path:           # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+
+class CLIError(Exception):
+    """A user-facing error: its message is printed as is."""
+
+
+def add_weights_arg(parser):
+    parser.add_argument("--weights", metavar="FILE.h5", default=str(DEFAULT_WEIGHTS),
+                        help="network weights in the project's HDF5 format (a Keras .h5 or torchvision "
+                             ".pth is converted on the fly); default: the shipped demo model "
+                             f"{DEFAULT_WEIGHTS.relative_to(PROJECT_ROOT)}")
+
+
+def add_device_arg(parser):
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                        help="where to run: cpu (NumPy + Numba) or gpu (CuPy + numba.cuda); default cpu")
+
+
+def check_device(device):
+    """Raise CLIError when ``device`` cannot be used here (gpu without CuPy or a CUDA device)."""
+    if device == "cpu":
+        return device
+    from minigrad import backend
+    try:
+        backend.check_device(device)
+    except (RuntimeError, ValueError) as e:
+        raise CLIError(str(e)) from None
+    return device
+
+
+def load_model(path, device="cpu"):
+    """vgg.load with a friendly message when the default demo weights are absent."""
+    from models import vgg
+    path = Path(path)
+    if not path.exists() and path.resolve() == DEFAULT_WEIGHTS.resolve():
+        raise CLIError(f"the demo weights {path} are missing: make them with "
+                       "`python scripts/train_shapes.py`, or pass --weights FILE.h5")
+    check_device(device)
+    return vgg.load(path, device=device)
+
+
+def warn(message):
+    """One line on stderr, for notes that are not errors (image conversions, clipped --top...)."""
+    print(f"{Path(sys.argv[0]).name}: note: {message}", file=sys.stderr)
+
+
+def run(main, argv=None):
+    """Call ``main(argv)`` and exit with its return code; bad input exits 2 with one line."""
+    prog = Path(sys.argv[0]).name
+    try:
+        code = main(argv)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        code = 130
+    except (CLIError, ValueError, OSError, RuntimeError, MemoryError) as e:
+        if os.environ.get("DEEPINSIDE_DEBUG"):
+            raise
+        message = str(e) or type(e).__name__
+        if isinstance(e, MemoryError):
+            message = "out of memory" + (f": {e}" if str(e) else "")
+        elif isinstance(e, OSError) and e.filename and str(e.filename) not in message:
+            message = f"{e.filename}: {message}"
+        print(f"{prog}: error: {' '.join(message.split())}", file=sys.stderr)
+        code = 2
+    sys.exit(code or 0)

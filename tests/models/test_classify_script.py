@@ -1,0 +1,178 @@
+"""scripts/classify.py and scripts/convert_weights.py: output, --help, and one-line errors (exit 2).
+
+Most runs call the scripts' ``main`` in-process through ``_common.run`` (fast); a few run them as a
+real subprocess to check what a user sees.
+"""
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import minigrad as mg
+from models import imagenet, preprocess, vgg
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = ROOT / "scripts"
+
+
+def _load_script(name):
+    if str(SCRIPTS) not in sys.path:
+        sys.path.insert(0, str(SCRIPTS))
+    spec = importlib.util.spec_from_file_location(f"_script_{name}", SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def call(name, *argv):
+    """Run a script's main in-process; returns the exit code."""
+    module = _load_script(name)
+    common = sys.modules["_common"]
+    with pytest.raises(SystemExit) as exit_info:
+        common.run(module.main, [str(a) for a in argv])
+    return exit_info.value.code
+
+
+def subprocess_run(name, *argv):
+    return subprocess.run([sys.executable, str(SCRIPTS / f"{name}.py"), *map(str, argv)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+@pytest.fixture
+def setup(small_model, tmp_path, photo):
+    weights = tmp_path / "small.h5"
+    vgg.save(small_model, weights)
+    img = tmp_path / "astronaut.png"
+    Image.fromarray(photo).save(img)
+    grey = tmp_path / "grey.png"
+    Image.fromarray(photo[:, :, 1]).save(grey)
+    return weights, img, grey
+
+
+def _one_error_line(err):
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "error:" in lines[0] and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_classify_prints_top_k_matching_the_model(setup, capsys, photo):
+    weights, img, grey = setup
+    assert call("classify", "--weights", weights, "--image", img, grey, "--top", 3) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[0] == str(img) and lines[4] == str(grey) and len(lines) == 8
+    model = vgg.load(weights)
+    with mg.no_grad():
+        logits = model(preprocess.prepare(photo, model.meta)[None]).data[0]
+    probs = imagenet.softmax(logits.astype(np.float64))
+    best = imagenet.top_k(probs, model.classes, 3)
+    for line, (i, name, p) in zip(lines[1:4], best):
+        assert f"{p:7.2%}" in line and f" {i} " in line and name in line
+    assert "grey image converted to RGB" in err                        # the note, on stderr
+
+
+def test_top_larger_than_classes_is_clipped_with_a_note(setup, capsys):
+    weights, img, _ = setup
+    assert call("classify", "--weights", weights, "--image", img, "--top", 50) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 1 + 5 and "showing 5" in err
+
+
+@pytest.mark.parametrize("case, pattern", [
+    ("missing-image", "image .*nope.png: not found"),
+    ("not-an-image", "not an image file Pillow can read"),
+    ("missing-weights", "weights file .*none.h5: not found"),
+    ("truncated-weights", "truncated or corrupt"),
+    ("not-hdf5", "not an HDF5 file"),
+    ("top-zero", "--top must be at least 1"),
+])
+def test_bad_input_one_line_exit_2(setup, tmp_path, capsys, case, pattern):
+    weights, img, _ = setup
+    args = ["--weights", weights, "--image", img]
+    if case == "missing-image":
+        args[3] = tmp_path / "nope.png"
+    elif case == "not-an-image":
+        (tmp_path / "x.jpg").write_text("hello")
+        args[3] = tmp_path / "x.jpg"
+    elif case == "missing-weights":
+        args[1] = tmp_path / "none.h5"
+    elif case == "truncated-weights":
+        data = weights.read_bytes()
+        (tmp_path / "cut.h5").write_bytes(data[: len(data) // 2])
+        args[1] = tmp_path / "cut.h5"
+    elif case == "not-hdf5":
+        (tmp_path / "w.h5").write_text("hello")
+        args[1] = tmp_path / "w.h5"
+    elif case == "top-zero":
+        args += ["--top", "0"]
+    assert call("classify", *args) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert re.search(pattern, _one_error_line(err)), err
+
+
+def test_gpu_without_gpu(setup, capsys):
+    if mg.gpu_available():
+        pytest.skip("a GPU is present")
+    weights, img, _ = setup
+    assert call("classify", "--weights", weights, "--image", img, "--device", "gpu") == 2
+    assert "no usable GPU" in _one_error_line(capsys.readouterr().err)
+
+
+def test_default_weights_missing_says_what_to_do(setup, capsys):
+    _load_script("classify")
+    common = sys.modules["_common"]
+    if common.DEFAULT_WEIGHTS.exists():
+        pytest.skip("the demo weights exist")
+    _, img, _ = setup
+    assert call("classify", "--image", img) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "shapes_vgg.h5" in line and "--weights" in line
+
+
+def test_convert_weights_cli(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    from .conftest import SMALL, torch_vgg
+    src = tmp_path / "small.pth"
+    torch.save(torch_vgg(**SMALL).state_dict(), src, _use_new_zipfile_serialization=False)
+    out = tmp_path / "out" / "small.h5"
+    assert call("convert_weights", src, "--out", out) == 0
+    assert "custom" in capsys.readouterr().out and vgg.load(out).config.blocks == SMALL["blocks"]
+    assert call("convert_weights", src, "--out", tmp_path / "x.h5", "--arch", "vgg16") == 2
+    assert "not vgg16" in _one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_convert_weights_refuses_hostile_pth(tmp_path, capsys):
+    marker = tmp_path / "PWNED"
+
+    class Hostile:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    import pickle
+    evil = tmp_path / "evil.pth"
+    evil.write_bytes(pickle.dumps(Hostile(), protocol=2))
+    assert call("convert_weights", evil, "--out", tmp_path / "evil.h5") == 2
+    assert "refusing to load it" in _one_error_line(capsys.readouterr().err)
+    assert not marker.exists() and not (tmp_path / "evil.h5").exists()
+
+
+def test_as_a_user_sees_it(setup):
+    weights, img, _ = setup
+    help_ = subprocess_run("classify", "--help")
+    assert help_.returncode == 0 and "--weights" in help_.stdout and "--device" in help_.stdout
+    assert "--top" in help_.stdout
+    ok = subprocess_run("classify", "--weights", weights, "--image", img)
+    assert ok.returncode == 0 and len(ok.stdout.splitlines()) == 6, ok.stderr
+    bad = subprocess_run("classify", "--weights", weights, "--image", weights)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert _one_error_line(bad.stderr).startswith("classify.py: error: image ")
+    conv = subprocess_run("convert_weights", "--help")
+    assert conv.returncode == 0 and "--arch" in conv.stdout and "--out" in conv.stdout

@@ -7,19 +7,19 @@ parallel over their outermost independent loop (``prange``), chosen so that no t
 write the same element (no atomics needed).
 
 Optimisations made:
-- im2col writes each row ``(c, i, j)`` of the patch matrix contiguously, in the ``(C*kh*kw, oh*ow)``
-  layout that ``W (O, C*kh*kw) @ cols`` wants, so the GEMM reads it without a copy or transpose;
+- im2col writes each row ``(c, i, j)`` of the patch matrix contiguously, in the ``(C*kh*kw, nb*oh*ow)``
+  layout that ``W (O, C*kh*kw) @ cols`` wants, for a chunk of nb images at once (one large GEMM
+  instead of nb thin ones; the chunk is sized to bound the memory of ``cols``);
 - padding is handled by bounds checks, never by materialising a padded copy of the input;
-- col2im parallelises over input channels, so its scatter-adds cannot race;
+- col2im parallelises over (image, channel) pairs, so its scatter-adds cannot race;
 - pooling parallelises over (image, channel) planes, which also keeps overlapping windows race-free
   in the backward scatter;
-- the bias add and the ReLU are fused into one pass over the convolution output
-  (``bias_relu``) when a convolution is followed by a ReLU.
+- the bias add and the ReLU are fused into the pass that unpacks the GEMM result into (N, O, P)
+  (``gemm_out_to_nchw``), or into one in-place pass (``bias_relu``) when no unpacking is needed.
 """
 import os
 
 import numba
-import numpy as np
 from numba import njit, prange
 
 # Threads: Numba's OpenMP layer leaves its threads spinning after each parallel loop, and they then
@@ -33,67 +33,104 @@ GRADIENT, DECONVNET, GUIDED = 0, 1, 2
 
 
 @njit(cache=True, parallel=True)
-def im2col(x, kh, kw, sh, sw, ph, pw, oh, ow, cols):
-    """Patches of one image as columns.
+def im2col(x, n0, kh, kw, sh, sw, ph, pw, oh, ow, cols):
+    """Patches of images n0 .. n0 + nb - 1 as columns, side by side.
 
-    x (C, H, W) -> cols (C*kh*kw, oh*ow):
-        cols[(c*kh + i)*kw + j, oy*ow + ox] = x[c, oy*sh + i - ph, ox*sw + j - pw]   (0 outside x)
+    x (N, C, H, W) -> cols (C*kh*kw, nb*oh*ow), with P = oh*ow:
+        cols[(c*kh + i)*kw + j, n*P + oy*ow + ox] = x[n0 + n, c, oy*sh + i - ph, ox*sw + j - pw]  (0 outside)
     """
-    C, H, W = x.shape
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    P = oh * ow
+    nb = cols.shape[1] // P
     for r in prange(C * kh * kw):
         c = r // (kh * kw)
         i = (r // kw) % kh
         j = r % kw
-        for oy in range(oh):
-            y = oy * sh + i - ph
-            row = oy * ow
-            if y < 0 or y >= H:
-                for ox in range(ow):
-                    cols[r, row + ox] = 0
-                continue
-            for ox in range(ow):
-                xx = ox * sw + j - pw
-                if 0 <= xx < W:
-                    cols[r, row + ox] = x[c, y, xx]
+        # ox in [lo, hi) reads inside the row (0 <= ox*sw + j - pw < W): no bounds test in the copy loop
+        lo = min(ow, max(0, (pw - j + sw - 1) // sw))
+        hi = max(lo, min(ow, (W - 1 + pw - j) // sw + 1))
+        for n in range(nb):
+            for oy in range(oh):
+                y = oy * sh + i - ph
+                row = n * P + oy * ow
+                if y < 0 or y >= H:
+                    cols[r, row:row + ow] = 0
+                    continue
+                cols[r, row:row + lo] = 0
+                if sw == 1:                                    # a contiguous copy (vectorised)
+                    dst = cols[r, row + lo:row + hi]
+                    src = x[n0 + n, c, y, lo + j - pw:hi + j - pw]
+                    for k in range(hi - lo):
+                        dst[k] = src[k]
                 else:
-                    cols[r, row + ox] = 0
+                    for ox in range(lo, hi):
+                        cols[r, row + ox] = x[n0 + n, c, y, ox * sw + j - pw]
+                cols[r, row + hi:row + ow] = 0
 
 
 @njit(cache=True, parallel=True)
-def col2im(cols, kh, kw, sh, sw, ph, pw, oh, ow, dx):
-    """The adjoint of im2col: scatter-add columns back onto one image.
+def col2im(cols, n0, kh, kw, sh, sw, ph, pw, oh, ow, dx):
+    """The adjoint of im2col: scatter-add the columns of images n0 .. n0 + nb - 1 back onto dx.
 
-    cols (C*kh*kw, oh*ow), dx (C, H, W):
-        dx[c, oy*sh + i - ph, ox*sw + j - pw] += cols[(c*kh + i)*kw + j, oy*ow + ox]   (inside dx)
+    cols (C*kh*kw, nb*oh*ow), dx (N, C, H, W):
+        dx[n0 + n, c, oy*sh + i - ph, ox*sw + j - pw] += cols[(c*kh + i)*kw + j, n*P + oy*ow + ox]
+    Parallel over (image, channel) pairs, which own disjoint parts of dx.
     """
-    C, H, W = dx.shape
-    for c in prange(C):
+    C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
+    P = oh * ow
+    nb = cols.shape[1] // P
+    for nc in prange(nb * C):
+        n = nc // C
+        c = nc % C
         for i in range(kh):
             for j in range(kw):
                 r = (c * kh + i) * kw + j
+                lo = min(ow, max(0, (pw - j + sw - 1) // sw))     # the ox that land inside the row
+                hi = max(lo, min(ow, (W - 1 + pw - j) // sw + 1))
                 for oy in range(oh):
                     y = oy * sh + i - ph
                     if y < 0 or y >= H:
                         continue
-                    for ox in range(ow):
-                        xx = ox * sw + j - pw
-                        if 0 <= xx < W:
-                            dx[c, y, xx] += cols[r, oy * ow + ox]
+                    row = n * P + oy * ow
+                    if sw == 1:                                # contiguous on both sides (vectorised)
+                        dst = dx[n0 + n, c, y, lo + j - pw:hi + j - pw]
+                        src = cols[r, row + lo:row + hi]
+                        for k in range(hi - lo):
+                            dst[k] += src[k]
+                    else:
+                        for ox in range(lo, hi):
+                            dx[n0 + n, c, y, ox * sw + j - pw] += cols[r, row + ox]
 
 
 @njit(cache=True, parallel=True)
-def bias_relu(out, b, relu):
-    """In place over a convolution output out (N, O, P): out += b[o], then max(., 0) if relu."""
-    N, O, P = out.shape
-    for no in prange(N * O):
+def gemm_out_to_nchw(y, b, relu, n0, out):
+    """Unpack a GEMM result into the output, adding the bias and (if relu) clamping at 0.
+
+    y (O, nb*P) -> out (N, O, P):  out[n0 + n, o, p] = max(y[o, n*P + p] + b[o], 0 if relu else -inf)
+    """
+    O, P = out.shape[1], out.shape[2]
+    nb = y.shape[1] // P
+    for no in prange(nb * O):
         n = no // O
         o = no % O
         bo = b[o]
         for p in range(P):
-            v = out[n, o, p] + bo
+            v = y[o, n * P + p] + bo
             if relu and v < 0:
                 v = 0
-            out[n, o, p] = v
+            out[n0 + n, o, p] = v
+
+
+@njit(cache=True, parallel=True)
+def nchw_to_gemm(g, n0, out):
+    """The reverse packing: g (N, O, P) -> out (O, nb*P) with out[o, n*P + p] = g[n0 + n, o, p]."""
+    O, P = g.shape[1], g.shape[2]
+    nb = out.shape[1] // P
+    for no in prange(nb * O):
+        n = no // O
+        o = no % O
+        for p in range(P):
+            out[o, n * P + p] = g[n0 + n, o, p]
 
 
 @njit(cache=True, parallel=True)

@@ -47,32 +47,26 @@ def conv2d_backward(x, w, grad_out, stride=(1, 1), padding=(0, 0)):
 
 
 def im2col(x, kh, kw, sh, sw, ph, pw, oh, ow):
-    """x (C, H, W) -> cols (C*kh*kw, oh*ow), see cpu.im2col."""
-    C, H, W = x.shape
-    cols = np.zeros((C * kh * kw, oh * ow), x.dtype)
-    for c in range(C):
-        for i in range(kh):
-            for j in range(kw):
-                for oy in range(oh):
-                    for ox in range(ow):
-                        y, xx = oy * sh + i - ph, ox * sw + j - pw
-                        if 0 <= y < H and 0 <= xx < W:
-                            cols[(c * kh + i) * kw + j, oy * ow + ox] = x[c, y, xx]
+    """x (N, C, H, W) -> cols (C*kh*kw, N*oh*ow), see cpu.im2col (with n0 = 0, all images)."""
+    N, C, H, W = x.shape
+    P = oh * ow
+    cols = np.zeros((C * kh * kw, N * P), x.dtype)
+    for n, c, i, j, oy, ox in np.ndindex(N, C, kh, kw, oh, ow):
+        y, xx = oy * sh + i - ph, ox * sw + j - pw
+        if 0 <= y < H and 0 <= xx < W:
+            cols[(c * kh + i) * kw + j, n * P + oy * ow + ox] = x[n, c, y, xx]
     return cols
 
 
 def col2im(cols, shape, kh, kw, sh, sw, ph, pw, oh, ow):
-    """cols (C*kh*kw, oh*ow) -> image of ``shape`` (C, H, W), see cpu.col2im."""
-    C, H, W = shape
+    """cols (C*kh*kw, N*oh*ow) -> images of ``shape`` (N, C, H, W), see cpu.col2im."""
+    N, C, H, W = shape
+    P = oh * ow
     dx = np.zeros(shape, cols.dtype)
-    for c in range(C):
-        for i in range(kh):
-            for j in range(kw):
-                for oy in range(oh):
-                    for ox in range(ow):
-                        y, xx = oy * sh + i - ph, ox * sw + j - pw
-                        if 0 <= y < H and 0 <= xx < W:
-                            dx[c, y, xx] += cols[(c * kh + i) * kw + j, oy * ow + ox]
+    for n, c, i, j, oy, ox in np.ndindex(N, C, kh, kw, oh, ow):
+        y, xx = oy * sh + i - ph, ox * sw + j - pw
+        if 0 <= y < H and 0 <= xx < W:
+            dx[n, c, y, xx] += cols[(c * kh + i) * kw + j, n * P + oy * ow + ox]
     return dx
 
 

@@ -3,12 +3,9 @@
 Most runs call the scripts' ``main`` in-process through ``_common.run`` (fast); a few run them as a
 real subprocess to check what a user sees.
 """
-import importlib.util
 import os
 import re
-import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,31 +14,8 @@ from PIL import Image
 import minigrad as mg
 from models import imagenet, preprocess, vgg
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ROOT / "scripts"
-
-
-def _load_script(name):
-    if str(SCRIPTS) not in sys.path:
-        sys.path.insert(0, str(SCRIPTS))
-    spec = importlib.util.spec_from_file_location(f"_script_{name}", SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def call(name, *argv):
-    """Run a script's main in-process; returns the exit code."""
-    module = _load_script(name)
-    common = sys.modules["_common"]
-    with pytest.raises(SystemExit) as exit_info:
-        common.run(module.main, [str(a) for a in argv])
-    return exit_info.value.code
-
-
-def subprocess_run(name, *argv):
-    return subprocess.run([sys.executable, str(SCRIPTS / f"{name}.py"), *map(str, argv)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+from ..cli import call, one_error_line as _one_error_line, subprocess_run
+from ..cli import load_script as _load_script
 
 
 @pytest.fixture
@@ -53,12 +27,6 @@ def setup(small_model, tmp_path, photo):
     grey = tmp_path / "grey.png"
     Image.fromarray(photo[:, :, 1]).save(grey)
     return weights, img, grey
-
-
-def _one_error_line(err):
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "error:" in lines[0] and "Traceback" not in err, err
-    return lines[0]
 
 
 def test_classify_prints_top_k_matching_the_model(setup, capsys, photo):

@@ -1,0 +1,113 @@
+"""Shared pieces of the saliency scripts: the common flags, images in, targets, files out.
+
+Every output is written to a temporary name and renamed (render.save_png, save_npy), so an
+interrupted or failed run never leaves a half-written file under --out.
+"""
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from _common import add_device_arg, add_weights_arg, warn
+
+
+def add_common_args(parser, image=True, target_help=None):
+    """--weights, --image, --target, --device, --out, --save-npy (DESIGN.md's command line)."""
+    add_weights_arg(parser)
+    if image:
+        parser.add_argument("--image", nargs="+", required=True, metavar="PATH",
+                            help="one or more images (any format Pillow reads; grey, RGBA, palette and "
+                                 "16-bit images are converted to RGB, with a note)")
+    parser.add_argument("--target", metavar="C", default=None,
+                        help=target_help or "class index or name (e.g. 281 or tabby); default: each "
+                                            "image's top-1 class")
+    add_device_arg(parser)
+    parser.add_argument("--out", default="out", metavar="DIR", help="output folder (default out/)")
+    parser.add_argument("--save-npy", action="store_true", help="also write the raw arrays as .npy")
+
+
+def resolve_target(spec, model):
+    """None (top-1 later), or a class index from an index or a name (ambiguity is an error)."""
+    if spec is None:
+        return None
+    from models import imagenet
+    return imagenet.lookup(spec, model.classes)
+
+
+class Input:
+    """One image as the scripts use it.
+
+    name : output file stem; rgb : (h, w, 3) uint8, the centre crop the model sees;
+    x : (3, h, w) float32, that crop preprocessed; full : (H, W, 3) uint8, the image resized as the
+    weight file says but not cropped (the frame of the 10-crop average)
+    """
+
+    def __init__(self, name, rgb, x, full):
+        self.name, self.rgb, self.x, self.full = name, rgb, x, full
+
+
+def load_inputs(paths, model):
+    """An :class:`Input` per path; conversion notes go to stderr."""
+    from models import preprocess
+    inputs, used = [], set()
+    crop_h, crop_w = model.config.input_size
+    for path in paths:
+        rgb, notes = preprocess.load_image(path)
+        for note in notes:
+            warn(f"{path}: {note}")
+        size = max(int(model.meta.get("resize") or 0), crop_h, crop_w)
+        full = resize_shorter(rgb, size)
+        crop = preprocess.resize_crop(rgb, model.meta)
+        name = Path(path).stem or "image"
+        while name in used:                                  # two images with one stem
+            name += "_"
+        used.add(name)
+        inputs.append(Input(name, crop, preprocess.normalise(crop, model.meta), full))
+    return inputs
+
+
+def resize_shorter(rgb, size):
+    """Shorter side to ``size`` pixels, bilinear, with preprocess.resize_crop's arithmetic (so its
+    centre crop is the centre of this image)."""
+    from PIL import Image
+    h, w = rgb.shape[:2]
+    nh, nw = (int(size * h / w), size) if w <= h else (size, int(size * w / h))
+    if (nh, nw) == (h, w):
+        return rgb
+    return np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.BILINEAR), dtype=np.uint8)
+
+
+def top1(model, x):
+    """The top-1 class of each image of x (N, 3, H, W)."""
+    import minigrad as mg
+    with mg.no_grad():
+        logits = model(mg.Tensor(mg.to_device(x, model.device))).data
+    return mg.backend.to_numpy(logits).argmax(axis=1)
+
+
+def class_label(model, index):
+    from models import imagenet
+    return f"{index} {imagenet.display_name(model.classes[index])}"
+
+
+def output_dir(path):
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def save_npy(path, array):
+    """np.save to a temporary name in the same folder, then rename (never a half-written file)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, np.asarray(array))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

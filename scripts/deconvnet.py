@@ -1,0 +1,83 @@
+#!/usr/bin/env python
+"""The paper's Sec. 4 on your image: deconvnet reconstruction = gradient with another ReLU rule.
+
+    python scripts/deconvnet.py --image cat.jpg                       # from the top-1 class score
+    python scripts/deconvnet.py --image cat.jpg --layer conv5_3       # from layer n's strongest unit
+
+Writes NAME_rules.png: the image and the gradient, deconvnet and guided-backprop maps side by side,
+with the raw (signed) reconstructions underneath. Prints, per image, how far deconvnet and guided are
+from the gradient, the fraction of ReLU units whose masks [X > 0] and [R > 0] disagree, and the two
+exact checks: with the ReLUs removed, and from the first convolution (before any ReLU), all three
+rules give the same result bit for bit.
+"""
+import argparse
+
+from _common import check_device, load_model, run
+from _images import add_common_args, class_label, load_inputs, output_dir, resolve_target, save_npy, top1
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="Show that a deconvnet reconstruction is the gradient with another "
+                                            "ReLU backward rule: gradient, deconvnet and guided maps side by "
+                                            "side, with the numbers that compare them.")
+    add_common_args(p)
+    p.add_argument("--layer", default=None, metavar="NAME",
+                   help="reconstruct from this layer's strongest activation (e.g. conv5_3, pool4) instead "
+                        "of the class score")
+    p.add_argument("--channel", type=int, default=None, help="with --layer: only this channel's strongest unit")
+    p.add_argument("--clip-percentile", type=float, default=99.0, metavar="P",
+                   help="show maps clipped at this percentile (default 99; 100 = min-max)")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not 0 < args.clip_percentile <= 100:
+        raise ValueError(f"--clip-percentile must be in (0, 100], got {args.clip_percentile}")
+    check_device(args.device)
+    from saliency import deconvnet, render
+
+    model = load_model(args.weights, args.device)
+    if args.layer is not None and args.layer not in model.layer_names:
+        raise ValueError(f"--layer {args.layer}: not a layer of this network ({', '.join(model.layer_names)})")
+    if args.channel is not None and args.layer is None:
+        raise ValueError("--channel needs --layer")
+    target = resolve_target(args.target, model)
+    out = output_dir(args.out)
+    clip = None if args.clip_percentile == 100 else args.clip_percentile
+    for item in load_inputs(args.image, model):
+        t = int(top1(model, item.x[None])[0]) if target is None else target
+        source = f"layer {args.layer}" + (f" channel {args.channel}" if args.channel is not None else "") \
+            if args.layer else f"class {class_label(model, t)}"
+        r = deconvnet.compare_rules(model, item.x[None], t, layer=args.layer, channel=args.channel)
+        checks = deconvnet.equivalence_checks(model, item.x[None], t)
+        rules = ("gradient", "deconvnet", "guided")
+        heat = [render.heatmap(r["maps"][k][0], clip) for k in rules]
+        signed = [render.signed_map(r["grads"][k][0]) for k in rules]
+        caption = (f"from {source}. ||deconvnet - gradient|| / ||gradient|| = "
+                   f"{r['relative_difference']['deconvnet']:.3f}, guided: {r['relative_difference']['guided']:.3f}; "
+                   f"ReLU masks differ at {r['mask_disagreement']:.1%} of {r['relu_units']} units. "
+                   + "; ".join(f"{case}: max |difference| {v:g}" for case, v in checks.items())
+                   + f". Maps: max over channels of |.|, clipped at the {args.clip_percentile:g}th percentile; "
+                     "bottom row: signed, grey = 0")
+        picture = render.grid([item.rgb] + heat + [item.rgb] + signed,
+                              ["image"] + [f"{k} map" for k in rules] + ["image"] + [f"{k} (signed)" for k in rules],
+                              ncols=4, caption=caption)
+        tag = f"{item.name}_rules" + (f"_{args.layer}" if args.layer else "")
+        render.save_png(out / f"{tag}.png", picture)
+        if args.save_npy:
+            for k in rules:
+                save_npy(out / f"{tag}_{k}.npy", r["grads"][k][0])
+        print(f"{item.name}: from {source}")
+        print(f"  relative difference to the gradient: deconvnet {r['relative_difference']['deconvnet']:.4f}, "
+              f"guided {r['relative_difference']['guided']:.4f}")
+        print(f"  ReLU units whose masks differ ([X > 0] vs [R > 0], deconvnet pass): "
+              f"{r['mask_disagreement']:.2%} of {r['relu_units']}")
+        for case, v in checks.items():
+            print(f"  {case}: all three rules {'identical' if v == 0 else 'DIFFER'} (max |difference| {v:g})")
+        print(f"  -> {out / (tag + '.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)

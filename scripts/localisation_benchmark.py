@@ -1,0 +1,176 @@
+#!/usr/bin/env python
+"""The paper's localisation claim, measured against ground truth on held-out shapes images.
+
+    python scripts/localisation_benchmark.py                     # N = 500
+    python scripts/localisation_benchmark.py --n 100 --seed 7 --csv out/localisation.csv
+
+For every map method (gradient, deconvnet, guided backprop, SmoothGrad) it measures, with the map of
+the true class (the weak label the paper assumes):
+  pointing accuracy   the map's maximum falls inside the object's mask
+  localisation error  the box from GMM + GraphCut + largest component has IoU < 0.5 with the true box
+                      (the paper's criterion, with the true class instead of the top-5 guesses)
+  mask IoU            of that component with the true mask
+and baselines: the whole image, a centred box, and each map thresholded at its 95% quantile without
+GraphCut. Prints the model's accuracy on the same images, a table, and writes the CSV.
+"""
+import argparse
+import csv
+import io
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from _common import add_device_arg, add_weights_arg, check_device, load_model, run
+
+METHODS = ("gradient", "deconvnet", "guided", "smoothgrad")
+BENCHMARK_SEED = 31337             # held out: training used seeds 0 and 1_000_000
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="Measure weakly supervised localisation from saliency maps against "
+                                            "the ground truth of generated shapes images.")
+    add_weights_arg(p)
+    p.add_argument("--n", type=int, default=500, help="number of images (default 500)")
+    p.add_argument("--seed", type=int, default=BENCHMARK_SEED, help=f"image seed (default {BENCHMARK_SEED})")
+    p.add_argument("--csv", default=None, metavar="FILE", help="also write the table as CSV")
+    p.add_argument("--methods", default=",".join(METHODS),
+                   help=f"comma-separated subset of {','.join(METHODS)} (default all)")
+    p.add_argument("--smooth-n", type=int, default=25, help="SmoothGrad samples per image (default 25)")
+    p.add_argument("--batch", type=int, default=50, help="images per gradient pass (default 50)")
+    add_device_arg(p)
+    return p.parse_args(argv)
+
+
+def centred_box(h, w, frac):
+    bh, bw = int(round(h * frac)), int(round(w * frac))
+    y0, x0 = (h - bh) // 2, (w - bw) // 2
+    return (x0, y0, x0 + bw, y0 + bh)
+
+
+def box_mask(box, h, w):
+    m = np.zeros((h, w), bool)
+    m[box[1]:box[3], box[0]:box[2]] = True
+    return m
+
+
+class Scores:
+    """Running sums of the three measures for one row of the table."""
+
+    def __init__(self):
+        self.point, self.err, self.iou, self.n = [], [], [], 0
+
+    def add(self, point, box, mask, true_box, true_mask):
+        from saliency.localise import box_iou, mask_iou
+        self.point.append(np.nan if point is None else float(true_mask[point]))
+        self.err.append(float(box_iou(box, true_box) < 0.5))
+        self.iou.append(float(mask_iou(mask, true_mask)))
+
+    def row(self, name):
+        def mean(v):
+            v = np.asarray(v, float)
+            return float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+        return {"method": name, "pointing_accuracy": mean(self.point), "localisation_error": mean(self.err),
+                "mask_iou": mean(self.iou), "n": len(self.err)}
+
+
+def maps_for(model, x, labels, method, smooth_n, seed):
+    import minigrad as mg
+    import saliency
+    if method == "smoothgrad":
+        g = saliency.smoothgrad(model, x, labels, n=smooth_n, seed=seed)
+    else:
+        g = saliency.input_gradient(model, x, labels, rule=method)
+    return mg.backend.to_numpy(saliency.saliency_map(g))
+
+
+def write_csv(path, rows):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=["method", "pointing_accuracy", "localisation_error", "mask_iou", "n"])
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in r.items()})
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", newline="") as f:
+        f.write(buf.getvalue())
+    os.replace(tmp, path)
+
+
+def table(rows):
+    lines = [f"| {'method':<28} | pointing accuracy | localisation error | mask IoU |",
+             f"|{'-' * 30}|-------------------|--------------------|----------|"]
+    for r in rows:
+        pa = "—" if np.isnan(r["pointing_accuracy"]) else f"{r['pointing_accuracy']:.3f}"
+        lines.append(f"| {r['method']:<28} | {pa:>17} | {r['localisation_error']:>18.3f} | {r['mask_iou']:>8.3f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(f"--methods: unknown {unknown or 'empty'}; choose from {', '.join(METHODS)}")
+    if args.n < 1 or args.batch < 1 or args.smooth_n < 1:
+        raise ValueError("--n, --batch and --smooth-n must be at least 1")
+    check_device(args.device)
+    from tqdm import tqdm
+
+    import minigrad as mg
+    import saliency
+    from models import preprocess, shapes
+    from saliency.localise import threshold_box
+
+    t0 = time.perf_counter()
+    model = load_model(args.weights, args.device)
+    if list(model.classes) != list(shapes.CLASSES):
+        raise ValueError(f"{args.weights}: the benchmark needs a shapes network (classes {shapes.CLASSES})")
+    size = model.config.input_size[0]
+    images, labels, masks, boxes = shapes.make_dataset(args.n, seed=args.seed, size=size)
+    x = np.stack([preprocess.normalise(im, model.meta) for im in images])
+    with mg.no_grad():
+        pred = np.concatenate([mg.backend.to_numpy(model(mg.Tensor(mg.to_device(x[i:i + 250], args.device))).data)
+                               .argmax(1) for i in range(0, args.n, 250)])
+    accuracy = float((pred == labels).mean())
+    print(f"top-1 accuracy on these {args.n} held-out images: {accuracy:.4f}")
+
+    h, w = size, size
+    scores = {m: Scores() for m in methods}
+    thresholded = {m: Scores() for m in methods}
+    whole, centre = Scores(), Scores()
+    mean_side = float(np.mean(np.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])))) / size
+    cbox = centred_box(h, w, mean_side)
+    for k in range(args.n):
+        tb = tuple(int(v) for v in boxes[k])
+        whole.add(None, (0, 0, w, h), np.ones((h, w), bool), tb, masks[k])
+        centre.add((h // 2, w // 2), cbox, box_mask(cbox, h, w), tb, masks[k])
+    with tqdm(total=args.n * len(methods), desc="maps + GraphCut", unit="image") as bar:
+        for m in methods:
+            for i in range(0, args.n, args.batch):
+                j = min(i + args.batch, args.n)
+                smaps = maps_for(model, x[i:j], labels[i:j], m, args.smooth_n, args.seed + i)
+                for k, smap in zip(range(i, j), smaps):
+                    tb = tuple(int(v) for v in boxes[k])
+                    point = np.unravel_index(int(np.argmax(smap)), smap.shape)
+                    mask, box = saliency.localise(images[k], smap)
+                    scores[m].add(point, box, mask, tb, masks[k])
+                    tmask, tbox = threshold_box(smap, 0.95)          # the map alone, no GraphCut
+                    thresholded[m].add(point, tbox, tmask, tb, masks[k])
+                    bar.update(1)
+    rows = [scores[m].row(m) for m in methods]
+    rows += [whole.row("baseline-whole-image"), centre.row(f"baseline-centred-box ({mean_side:.0%} side)")]
+    rows += [thresholded[m].row(f"baseline-threshold-{m}") for m in methods]
+    print(table(rows))
+    if args.csv:
+        write_csv(args.csv, rows)
+        print(f"wrote {args.csv}")
+    print(f"({args.n} images of {size}x{size}, seed {args.seed}; {time.perf_counter() - t0:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)

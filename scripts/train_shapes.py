@@ -1,0 +1,129 @@
+#!/usr/bin/env python
+"""Train the shipped demo network: a small VGG on the synthetic shapes task, with minigrad alone.
+
+    python scripts/train_shapes.py                      # makes weights/shapes_vgg.h5
+    python scripts/train_shapes.py --epochs 2 --train-size 4000 --out /tmp/quick.h5
+
+The images come from models/shapes.py (seeded, so the same command makes the same data); each
+batch is augmented by a random element of the square's symmetry group (rot90 and mirror), under
+which every shape class is closed. Adam with He initialisation, the learning rate decayed by a
+cosine over the run. At the end the model is scored on a held-out set generated from another seed.
+"""
+import argparse
+import math
+import time
+
+import numpy as np
+
+from _common import PROJECT_ROOT, add_device_arg, check_device, run
+
+#: the demo network: three blocks of two 3x3 convolutions, one hidden fully connected layer.
+BLOCKS = [[16, 16], [32, 32], [64, 64]]
+FC = [128]
+#: preprocessing: RGB in [0, 1], centred and scaled to about unit variance.
+META = {"channel_order": "RGB", "scale": 1.0, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+HELD_OUT_SEED_OFFSET = 1_000_000       # held-out images come from seed + this: never seen in training
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="Train the small VGG of the shapes demo with minigrad and "
+                                            "save it in the project's HDF5 weight format.")
+    p.add_argument("--out", default=str(PROJECT_ROOT / "weights" / "shapes_vgg.h5"), metavar="FILE.h5",
+                   help="where to write the weights (default weights/shapes_vgg.h5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of data, initialisation and order (default 0)")
+    p.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
+    p.add_argument("--train-size", type=int, default=20000, help="training images (default 20000)")
+    p.add_argument("--test-size", type=int, default=2000, help="held-out images (default 2000)")
+    p.add_argument("--epochs", type=int, default=6, help="passes over the training set (default 6)")
+    p.add_argument("--batch", type=int, default=64, help="batch size (default 64)")
+    p.add_argument("--lr", type=float, default=2e-3, help="Adam's peak learning rate (default 2e-3)")
+    p.add_argument("--dropout", type=float, default=0.3, help="dropout before the last layers (default 0.3)")
+    add_device_arg(p)
+    return p.parse_args(argv)
+
+
+def augment(x, rng):
+    """A random symmetry of the square per batch: x (N, 3, H, W) rotated by k*90 degrees, maybe mirrored."""
+    x = np.rot90(x, int(rng.integers(4)), axes=(2, 3))
+    if rng.integers(2):
+        x = x[:, :, :, ::-1]
+    return np.ascontiguousarray(x)
+
+
+def evaluate(model, x, y, device, batch=250):
+    import minigrad as mg
+    correct = 0
+    with mg.no_grad():
+        for i in range(0, len(x), batch):
+            logits = model(mg.Tensor(mg.to_device(x[i:i + batch], device))).data
+            correct += int((mg.backend.to_numpy(logits).argmax(1) == y[i:i + batch]).sum())
+    return correct / len(x)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    for name in ("train_size", "test_size", "epochs", "batch", "size"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    check_device(args.device)
+    from tqdm import tqdm
+
+    import minigrad as mg
+    from minigrad import functional as F
+    from models import preprocess, shapes, vgg
+
+    t0 = time.perf_counter()
+    meta = dict(META, resize=args.size, crop=args.size, input_size=(args.size, args.size))
+    print(f"generating {args.train_size} training and {args.test_size} held-out images ({args.size}x{args.size})")
+    images, labels, _, _ = shapes.make_dataset(args.train_size, seed=args.seed, size=args.size)
+    x_train = np.stack([preprocess.normalise(im, meta) for im in images])            # (N, 3, H, W) float32
+    images, y_test, _, _ = shapes.make_dataset(args.test_size, seed=args.seed + HELD_OUT_SEED_OFFSET,
+                                               size=args.size)
+    x_test = np.stack([preprocess.normalise(im, meta) for im in images])
+    del images
+
+    config = vgg.VGGConfig("shapes_vgg", BLOCKS, fc=FC, num_classes=len(shapes.CLASSES),
+                           input_size=(args.size, args.size), dropout=args.dropout)
+    model = vgg.build(config, seed=args.seed)
+    model.meta, model.classes = meta, list(shapes.CLASSES)
+    model.to(args.device)
+    opt = mg.optim.Adam(model.parameters(), lr=args.lr)
+    rng = np.random.default_rng(args.seed)
+    steps_per_epoch = math.ceil(args.train_size / args.batch)
+    total, step = args.epochs * steps_per_epoch, 0
+    t_train = time.perf_counter()
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        order = rng.permutation(args.train_size)
+        seen = hits = 0
+        loss_avg = None
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{args.epochs}", unit="batch", leave=True)
+        for i in bar:
+            idx = order[i * args.batch:(i + 1) * args.batch]
+            xb = mg.to_device(augment(x_train[idx], rng), args.device)
+            for group in [opt]:                                 # cosine decay of the learning rate
+                group.lr = 0.5 * args.lr * (1 + math.cos(math.pi * step / total))
+            logits = model(mg.Tensor(xb))
+            loss = F.cross_entropy(logits, mg.to_device(labels[idx], args.device))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+            pred = mg.backend.to_numpy(logits.data).argmax(1)
+            hits += int((pred == labels[idx]).sum())
+            seen += len(idx)
+            loss_avg = loss.item() if loss_avg is None else 0.95 * loss_avg + 0.05 * loss.item()
+            bar.set_postfix(loss=f"{loss_avg:.3f}", acc=f"{hits / seen:.3f}")
+        model.eval()
+        acc = evaluate(model, x_test, y_test, args.device)
+        print(f"epoch {epoch}: train accuracy {hits / seen:.4f}, held-out accuracy {acc:.4f}")
+    minutes = (time.perf_counter() - t_train) / 60
+    model.to("cpu")
+    vgg.save(model, args.out)
+    print(f"held-out accuracy {acc:.4f} on {args.test_size} images; training took {minutes:.1f} min "
+          f"({(time.perf_counter() - t0) / 60:.1f} min in all); saved {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)

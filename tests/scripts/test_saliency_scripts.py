@@ -1,0 +1,143 @@
+"""The saliency scripts end to end on small weights: the files they write, and one-line errors."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from models import shapes, vgg
+
+from ..cli import call, one_error_line, subprocess_run
+from ..saliency.twin import random_vgg
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("scripts")
+    model = random_vgg(blocks=((8,), (16,)), fc=(32,), classes=10, size=32)
+    model.classes = list(shapes.CLASSES)
+    model.meta = dict(model.meta, resize=40, crop=32, scale=1.0)      # 10 crops of 32 in 40x40
+    weights = tmp / "small.h5"
+    vgg.save(model, weights)
+    images, _, _, _ = shapes.make_dataset(2, seed=5, size=48)
+    paths = []
+    for k, im in enumerate(images):
+        paths.append(tmp / f"shape{k}.png")
+        Image.fromarray(im).save(paths[-1])
+    return weights, paths, tmp
+
+
+def pngs(folder):
+    files = sorted(p.name for p in folder.iterdir())
+    assert not [f for f in files if f.startswith(".") or f.endswith(".tmp")], files   # nothing half-written
+    for f in files:
+        if f.endswith(".png"):
+            with Image.open(folder / f) as im:
+                im.load()
+    return files
+
+
+@pytest.mark.parametrize("method,crops", [("gradient", 1), ("deconvnet", 1), ("guided", 10), ("smoothgrad", 1)])
+def test_saliency_map(setup, tmp_path, capsys, method, crops):
+    weights, paths, _ = setup
+    code = call("saliency_map", "--weights", weights, "--image", *paths, "--method", method, "--crops", crops,
+                "--smooth-n", 3, "--target", "star", "--out", tmp_path, "--save-npy")
+    assert code == 0
+    tag = f"{method}" + ("_10crops" if crops == 10 else "")
+    files = pngs(tmp_path)
+    assert files == sorted(f"shape{k}_{tag}{ext}" for k in (0, 1) for ext in (".png", "_map.png", ".npy"))
+    smap = np.load(tmp_path / f"shape0_{tag}.npy")
+    assert smap.shape == ((40, 40) if crops == 10 else (32, 32)) and smap.dtype == np.float32
+    assert (smap >= 0).all() and smap.max() > 0
+    assert "class 4 star" in capsys.readouterr().out
+
+
+def test_class_model(setup, tmp_path, capsys):
+    weights, _, _ = setup
+    assert call("class_model", "--weights", weights, "--target", "0,ring", "--steps", 6, "--gif",
+                "--out", tmp_path) == 0
+    files = pngs(tmp_path)
+    for stem in ("class_model_0_circle", "class_model_1_ring"):
+        assert {f"{stem}.png", f"{stem}_score.png", f"{stem}.gif"} <= set(files)
+    assert "class_models.png" in files
+    out = capsys.readouterr().out
+    assert "class 0 circle: score" in out
+
+
+def test_deconvnet_prints_the_equivalence(setup, tmp_path, capsys):
+    weights, paths, _ = setup
+    assert call("deconvnet", "--weights", weights, "--image", paths[0], "--out", tmp_path, "--save-npy") == 0
+    out = capsys.readouterr().out
+    assert "no ReLUs: all three rules identical (max |difference| 0)" in out
+    assert "from conv1_1: all three rules identical (max |difference| 0)" in out
+    assert "ReLU units whose masks differ" in out
+    assert "shape0_rules.png" in pngs(tmp_path)
+    assert call("deconvnet", "--weights", weights, "--image", paths[0], "--out", tmp_path,
+                "--layer", "conv2_1", "--channel", 3) == 0
+    assert "from layer conv2_1 channel 3" in capsys.readouterr().out
+
+
+def test_localise(setup, tmp_path, capsys):
+    weights, paths, _ = setup
+    assert call("localise", "--weights", weights, "--image", *paths, "--out", tmp_path, "--save-npy") == 0
+    files = pngs(tmp_path)
+    assert "shape0_localise.png" in files and "shape1_localise_mask.npy" in files
+    mask = np.load(tmp_path / "shape0_localise_mask.npy")
+    assert mask.dtype == bool and mask.shape == (32, 32) and mask.any()
+    assert "box (x0, y0, x1, y1) = (" in capsys.readouterr().out
+
+
+BAD = [
+    ("not-an-image", ["--image", "{tmp}/x.jpg"], r"x\.jpg"),
+    ("missing-image", ["--image", "{tmp}/nope.png"], r"nope\.png"),
+    ("missing-weights", ["--weights", "{tmp}/none.h5"], r"none\.h5"),
+    ("truncated-weights", ["--weights", "{tmp}/cut.h5"], r"truncated or corrupt"),
+    ("index-out-of-range", ["--target", "10"], r"class index 10 is out of range"),
+    ("unknown-class", ["--target", "hexagon"], r"'hexagon' is not a class name"),
+    ("gpu", ["--device", "gpu"], r"no usable GPU"),
+    ("out-is-a-file", ["--out", "{tmp}/x.jpg"], r"exists and is not a folder"),
+]
+
+
+CASES = [(script, *bad) for script in ("saliency_map", "deconvnet", "localise", "class_model") for bad in BAD
+         if not (script == "class_model" and "image" in bad[0])]          # class_model takes no image
+
+
+@pytest.mark.parametrize("script,case,args,pattern", CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
+def test_bad_input_is_one_line_and_exit_2(setup, tmp_path, capsys, script, case, args, pattern):
+    import re
+
+    import minigrad as mg
+    weights, paths, _ = setup
+    if case == "gpu" and mg.gpu_available():
+        pytest.skip("a GPU is present")
+    (tmp_path / "x.jpg").write_text("not an image")
+    data = weights.read_bytes()
+    (tmp_path / "cut.h5").write_bytes(data[: len(data) // 2])
+    out = tmp_path / "out"
+    argv = {"--weights": str(weights), "--out": str(out)}
+    if script != "class_model":
+        argv["--image"] = str(paths[0])
+    extra = []
+    for k in range(0, len(args), 2):
+        value = args[k + 1].format(tmp=tmp_path)
+        if args[k] in argv:
+            argv[args[k]] = value
+        else:
+            extra += [args[k], value]
+    flat = [a for kv in argv.items() for a in kv] + extra
+    if script == "class_model":
+        flat += ["--steps", "2"]
+    assert call(script, *flat) == 2
+    err = capsys.readouterr().err
+    assert re.search(pattern, one_error_line(err)), err
+    if out.exists():                                          # nothing half-written
+        assert not list(out.iterdir()), list(out.iterdir())
+
+
+def test_help_and_a_real_subprocess(setup, tmp_path):
+    weights, paths, _ = setup
+    for script in ("saliency_map", "class_model", "deconvnet", "localise"):
+        r = subprocess_run(script, "--help")
+        assert r.returncode == 0 and "--weights" in r.stdout and "--device" in r.stdout
+    r = subprocess_run("saliency_map", "--weights", weights, "--image", tmp_path / "missing.png")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert len([line for line in r.stderr.splitlines() if "error:" in line]) == 1

@@ -437,7 +437,7 @@ class MaxPool2d(Function):
         switches = xp.empty((N, C, oh, ow), xp.int32)                    # flat index y*W + x
         K.maxpool_forward(x, kh, kw, sh, sw, out, switches)
         ctx.save_for_backward(switches)
-        ctx.shape = x.shape
+        ctx.shape, ctx.window = x.shape, (kh, kw, sh, sw)
         return out
 
     @staticmethod
@@ -445,7 +445,7 @@ class MaxPool2d(Function):
         xp, K = get_array_module(g), kernels_for(g)
         (switches,) = ctx.saved
         dx = xp.zeros(ctx.shape, g.dtype)
-        K.maxpool_backward(xp.ascontiguousarray(g), switches, dx)
+        K.maxpool_backward(xp.ascontiguousarray(g), switches, *ctx.window, dx)
         return dx, None, None
 
 

@@ -1,6 +1,24 @@
-"""Shared test helpers."""
-import numpy as np
-import pytest
+"""Shared test helpers.
+
+Without a CUDA GPU the numba.cuda kernels run under Numba's CUDA simulator, which must be switched
+on before Numba is first imported: hence this check at the very top of the test session.
+"""
+import os
+
+
+def _cuda_gpu_present():
+    try:
+        import cupy
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+if "NUMBA_ENABLE_CUDASIM" not in os.environ and not _cuda_gpu_present():
+    os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 
 @pytest.fixture

@@ -162,8 +162,11 @@ def maxpool_forward(x, kh, kw, sh, sw, out, switches):
 
 
 @njit(cache=True, parallel=True)
-def maxpool_backward(grad_out, switches, dx):
-    """Route each output gradient to its switch: dx[n, c, s // W, s % W] += g[n, c, oy, ox]."""
+def maxpool_backward(grad_out, switches, kh, kw, sh, sw, dx):
+    """Route each output gradient to its switch: dx[n, c, s // W, s % W] += g[n, c, oy, ox].
+
+    (The window geometry is not needed here; the GPU kernel, which gathers, uses it.)
+    """
     N, C, H, W = dx.shape
     oh, ow = grad_out.shape[2], grad_out.shape[3]
     for nc in prange(N * C):

@@ -6,11 +6,11 @@ from minigrad.kernels import cpu, reference as ref
 
 from ..conftest import distinct
 
-GEOMETRIES = [  # (C, H, W), kh, kw, sh, sw, ph, pw
-    ((3, 7, 6), 3, 3, 1, 1, 1, 1),
-    ((2, 9, 11), 5, 5, 2, 2, 2, 2),
-    ((4, 5, 8), 1, 1, 1, 1, 0, 0),
-    ((2, 10, 7), 3, 1, 3, 2, 0, 1),
+GEOMETRIES = [  # (N, C, H, W), kh, kw, sh, sw, ph, pw
+    ((2, 3, 7, 6), 3, 3, 1, 1, 1, 1),
+    ((3, 2, 9, 11), 5, 5, 2, 2, 2, 2),
+    ((1, 4, 5, 8), 1, 1, 1, 1, 0, 0),
+    ((2, 2, 10, 7), 3, 1, 3, 2, 0, 1),
 ]
 
 
@@ -22,30 +22,36 @@ def _out_size(H, W, kh, kw, sh, sw, ph, pw):
 @pytest.mark.parametrize("shape,kh,kw,sh,sw,ph,pw", GEOMETRIES)
 def test_im2col_col2im_match_reference(rng, dtype, shape, kh, kw, sh, sw, ph, pw):
     x = rng.standard_normal(shape).astype(dtype)
-    oh, ow = _out_size(*shape[1:], kh, kw, sh, sw, ph, pw)
-    cols = np.full((shape[0] * kh * kw, oh * ow), np.nan, dtype)       # every entry must be written
-    cpu.im2col(x, kh, kw, sh, sw, ph, pw, oh, ow, cols)
-    np.testing.assert_array_equal(cols, ref.im2col(x, kh, kw, sh, sw, ph, pw, oh, ow))
+    N, C = shape[:2]
+    oh, ow = _out_size(*shape[2:], kh, kw, sh, sw, ph, pw)
+    P = oh * ow
+    want = ref.im2col(x, kh, kw, sh, sw, ph, pw, oh, ow)                # (C*kh*kw, N*P)
+    c = rng.standard_normal(want.shape).astype(dtype)
+    want_dx = ref.col2im(c, shape, kh, kw, sh, sw, ph, pw, oh, ow)
+    for n0, n1 in ((0, N), (N - 1, N)):                                 # all images; a chunk of the last one
+        cols = np.full((C * kh * kw, (n1 - n0) * P), np.nan, dtype)    # every entry must be written
+        cpu.im2col(x, n0, kh, kw, sh, sw, ph, pw, oh, ow, cols)
+        np.testing.assert_array_equal(cols, want[:, n0 * P:n1 * P])
+        dx = np.zeros(shape, dtype)
+        cpu.col2im(np.ascontiguousarray(c[:, n0 * P:n1 * P]), n0, kh, kw, sh, sw, ph, pw, oh, ow, dx)
+        np.testing.assert_allclose(dx[n0:n1], want_dx[n0:n1], rtol=1e-5 if dtype == np.float32 else 1e-13,
+                                   atol=1e-6)
+        assert not dx[:n0].any() and not dx[n1:].any()
 
-    c = rng.standard_normal(cols.shape).astype(dtype)
-    dx = np.zeros(shape, dtype)
-    cpu.col2im(c, kh, kw, sh, sw, ph, pw, oh, ow, dx)
-    want = ref.col2im(c, shape, kh, kw, sh, sw, ph, pw, oh, ow)
-    np.testing.assert_allclose(dx, want, rtol=1e-5 if dtype == np.float32 else 1e-13, atol=1e-6)
 
-
-@pytest.mark.parametrize("shape", [(2, 3, 5, 4), (1, 1, 3, 3)])
-def test_bias_relu_matches_reference(rng, shape):
-    N, O = shape[:2]
-    out = rng.standard_normal((N, O, shape[2] * shape[3])).astype(np.float32)
+@pytest.mark.parametrize("relu", [False, True])
+def test_gemm_packing_matches_reference(rng, relu):
+    N, O, P = 3, 4, 10
+    y = rng.standard_normal((O, 2 * P)).astype(np.float32)             # images 1 and 2 of 3
     b = rng.standard_normal(O).astype(np.float32)
-    want_linear = out + b[None, :, None]
-    got = out.copy()
-    cpu.bias_relu(got, b, False)
-    np.testing.assert_array_equal(got, want_linear)
-    got = out.copy()
-    cpu.bias_relu(got, b, True)
-    np.testing.assert_array_equal(got, ref.relu(want_linear))
+    out = np.full((N, O, P), 7.0, np.float32)
+    cpu.gemm_out_to_nchw(y, b, relu, 1, out)
+    want = y.reshape(O, 2, P).transpose(1, 0, 2) + b[None, :, None]
+    np.testing.assert_array_equal(out[1:], ref.relu(want) if relu else want)
+    assert (out[0] == 7.0).all()
+    back = np.empty((O, 2 * P), np.float32)
+    cpu.nchw_to_gemm(out, 1, back)
+    np.testing.assert_array_equal(back, out[1:].transpose(1, 0, 2).reshape(O, 2 * P))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -62,7 +68,7 @@ def test_maxpool_matches_reference(rng, dtype, shape, kh, kw, sh, sw):
     np.testing.assert_array_equal(switches, want_switches)
     g = rng.standard_normal(out.shape).astype(dtype)
     dx = np.zeros(shape, dtype)
-    cpu.maxpool_backward(g, switches, dx)
+    cpu.maxpool_backward(g, switches, kh, kw, sh, sw, dx)
     np.testing.assert_array_equal(dx, ref.max_pool2d_backward(g, want_switches, shape))
 
 

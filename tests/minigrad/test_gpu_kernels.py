@@ -1,0 +1,108 @@
+"""The numba.cuda kernels (kernels/gpu.py) against the CPU kernels, element for element.
+
+On a machine without a GPU they run under the CUDA simulator on NumPy arrays (see tests/conftest.py),
+which checks their indexing; with a GPU they run on it, on CuPy arrays. Shapes stay small: the
+simulator runs every CUDA thread as a Python thread.
+"""
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba.cuda")
+
+from minigrad.kernels import cpu, gpu  # noqa: E402
+
+from ..conftest import distinct  # noqa: E402
+
+SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+
+
+def dev(a):
+    if SIMULATOR:
+        return a.copy()
+    import cupy
+    return cupy.asarray(a)
+
+
+def host(a):
+    return a if SIMULATOR else a.get()
+
+
+GEOMETRIES = [  # (N, C, H, W), kh, kw, sh, sw, ph, pw
+    ((2, 2, 5, 4), 3, 3, 1, 1, 1, 1),
+    ((1, 2, 6, 7), 3, 2, 2, 1, 0, 1),
+    ((2, 1, 7, 5), 1, 1, 3, 2, 0, 0),
+]
+
+
+@pytest.mark.parametrize("shape,kh,kw,sh,sw,ph,pw", GEOMETRIES)
+def test_gpu_im2col_col2im_match_cpu(rng, shape, kh, kw, sh, sw, ph, pw):
+    x = rng.standard_normal(shape).astype(np.float32)
+    N, C, H, W = shape
+    oh, ow = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    n0, nb = N - 1, 1                                          # the last image, as a chunk
+    want = np.empty((C * kh * kw, nb * oh * ow), np.float32)
+    cpu.im2col(x, n0, kh, kw, sh, sw, ph, pw, oh, ow, want)
+    got = dev(np.full_like(want, np.nan))
+    gpu.im2col(dev(x), n0, kh, kw, sh, sw, ph, pw, oh, ow, got)
+    np.testing.assert_array_equal(host(got), want)
+
+    c = rng.standard_normal(want.shape).astype(np.float32)
+    want_dx = np.zeros(shape, np.float32)
+    cpu.col2im(c, n0, kh, kw, sh, sw, ph, pw, oh, ow, want_dx)
+    got_dx = dev(np.zeros(shape, np.float32))
+    gpu.col2im(dev(c), n0, kh, kw, sh, sw, ph, pw, oh, ow, got_dx)
+    np.testing.assert_allclose(host(got_dx), want_dx, rtol=1e-6, atol=1e-6)   # summation order differs
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_gpu_gemm_packing_matches_cpu(rng, relu):
+    N, O, P = 3, 2, 6
+    y = rng.standard_normal((O, 2 * P)).astype(np.float32)
+    b = rng.standard_normal(O).astype(np.float32)
+    want = np.zeros((N, O, P), np.float32)
+    cpu.gemm_out_to_nchw(y, b, relu, 1, want)
+    got = dev(np.zeros((N, O, P), np.float32))
+    gpu.gemm_out_to_nchw(dev(y), dev(b), relu, 1, got)
+    np.testing.assert_array_equal(host(got), want)
+    back_want = np.empty((O, 2 * P), np.float32)
+    cpu.nchw_to_gemm(want, 1, back_want)
+    back = dev(np.empty((O, 2 * P), np.float32))
+    gpu.nchw_to_gemm(dev(want), 1, back)
+    np.testing.assert_array_equal(host(back), back_want)
+
+
+@pytest.mark.parametrize("shape,kh,kw,sh,sw", [((1, 2, 4, 4), 2, 2, 2, 2), ((1, 1, 5, 6), 3, 3, 2, 2),
+                                                ((2, 1, 4, 5), 2, 3, 1, 2)])
+def test_gpu_maxpool_matches_cpu(rng, shape, kh, kw, sh, sw):
+    x = distinct(rng, shape, dtype=np.float32)
+    oh, ow = (shape[2] - kh) // sh + 1, (shape[3] - kw) // sw + 1
+    out, sw_cpu = np.empty(shape[:2] + (oh, ow), np.float32), np.empty(shape[:2] + (oh, ow), np.int32)
+    cpu.maxpool_forward(x, kh, kw, sh, sw, out, sw_cpu)
+    got, got_sw = dev(np.empty_like(out)), dev(np.empty_like(sw_cpu))
+    gpu.maxpool_forward(dev(x), kh, kw, sh, sw, got, got_sw)
+    np.testing.assert_array_equal(host(got), out)
+    np.testing.assert_array_equal(host(got_sw), sw_cpu)
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    want_dx = np.zeros(shape, np.float32)
+    cpu.maxpool_backward(g, sw_cpu, kh, kw, sh, sw, want_dx)
+    got_dx = dev(np.zeros(shape, np.float32))
+    gpu.maxpool_backward(dev(g), dev(sw_cpu), kh, kw, sh, sw, got_dx)
+    np.testing.assert_allclose(host(got_dx), want_dx, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("rule", [0, 1, 2], ids=["gradient", "deconvnet", "guided"])
+def test_gpu_relu_matches_cpu(rng, rule):
+    x = rng.standard_normal(50).astype(np.float32)
+    g = rng.standard_normal(50).astype(np.float32)
+    y = np.empty_like(x)
+    cpu.relu_forward(x, y)
+    got = dev(np.empty_like(x))
+    gpu.relu_forward(dev(x), got)
+    np.testing.assert_array_equal(host(got), y)
+    want = np.empty_like(g)
+    cpu.relu_backward(y, g, rule, want)
+    got = dev(np.empty_like(g))
+    gpu.relu_backward(dev(y), dev(g), rule, got)
+    np.testing.assert_array_equal(host(got), want)

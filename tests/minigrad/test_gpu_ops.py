@@ -1,0 +1,70 @@
+"""The ops, VGG logits and saliency on the GPU (CuPy + numba.cuda) against the CPU.
+
+These need a CUDA GPU with CuPy and are skipped without one; the kernels' indexing is checked on
+every machine by test_gpu_kernels.py under the CUDA simulator.
+"""
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import functional as F
+
+from ..conftest import away_from_zero, distinct
+
+pytestmark = pytest.mark.skipif(not mg.gpu_available(), reason="needs a CUDA GPU and CuPy")
+
+
+def gpu(a, grad=False):
+    return mg.Tensor(mg.to_device(a, "gpu"), requires_grad=grad)
+
+
+def rel(a, b):
+    a, b = mg.backend.to_numpy(a), mg.backend.to_numpy(b)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+
+
+@pytest.mark.parametrize("stride,padding,k", [(1, 1, 3), (2, 0, 3), (3, 2, 5)])
+def test_gpu_conv2d_gradcheck_float64(rng, stride, padding, k):
+    x = gpu(rng.standard_normal((2, 2, 7, 6)), True)
+    w = gpu(rng.standard_normal((3, 2, k, k)), True)
+    b = gpu(rng.standard_normal(3), True)
+    assert mg.gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride, padding), [x, w, b])
+
+
+def test_gpu_pool_relu_gradcheck_float64(rng):
+    x = gpu(distinct(rng, (2, 2, 7, 7)), True)
+    assert mg.gradcheck(lambda x: F.max_pool2d(x, 3, 2), [x])
+    y = gpu(away_from_zero(rng, (3, 4)), True)
+    assert mg.gradcheck(F.relu, [y])
+
+
+@pytest.mark.parametrize("rule", ["gradient", "deconvnet", "guided"])
+def test_gpu_small_net_matches_cpu(rng, rule):
+    x = rng.standard_normal((2, 3, 16, 16)).astype(np.float32)
+    w1 = rng.standard_normal((8, 3, 3, 3)).astype(np.float32) * 0.3
+    w2 = rng.standard_normal((5, 8 * 8 * 8)).astype(np.float32) * 0.05
+    grads, outs = [], []
+    for put in (lambda a, g=False: mg.Tensor(a.copy(), requires_grad=g), gpu):
+        t = put(x, True)
+        out = F.linear(F.flatten(F.max_pool2d(F.conv2d_relu(t, put(w1), padding=1), 2)), put(w2))
+        with mg.relu_rule(rule):
+            out[:, 1].sum().backward()
+        grads.append(t.grad)
+        outs.append(out.data)
+    assert rel(outs[1], outs[0]) < 1e-5 and rel(grads[1], grads[0]) < 1e-5
+
+
+def test_gpu_vgg16_logits_and_saliency_match_cpu():
+    import saliency
+    from models import vgg
+    model = vgg.build("vgg16", seed=0).eval()
+    x = np.random.default_rng(0).standard_normal((2, 3, 224, 224), dtype=np.float32)
+    with mg.no_grad():
+        cpu_logits = model(mg.Tensor(x)).data
+    cpu_g = saliency.input_gradient(model, x, [3, 7])
+    model.to("gpu")
+    with mg.no_grad():
+        gpu_logits = model(gpu(x)).data
+    gpu_g = saliency.input_gradient(model, x, [3, 7])
+    assert rel(gpu_logits, cpu_logits) < 1e-4
+    assert rel(gpu_g, cpu_g) < 1e-4

@@ -27,6 +27,18 @@ def add_common_args(parser, image=True, target_help=None):
     parser.add_argument("--save-npy", action="store_true", help="also write the raw arrays as .npy")
 
 
+def add_clip_arg(parser):
+    parser.add_argument("--clip-percentile", type=float, default=99.0, metavar="P",
+                        help="show maps clipped at this percentile (default 99; 100 = min-max)")
+
+
+def clip_percentile(args):
+    """The checked --clip-percentile, as render's ``clip_percentile`` (None for min-max)."""
+    if not 0 < args.clip_percentile <= 100:
+        raise ValueError(f"--clip-percentile must be in (0, 100], got {args.clip_percentile}")
+    return None if args.clip_percentile == 100 else args.clip_percentile
+
+
 def resolve_target(spec, model):
     """None (top-1 later), or a class index from an index or a name (ambiguity is an error)."""
     if spec is None:

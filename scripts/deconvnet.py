@@ -13,7 +13,8 @@ rules give the same result bit for bit.
 import argparse
 
 from _common import check_device, load_model, run
-from _images import add_common_args, class_label, load_inputs, output_dir, resolve_target, save_npy, top1
+from _images import (add_clip_arg, add_common_args, class_label, clip_percentile, load_inputs, output_dir,
+                     resolve_target, save_npy, top1)
 
 
 def parse_args(argv=None):
@@ -25,15 +26,13 @@ def parse_args(argv=None):
                    help="reconstruct from this layer's strongest activation (e.g. conv5_3, pool4) instead "
                         "of the class score")
     p.add_argument("--channel", type=int, default=None, help="with --layer: only this channel's strongest unit")
-    p.add_argument("--clip-percentile", type=float, default=99.0, metavar="P",
-                   help="show maps clipped at this percentile (default 99; 100 = min-max)")
+    add_clip_arg(p)
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if not 0 < args.clip_percentile <= 100:
-        raise ValueError(f"--clip-percentile must be in (0, 100], got {args.clip_percentile}")
+    clip = clip_percentile(args)
     check_device(args.device)
     from saliency import deconvnet, render
 
@@ -44,7 +43,6 @@ def main(argv=None):
         raise ValueError("--channel needs --layer")
     target = resolve_target(args.target, model)
     out = output_dir(args.out)
-    clip = None if args.clip_percentile == 100 else args.clip_percentile
     for item in load_inputs(args.image, model):
         t = int(top1(model, item.x[None])[0]) if target is None else target
         source = f"layer {args.layer}" + (f" channel {args.channel}" if args.channel is not None else "") \

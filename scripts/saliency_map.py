@@ -12,7 +12,8 @@ import argparse
 
 
 from _common import check_device, load_model, run
-from _images import add_common_args, class_label, load_inputs, output_dir, resolve_target, save_npy, top1
+from _images import (add_clip_arg, add_common_args, class_label, clip_percentile, load_inputs, output_dir,
+                     resolve_target, save_npy, top1)
 
 METHODS = ("gradient", "deconvnet", "guided", "smoothgrad")
 
@@ -30,8 +31,7 @@ def parse_args(argv=None):
     p.add_argument("--smooth-n", type=int, default=50, metavar="N", help="SmoothGrad samples (default 50)")
     p.add_argument("--smooth-sigma", type=float, default=0.15, metavar="S",
                    help="SmoothGrad noise, relative to the image's range (default 0.15)")
-    p.add_argument("--clip-percentile", type=float, default=99.0, metavar="P",
-                   help="show maps clipped at this percentile (default 99; 100 = min-max)")
+    add_clip_arg(p)
     return p.parse_args(argv)
 
 
@@ -52,8 +52,7 @@ def compute_map(model, item, target, method, crops, n=50, sigma=0.15, progress=N
 
 def main(argv=None):
     args = parse_args(argv)
-    if not 0 < args.clip_percentile <= 100:
-        raise ValueError(f"--clip-percentile must be in (0, 100], got {args.clip_percentile}")
+    clip = clip_percentile(args)
     if args.smooth_n < 1 or args.smooth_sigma < 0:
         raise ValueError("--smooth-n must be >= 1 and --smooth-sigma >= 0")
     if args.crops == 10 and args.method == "smoothgrad":
@@ -67,7 +66,6 @@ def main(argv=None):
     target = resolve_target(args.target, model)
     inputs = load_inputs(args.image, model)
     out = output_dir(args.out)
-    clip = None if args.clip_percentile == 100 else args.clip_percentile
     steps = len(inputs) * (args.smooth_n if args.method == "smoothgrad" else 1)
     with tqdm(total=steps, desc=args.method, unit="pass", disable=steps < 4) as bar:
         for item in inputs:

@@ -1,0 +1,57 @@
+"""The shipped shapes network, the demo and the localisation benchmark."""
+import csv
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from models import preprocess, shapes, vgg
+
+from ..cli import ROOT, call
+
+WEIGHTS = ROOT / "weights" / "shapes_vgg.h5"
+
+
+@pytest.fixture(scope="module")
+def model():
+    return vgg.load(WEIGHTS)
+
+
+def test_shipped_weights_load_and_reach_97_percent(model):
+    assert model.classes == shapes.CLASSES and model.config.input_size == (64, 64)
+    images, labels, _, _ = shapes.make_dataset(400, seed=424242)          # a seed nothing else uses
+    x = np.stack([preprocess.normalise(im, model.meta) for im in images])
+    with mg.no_grad():
+        pred = np.concatenate([model(mg.Tensor(x[i:i + 200])).data.argmax(1) for i in range(0, 400, 200)])
+    accuracy = (pred == labels).mean()
+    # 400 images: a true accuracy of 98.5% would give >= 97% with probability > 0.99 (binomial).
+    assert accuracy >= 0.97, f"accuracy {accuracy:.3f}"
+
+
+def test_demo_fast_mode_end_to_end(tmp_path, capsys):
+    assert call("demo", "--fast", "--out", tmp_path) == 0
+    for name in ("summary.png", "class_models.png", "saliency_summary.png"):
+        assert (tmp_path / name).stat().st_size > 1000
+    assert len(list((tmp_path / "saliency").glob("*.png"))) == 3
+    assert len(list((tmp_path / "images").glob("*.png"))) == 3
+    assert "summary.png" in capsys.readouterr().out
+
+
+def test_localisation_benchmark_is_sane(tmp_path, capsys):
+    out = tmp_path / "loc.csv"
+    assert call("localisation_benchmark", "--n", 40, "--methods", "gradient,guided", "--csv", out) == 0
+    text = capsys.readouterr().out
+    assert "accuracy" in text
+    accuracy = float(text.split("held-out images:")[1].split()[0])
+    assert accuracy >= 0.9
+    rows = {r["method"]: r for r in csv.DictReader(out.open())}
+    assert set(rows) >= {"gradient", "guided", "baseline-whole-image", "baseline-threshold-gradient"}
+    assert list(next(iter(rows.values())))[:4] == ["method", "pointing_accuracy", "localisation_error", "mask_iou"]
+    for r in rows.values():
+        for k in ("localisation_error", "mask_iou"):
+            assert 0 <= float(r[k]) <= 1
+    # The paper's method beats the whole-image box.
+    assert float(rows["gradient"]["localisation_error"]) < float(rows["baseline-whole-image"]["localisation_error"])
+    assert float(rows["gradient"]["mask_iou"]) > float(rows["baseline-whole-image"]["mask_iou"])
+    # A map that points at the object more often than chance (the object covers ~15% of the image).
+    assert float(rows["gradient"]["pointing_accuracy"]) > 0.5

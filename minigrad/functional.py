@@ -322,6 +322,11 @@ def linear(x, w, b=None):
 COLS_BUDGET = 2**21
 
 
+#: when the weights need a gradient (training), the forward keeps its patch matrices for the backward
+#: if they hold at most this many elements in all (float32: 256 MB); otherwise the backward redoes them.
+KEEP_COLS_LIMIT = 64 * 2**20
+
+
 def _chunks(n_images, cols_per_image):
     """Ranges (n0, n1) of images whose patch matrices fit COLS_BUDGET (at least one image each)."""
     nb = max(1, COLS_BUDGET // max(cols_per_image, 1))
@@ -355,10 +360,18 @@ class Conv2d(Function):
         w2 = xp.ascontiguousarray(w).reshape(O, Kc)                        # (O, K)
         bias = b if b is not None else xp.zeros(O, x.dtype)
         out = xp.empty((N, O, P), x.dtype)                                 # (N, O, P)
+        keep = ctx.needs_input_grad[1] and N * Kc * P <= KEEP_COLS_LIMIT
+        ctx.cols = []
         for n0, n1 in _chunks(N, Kc * P):
             cols = xp.empty((Kc, (n1 - n0) * P), x.dtype)                  # (K, nb*P)
             K.im2col(x, n0, *geometry, cols)
-            K.gemm_out_to_nchw(w2 @ cols, bias, relu, n0, out)            # (O, nb*P) -> out[n0:n1]
+            if keep:
+                ctx.cols.append(cols)
+            if n1 - n0 == 1:                                               # one image: GEMM straight into out
+                xp.matmul(w2, cols, out=out[n0])                           # (O, P)
+                K.gemm_out_to_nchw(out[n0], bias, relu, 0, out[n0:n1])    # bias (+ ReLU) in place
+            else:
+                K.gemm_out_to_nchw(w2 @ cols, bias, relu, n0, out)        # (O, nb*P) -> out[n0:n1]
         out = out.reshape(N, O, oh, ow)                                    # (N, O, oh, ow)
         ctx.save_for_backward(x, w, out if relu else None)
         ctx.geometry, ctx.relu = geometry, relu
@@ -380,15 +393,22 @@ class Conv2d(Function):
         w2 = xp.ascontiguousarray(w).reshape(O, Kc)                        # (O, K)
         dx = xp.zeros_like(x) if need_x else None
         dw2 = xp.zeros_like(w2) if need_w else None
-        for n0, n1 in _chunks(N, Kc * P):
-            gp = xp.empty((O, (n1 - n0) * P), g.dtype)                     # (O, nb*P), packed like y
-            K.nchw_to_gemm(g, n0, gp)
+        for chunk, (n0, n1) in enumerate(_chunks(N, Kc * P)):
+            if n1 - n0 == 1:
+                gp = g[n0]                                                 # (O, P): already packed
+            else:
+                gp = xp.empty((O, (n1 - n0) * P), g.dtype)                 # (O, nb*P), packed like y
+                K.nchw_to_gemm(g, n0, gp)
             if need_w:
-                cols = xp.empty((Kc, (n1 - n0) * P), x.dtype)              # (K, nb*P)
-                K.im2col(x, n0, *ctx.geometry, cols)
+                if ctx.cols:
+                    cols = ctx.cols[chunk]                                 # kept by the forward
+                else:
+                    cols = xp.empty((Kc, (n1 - n0) * P), x.dtype)          # (K, nb*P)
+                    K.im2col(x, n0, *ctx.geometry, cols)
                 dw2 += gp @ cols.T                                         # (O, nb*P) @ (nb*P, K)
             if need_x:
                 K.col2im(w2.T @ gp, n0, *ctx.geometry, dx)                 # (K, nb*P) -> dx[n0:n1]
+        ctx.cols = []                                                      # free them
         db = g.sum(axis=(0, 2)) if need_b else None
         return dx, (dw2.reshape(w.shape) if need_w else None), db
 

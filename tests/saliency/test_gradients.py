@@ -127,3 +127,26 @@ def test_bad_targets_and_inputs(model, batch):
         saliency.input_gradient(model, bad, 1)
     with pytest.raises(ValueError, match="unknown layer 'conv9_9'"):
         saliency.layer_gradient(model, batch, "conv9_9")
+
+
+def test_training_gradients_of_every_weight_match_torch(batch):
+    """The cross-entropy gradient of every weight and bias of a VGG in training mode (dropout off),
+    against the same net in PyTorch: what train_shapes.py relies on."""
+    torch = pytest.importorskip("torch")
+    from minigrad import functional as F
+    model = random_vgg()
+    for name in model.layer_names:
+        if name.startswith("drop"):
+            getattr(model, name).p = 0.0
+    net = torch_twin(model)
+    labels = np.array([1, 4, 9])
+    loss = F.cross_entropy(model(mg.Tensor(batch)), labels)
+    loss.backward()
+    ref = torch.nn.functional.cross_entropy(net(torch.tensor(batch)), torch.tensor(labels))
+    ref.backward()
+    assert abs(loss.item() - ref.item()) < 1e-5
+    theirs = [m for m in net if hasattr(m, "weight")]
+    for name, t in zip(model.weight_layers, theirs):
+        layer = getattr(model, name)
+        assert rel(layer.weight.grad, t.weight.grad.numpy()) < 1e-4, name
+        assert rel(layer.bias.grad, t.bias.grad.numpy()) < 1e-4, name

@@ -40,12 +40,12 @@ def parse_args(argv=None):
     p.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
     p.add_argument("--train-size", type=int, default=24000, help="training images (default 24000)")
     p.add_argument("--test-size", type=int, default=2000, help="held-out images (default 2000)")
-    p.add_argument("--epochs", type=int, default=4, help="passes over the training set (default 4)")
+    p.add_argument("--epochs", type=int, default=5, help="passes over the training set (default 5)")
     p.add_argument("--batch", type=int, default=32, help="batch size (default 32)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam's peak learning rate (default 1e-3)")
     p.add_argument("--dropout", type=float, default=0.2, help="dropout before the last layer (default 0.2)")
-    p.add_argument("--curriculum-steps", type=int, default=400, metavar="K",
-                   help="steps over which silhouettes are mixed in (default 400; 0: none)")
+    p.add_argument("--curriculum-steps", type=int, default=800, metavar="K",
+                   help="steps over which silhouettes are mixed in (default 800; 0: none)")
     p.add_argument("--curriculum-share", type=float, default=0.5, metavar="F",
                    help="share of silhouettes in the first batch (default 0.5)")
     add_device_arg(p)

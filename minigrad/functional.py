@@ -160,8 +160,9 @@ def log(a): return Log.apply(a)
 
 
 def pow(a, p):
-    if not isinstance(p, (int, float)):
-        raise TypeError(f"pow: the exponent must be a Python number, got {type(p).__name__}")
+    if not isinstance(p, (int, float, np.integer, np.floating)):
+        raise TypeError(f"pow: the exponent must be a number, got {type(p).__name__}")
+    p = int(p) if float(p).is_integer() else float(p)    # a Python number: np.float64 would promote float32
     return Pow.apply(a, p)
 
 
@@ -250,7 +251,11 @@ class Transpose(Function):
 
 
 def transpose(a, axes=None):
-    return Transpose.apply(a, axes=None if axes is None else tuple(axes))
+    if axes is not None:
+        axes = tuple(int(ax) % a.ndim for ax in axes)    # negative axes: the backward inverts a permutation
+        if sorted(axes) != list(range(a.ndim)):
+            raise ValueError(f"transpose: axes {axes} are not a permutation of {a.ndim} axes")
+    return Transpose.apply(a, axes=axes)
 
 
 class GetItem(Function):

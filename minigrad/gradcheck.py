@@ -47,6 +47,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-7, rtol=1e-6, max_elements=4096, dir
         if not (isinstance(t, Tensor) and t.requires_grad):
             continue
         analytic = t.grad if t.grad is not None else xp.zeros_like(t.data)
+        if not t.data.flags.c_contiguous:
+            raise TypeError(f"gradcheck: input {k} is not contiguous; pass a contiguous copy")
         flat = t.data.reshape(-1)                              # a view: perturb in place
         if t.size <= max_elements:
             numeric = np.empty(t.size)

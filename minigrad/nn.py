@@ -4,6 +4,7 @@ themselves, in order, so ``named_parameters()`` reads ``conv1_1.weight``, ``fc8.
 Initialisation is He et al. (2015), ``std = sqrt(2 / fan_in)``: plain VGG stacks without batch norm
 do not train from smaller initialisations.
 """
+import contextlib
 import math
 from collections import OrderedDict
 
@@ -108,7 +109,24 @@ class Module:
         return device_of(params[0].data) if params else "cpu"
 
 
+_initialise = True
+
+
+@contextlib.contextmanager
+def no_init():
+    """Layers built inside the block start from zeros, not random weights: for a model whose weights
+    are about to be loaded from a file (drawing VGG16's 138M random numbers takes seconds)."""
+    global _initialise
+    previous, _initialise = _initialise, False
+    try:
+        yield
+    finally:
+        _initialise = previous
+
+
 def _he_normal(shape, fan_in, dtype=DEFAULT_DTYPE):
+    if not _initialise:
+        return np.zeros(shape, dtype)
     std = math.sqrt(2.0 / fan_in)                      # a Python float: keeps float32 float32
     return F.rng().standard_normal(shape, dtype=np.float32).astype(dtype) * std
 

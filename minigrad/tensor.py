@@ -137,6 +137,8 @@ class Tensor:
                                    "for a non-scalar output")
             grad = self.xp.ones_like(self.data)
         grad = grad.data if isinstance(grad, Tensor) else _as_array(grad)
+        if grad.dtype != self.dtype and grad.dtype.kind == "f":
+            grad = grad.astype(self.dtype)                  # a float64 seed must not turn float32 into float64
         if grad.shape != self.shape:
             raise ValueError(f"backward: grad has shape {grad.shape}, output has shape {self.shape}")
 

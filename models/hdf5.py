@@ -151,6 +151,9 @@ def write(path, arch, config, layers, meta, classes, wnids=None):
                 g = f.create_group(name)
                 g.create_dataset("weight", data=np.asarray(w, dtype=np.float32))
                 g.create_dataset("bias", data=np.asarray(b, dtype=np.float32))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)                           # mkstemp makes 0600
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -175,6 +178,10 @@ def read(path):
         try:
             arch = _text(a["arch"])
             config = json.loads(_text(a["config"])) if "config" in a else None
+            if config is not None and not (isinstance(config, dict) and isinstance(config.get("blocks", []), list)
+                                           and all(isinstance(b, list) for b in config.get("blocks", []))
+                                           and isinstance(config.get("fc", []), (list, type(None)))):
+                _fail(path, "attribute 'config' is not a VGG configuration (a dict with a list of blocks)")
             meta = {
                 "channel_order": _text(a["channel_order"]),
                 "scale": float(a["scale"]),

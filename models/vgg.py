@@ -15,11 +15,8 @@ dict name -> activation), which is how saliency and class-model code reach insid
     model = vgg.load("weights/vgg16.h5")          # eval mode; model.meta, model.classes
     logits = model(mg.Tensor(batch))             # batch (N, 3, 224, 224) float32, preprocessed
 """
-import contextlib
 import math
 from dataclasses import asdict, dataclass, field
-
-import numpy as np
 
 import minigrad as mg
 from minigrad import backend, nn
@@ -255,29 +252,15 @@ def save(model, path):
     hdf5.write(path, model.arch, model.config.to_dict(), layers, meta, model.classes, model.wnids)
 
 
-@contextlib.contextmanager
-def _uninitialised():
-    """Build layers without drawing random weights that a file is about to overwrite.
-
-    He initialisation of VGG16's 138M weights takes seconds; ``from_weightfile`` does not need it.
-    (Relies on minigrad.nn's ``_he_normal`` helper; without it, layers are simply initialised.)
-    """
-    original = getattr(nn, "_he_normal", None)
-    if original is not None:
-        nn._he_normal = lambda shape, fan_in, dtype=np.float32: np.zeros(shape, dtype)
-    try:
-        yield
-    finally:
-        if original is not None:
-            nn._he_normal = original
-
-
 def from_weightfile(wf, arch=None):
     """Build a VGG from a :class:`hdf5.WeightFile`, checking architecture and every layer shape."""
     if arch is not None and arch.lower() != wf.arch.lower():
         raise WeightsError(f"weights file {wf.path}: architecture {wf.arch!r}, expected {arch!r}")
     if "blocks" in wf.config:
-        config = VGGConfig.from_dict(wf.config, wf.arch)
+        try:
+            config = VGGConfig.from_dict(wf.config, wf.arch)
+        except (TypeError, ValueError) as e:
+            raise WeightsError(f"weights file {wf.path}: bad 'config' attribute: {e}") from None
     elif wf.arch.lower() in STANDARD:
         config = config_for(wf.arch, num_classes=wf.config.get("num_classes") or len(wf.classes),
                             input_size=wf.meta.get("input_size"))
@@ -289,7 +272,7 @@ def from_weightfile(wf, arch=None):
     if len(classes) != config.num_classes:
         raise WeightsError(f"weights file {wf.path}: {len(classes)} class names for "
                            f"{config.num_classes} outputs")
-    with _uninitialised():
+    with nn.no_init():                                           # the file's weights replace them
         model = VGG(config)
     model.load_state_dict({f"{n}.{k}": arr for n, (w, b) in wf.layers.items()
                            for k, arr in (("weight", w), ("bias", b))})
@@ -305,12 +288,7 @@ def load(path, device="cpu", arch=None):
     ``arch``: if given, the file must hold that architecture (else WeightsError).
     """
     from . import convert                                        # only needed for foreign files
-    if device != "cpu":                                          # fail before reading a big file
-        check = getattr(backend, "check_device", None)
-        if check is not None:
-            check(device)                                        # ValueError / RuntimeError
-        elif not hasattr(backend, "to_device"):
-            raise RuntimeError(f"device {device!r}: this engine has no GPU backend")
+    backend.check_device(device)                                 # fail before reading a big file
     path = str(path)
     if hdf5.is_hdf5(path) and not convert.is_keras(path):
         wf = hdf5.read(path)

@@ -8,7 +8,7 @@ by gradient ascent on I, starting from the zero image (which, in the model's mea
 space, is the mean image), with the weights fixed. ``S_c`` is the unnormalised class score (the
 logit): maximising the softmax could be done by pushing the other classes down instead.
 
-The paper's recipe is just that (``paper=True``). The optional regularisers are the usual ones for
+The paper's recipe is just that (all the options below off; the script's ``--paper``). The optional regularisers are the usual ones for
 nicer pictures (Yosinski et al. 2015; Mahendran & Vedaldi 2015): random jitter, a Gaussian blur
 every k steps, clipping to the valid pixel range, and a total-variation penalty.
 """

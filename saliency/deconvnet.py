@@ -85,7 +85,7 @@ def equivalence_checks(model, batch, target):
 
     Returns {case: max |g_rule - g_gradient| over rules} for
       'no ReLUs' : the class-score gradient of the same net with its ReLUs taken out
-      'first layer' : the reconstruction from the first convolution (before any ReLU)
+      'from conv1_1' (the first convolution's name) : the reconstruction from that layer, before any ReLU
     """
     first = next(n for n in model.layer_names if n.startswith("conv"))
     results = {}

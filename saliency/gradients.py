@@ -70,6 +70,9 @@ def class_scores(logits, targets, score="logit"):
     """S_c per image (N,): the logit (the paper's choice), the softmax probability or its log."""
     if score not in SCORES:
         raise ValueError(f"score must be one of {', '.join(SCORES)}, got {score!r}")
+    if logits.ndim != 2:
+        raise ValueError(f"class scores need logits (N, classes), got an output of shape {tuple(logits.shape)}: "
+                         "is this network without its classifier?")
     xp = logits.xp
     rows, cols = xp.arange(logits.shape[0]), xp.asarray(targets)
     if score == "logit":
@@ -107,14 +110,14 @@ def layer_gradient(model, batch, layer, channel=None, top_k=1, rule="deconvnet")
         act = model(x, until=layer)
         xp = act.xp
         flat = act.data.reshape(act.shape[0], -1)                     # (N, C*H*W) or (N, features)
+        plane = act.shape[2] * act.shape[3] if act.ndim == 4 else 1
         if channel is not None:
             if act.ndim != 4 or not 0 <= channel < act.shape[1]:
                 raise ValueError(f"channel {channel} is out of range for layer {layer} of shape {tuple(act.shape)}")
-            plane = act.shape[2] * act.shape[3]
             masked = xp.full_like(flat, -xp.inf)
             masked[:, channel * plane:(channel + 1) * plane] = flat[:, channel * plane:(channel + 1) * plane]
             flat = masked
-        k = int(min(top_k, flat.shape[1]))
+        k = int(min(top_k, plane if channel is not None else flat.shape[1]))
         units = xp.argsort(-flat, axis=1)[:, :k]                      # (N, k), strongest first
         seed = xp.zeros_like(flat)
         seed[xp.arange(flat.shape[0])[:, None], units] = 1

@@ -75,7 +75,11 @@ def ten_crop_saliency(model, image, target, crop=None, rule="gradient", reduce="
     """
     image = mg.backend.to_numpy(image)
     C, H, W = image.shape
-    crop = crop or model.config.input_size[0]
+    if crop is None:
+        h, w = model.config.input_size
+        if h != w:
+            raise ValueError(f"10 crops need a square input; this network takes {h}x{w}")
+        crop = h
     windows = ten_crops(H, W, crop)
     batch = np.stack([image[:, y:y + crop, x:x + crop][:, :, ::-1] if m else image[:, y:y + crop, x:x + crop]
                       for y, x, m in windows])                          # (10, C, crop, crop)

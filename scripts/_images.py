@@ -39,6 +39,16 @@ def clip_percentile(args):
     return None if args.clip_percentile == 100 else args.clip_percentile
 
 
+def load_classifier(path, device):
+    """load_model, refusing a network without its classifier (class scores need one)."""
+    from _common import load_model
+    model = load_model(path, device)
+    if model.config.fc is None:
+        raise ValueError(f"{path}: this network has no classifier (converted without its top), so it has "
+                         "no class scores")
+    return model
+
+
 def resolve_target(spec, model):
     """None (top-1 later), or a class index from an index or a name (ambiguity is an error)."""
     if spec is None:
@@ -111,15 +121,24 @@ def output_dir(path):
     return out
 
 
-def save_npy(path, array):
-    """np.save to a temporary name in the same folder, then rename (never a half-written file)."""
+def atomic_write(path, write):
+    """Call ``write(f)`` on a binary file with a temporary name in the same folder, then rename it to
+    ``path`` (never a half-written file; the temporary file is removed on any failure)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.save(f, np.asarray(array))
+            write(f)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)                           # mkstemp makes 0600
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def save_npy(path, array):
+    """np.save, atomically."""
+    atomic_write(path, lambda f: np.save(f, np.asarray(array)))

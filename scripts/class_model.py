@@ -14,8 +14,8 @@ import argparse
 
 import numpy as np
 
-from _common import check_device, load_model, run
-from _images import add_common_args, class_label, output_dir, save_npy
+from _common import check_device, run
+from _images import add_common_args, atomic_write, class_label, load_classifier, output_dir, save_npy
 
 
 def parse_args(argv=None):
@@ -70,25 +70,21 @@ def score_curve(scores, width=256, height=96):
 
 def save_gif(path, frames, duration=80):
     """Animated GIF, written atomically."""
-    import os
-    import tempfile
-
     from PIL import Image
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        images = [Image.fromarray(f) for f in frames]
-        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=duration, loop=0)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    images = [Image.fromarray(f) for f in frames]
+    atomic_write(path, lambda f: images[0].save(f, format="GIF", save_all=True, append_images=images[1:],
+                                                duration=duration, loop=0))
 
 
 def main(argv=None):
     args = parse_args(argv)
     if args.steps < 1:
         raise ValueError(f"--steps must be at least 1, got {args.steps}")
+    for flag in ("jitter", "blur_every", "snapshot_every"):
+        if (getattr(args, flag) or 0) < 0:
+            raise ValueError(f"--{flag.replace('_', '-')} must be >= 0, got {getattr(args, flag)}")
+    if args.blur_sigma <= 0 or args.tv < 0 or (args.l2 is not None and args.l2 < 0):
+        raise ValueError("--blur-sigma must be > 0, and --tv and --l2 >= 0")
     check_device(args.device)
     from tqdm import tqdm
 
@@ -96,7 +92,7 @@ def main(argv=None):
     from models import imagenet, preprocess
     from saliency import render
 
-    model = load_model(args.weights, args.device)
+    model = load_classifier(args.weights, args.device)
     if args.target in (None, "all"):
         targets = list(range(len(model.classes)))
     else:

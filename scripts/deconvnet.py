@@ -12,9 +12,9 @@ rules give the same result bit for bit.
 """
 import argparse
 
-from _common import check_device, load_model, run
-from _images import (add_clip_arg, add_common_args, class_label, clip_percentile, load_inputs, output_dir,
-                     resolve_target, save_npy, top1)
+from _common import check_device, run
+from _images import (add_clip_arg, add_common_args, class_label, clip_percentile, load_classifier, load_inputs,
+                     output_dir, resolve_target, save_npy, top1)
 
 
 def parse_args(argv=None):
@@ -36,7 +36,7 @@ def main(argv=None):
     check_device(args.device)
     from saliency import deconvnet, render
 
-    model = load_model(args.weights, args.device)
+    model = load_classifier(args.weights, args.device)
     if args.layer is not None and args.layer not in model.layer_names:
         raise ValueError(f"--layer {args.layer}: not a layer of this network ({', '.join(model.layer_names)})")
     if args.channel is not None and args.layer is None:

@@ -40,6 +40,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     from tqdm import tqdm
 
+    import minigrad as mg
     import saliency
     from models import preprocess, shapes
     from saliency import render
@@ -65,7 +66,8 @@ def main(argv=None):
             name = f"{k:02d}_{shapes.CLASSES[label]}"
             render.save_png(out / "images" / f"{name}.png", rgb)
             x = preprocess.normalise(rgb, model.meta)[None]
-            maps = {r: saliency.saliency_map(saliency.input_gradient(model, x, label, rule=r))[0] for r in RULES}
+            maps = {r: mg.backend.to_numpy(saliency.saliency_map(saliency.input_gradient(model, x, label, rule=r)))[0]
+                    for r in RULES}
             mask, box = saliency.localise(rgb, maps["gradient"])
             seg = render.draw_box(render.mask_outline(rgb, mask), box, (255, 0, 0), 1)
             seg = render.draw_box(seg, tuple(int(v) for v in boxes[k]), (0, 255, 0), 1)

@@ -16,14 +16,13 @@ GraphCut. Prints the model's accuracy on the same images, a table, and writes th
 import argparse
 import csv
 import io
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from _common import add_device_arg, add_weights_arg, check_device, load_model, run
+from _images import atomic_write
 
 METHODS = ("gradient", "deconvnet", "guided", "smoothgrad")
 BENCHMARK_SEED = 31337             # held out: training used seeds 0 and 1_000_000
@@ -94,10 +93,7 @@ def write_csv(path, rows):
     w.writeheader()
     for r in rows:
         w.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in r.items()})
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", newline="") as f:
-        f.write(buf.getvalue())
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
 
 
 def table(rows):

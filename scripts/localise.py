@@ -12,8 +12,9 @@ import argparse
 
 import numpy as np
 
-from _common import check_device, load_model, run
-from _images import add_common_args, class_label, load_inputs, output_dir, resolve_target, save_npy, top1
+from _common import check_device, run
+from _images import (add_common_args, class_label, load_classifier, load_inputs, output_dir, resolve_target, save_npy,
+                     top1)
 from saliency_map import METHODS, compute_map
 
 
@@ -40,7 +41,7 @@ def main(argv=None):
     import saliency
     from saliency import render
 
-    model = load_model(args.weights, args.device)
+    model = load_classifier(args.weights, args.device)
     target = resolve_target(args.target, model)
     out = output_dir(args.out)
     for item in load_inputs(args.image, model):
@@ -56,7 +57,7 @@ def main(argv=None):
         caption = (f"class {class_label(model, t)}; {args.method} map; seeds: red above the "
                    f"{args.fg_quantile:.0%} quantile, blue below the {args.bg_quantile:.0%}; box "
                    f"(x0, y0, x1, y1) = {tuple(int(v) for v in box)}")
-        picture = render.grid([rgb, render.heatmap(smap, 99), seeds, render.overlay(rgb, mask.astype(np.float32), 0.4),
+        picture = render.grid([rgb, render.heatmap(smap, 99), seeds, render.overlay(rgb, d["graphcut_mask"].astype(np.float32), 0.4),
                                result], ["image", "saliency map", "GMM seeds", "GraphCut", "largest component + box"],
                               ncols=5, caption=caption)
         render.save_png(out / f"{item.name}_localise.png", picture)

@@ -11,9 +11,9 @@ NAME_METHOD_map.png (the map alone, full resolution).
 import argparse
 
 
-from _common import check_device, load_model, run
-from _images import (add_clip_arg, add_common_args, class_label, clip_percentile, load_inputs, output_dir,
-                     resolve_target, save_npy, top1)
+from _common import check_device, run
+from _images import (add_clip_arg, add_common_args, class_label, clip_percentile, load_classifier, load_inputs,
+                     output_dir, resolve_target, save_npy, top1)
 
 METHODS = ("gradient", "deconvnet", "guided", "smoothgrad")
 
@@ -62,7 +62,7 @@ def main(argv=None):
 
     from saliency import render
 
-    model = load_model(args.weights, args.device)
+    model = load_classifier(args.weights, args.device)
     target = resolve_target(args.target, model)
     inputs = load_inputs(args.image, model)
     out = output_dir(args.out)

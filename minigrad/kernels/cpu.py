@@ -15,7 +15,7 @@ Optimisations made:
 - pooling parallelises over (image, channel) planes, which also keeps overlapping windows race-free
   in the backward scatter;
 - the bias add and the ReLU are fused into the pass that unpacks the GEMM result into (N, O, P)
-  (``gemm_out_to_nchw``), or into one in-place pass (``bias_relu``) when no unpacking is needed.
+  (``gemm_out_to_nchw``), which also runs in place when a one-image GEMM wrote straight into the output.
 """
 import os
 

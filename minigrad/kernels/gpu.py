@@ -71,7 +71,7 @@ def _gemm_out_to_nchw(y, b, relu, n0, out):
     t = cuda.grid(1)
     if t >= y.size:
         return
-    O, P = out.shape[1], out.shape[2]
+    P = out.shape[2]
     width = y.shape[1]
     o, q = t // width, t % width
     v = y[o, q] + b[o]

@@ -57,7 +57,8 @@ def test_max_pool2d(rng, xshape, k, s):
 
 
 class TorchRelu(torch.autograd.Function):
-    """ReLU with the deconvnet / guided backward written the way the issue states them."""
+    """ReLU with the deconvnet and guided backward written out independently:
+    deconvnet = relu(grad_out), guided = relu(grad_out) * [x > 0]."""
 
     @staticmethod
     def forward(ctx, x, rule):

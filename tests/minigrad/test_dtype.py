@@ -57,12 +57,16 @@ def test_each_op_keeps_float32(rng):
         "linear": F.linear(f32(3, 4), v, None), "dropout": F.dropout(x, 0.5, True),
         "log_softmax": F.log_softmax(f32(3, 5)), "cross_entropy": F.cross_entropy(f32(3, 5), np.array([0, 1, 4])),
         "mean": x.mean(), "pow": x ** 2, "exp": x.exp(), "div": x / 3, "sub": 1 - x, "matmul": f32(3, 4) @ f32(4, 2),
+        "pow_np_float64": (x * x + 1.0) ** np.sqrt(np.float64(2 / 3)), "sum": x.sum(axis=(1, 2)),
+        "getitem": f32(3, 5)[np.arange(3), np.array([0, 4, 2])], "transpose": x.transpose(3, 0, -1 + 3, 1),
+        "reshape": x.reshape(6, -1), "neg": -x, "log": (x * x + 1.0).log(), "add": x + f32(3, 6, 6),
+        "mul": x * f32(6), "softmax": F.softmax(f32(2, 4)),
     }
     for name, out in outs.items():
         assert out.dtype == np.float32, name
         for t in graph_nodes(out):
             t.grad = None
-        out.backward(np.ones(out.shape, np.float32))
+        out.backward(np.ones(out.shape, np.float64))          # even a float64 seed keeps float32
         for t in graph_nodes(out):
             if t._op is None and t.requires_grad:
                 assert t.grad.dtype == np.float32, name

@@ -81,6 +81,15 @@ def test_float64_scalar_does_not_promote_float32():
     assert x.grad.dtype == np.float32
 
 
+def test_transpose_with_negative_axes():
+    a = mg.Tensor(np.arange(6.0).reshape(1, 2, 3), requires_grad=True)
+    out = a.transpose(0, -1, 1)
+    assert out.shape == (1, 3, 2)
+    assert mg.gradcheck(lambda a: a.transpose(0, -1, 1), [a])
+    with pytest.raises(ValueError, match="not a permutation"):
+        a.transpose(0, 0, 1)
+
+
 def test_mixed_tensor_dtypes_refused():
     with pytest.raises(TypeError, match="float32 and float64"):
         mg.Tensor(np.ones(2, np.float32)) + mg.Tensor(np.ones(2))

@@ -130,15 +130,16 @@ def test_bad_targets_and_inputs(model, batch):
 
 
 def test_training_gradients_of_every_weight_match_torch(batch):
-    """The cross-entropy gradient of every weight and bias of a VGG in training mode (dropout off),
-    against the same net in PyTorch: what train_shapes.py relies on."""
+    """The cross-entropy gradient of every weight and bias of a VGG in training mode (dropout p = 0, so
+    both nets compute the same function), against the same net in PyTorch: what train_shapes.py uses."""
     torch = pytest.importorskip("torch")
     from minigrad import functional as F
     model = random_vgg()
     for name in model.layer_names:
         if name.startswith("drop"):
             getattr(model, name).p = 0.0
-    net = torch_twin(model)
+    model.train()
+    net = torch_twin(model).train()
     labels = np.array([1, 4, 9])
     loss = F.cross_entropy(model(mg.Tensor(batch)), labels)
     loss.backward()

@@ -141,3 +141,25 @@ def test_help_and_a_real_subprocess(setup, tmp_path):
     r = subprocess_run("saliency_map", "--weights", weights, "--image", tmp_path / "missing.png")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert len([line for line in r.stderr.splitlines() if "error:" in line]) == 1
+
+
+def test_network_without_classifier_is_refused(tmp_path, capsys):
+    model = vgg.build(vgg.VGGConfig("notop", [[4], [8]], fc=None, input_size=(16, 16)), seed=0)
+    weights = tmp_path / "notop.h5"
+    vgg.save(model, weights)
+    image = tmp_path / "x.png"
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(image)
+    for script in ("saliency_map", "localise", "deconvnet"):
+        assert call(script, "--weights", weights, "--image", image, "--out", tmp_path / "o") == 2
+        assert "has no classifier" in one_error_line(capsys.readouterr().err)
+
+
+def test_weights_with_a_malformed_config_are_one_line(setup, tmp_path, capsys):
+    import h5py
+    weights, paths, _ = setup
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(weights.read_bytes())
+    with h5py.File(bad, "r+") as f:
+        f.attrs["config"] = '{"blocks": 5}'
+    assert call("saliency_map", "--weights", bad, "--image", paths[0], "--out", tmp_path / "o") == 2
+    assert "config" in one_error_line(capsys.readouterr().err)

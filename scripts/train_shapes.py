@@ -48,6 +48,8 @@ def parse_args(argv=None):
                    help="steps over which silhouettes are mixed in (default 800; 0: none)")
     p.add_argument("--curriculum-share", type=float, default=0.5, metavar="F",
                    help="share of silhouettes in the first batch (default 0.5)")
+    p.add_argument("--resume", default=None, metavar="FILE.h5",
+                   help="start from these weights (a shapes network) instead of a fresh initialisation")
     add_device_arg(p)
     return p.parse_args(argv)
 
@@ -100,6 +102,12 @@ def main(argv=None):
     config = vgg.VGGConfig("shapes_vgg", BLOCKS, fc=FC, num_classes=len(shapes.CLASSES),
                            input_size=(args.size, args.size), dropout=args.dropout)
     model = vgg.build(config, seed=args.seed)
+    if args.resume:
+        start = vgg.load(args.resume)
+        if start.classes != list(shapes.CLASSES) or start.config.blocks != BLOCKS or start.config.fc != FC:
+            raise ValueError(f"--resume {args.resume}: not a shapes network of this architecture")
+        model.load_state_dict(start.state_dict())
+        print(f"resuming from {args.resume}")
     model.meta, model.classes = meta, list(shapes.CLASSES)
     model.to(args.device)
     opt = mg.optim.Adam(model.parameters(), lr=args.lr)

@@ -19,13 +19,13 @@ def model():
 
 def test_shipped_weights_load_and_reach_97_percent(model):
     assert model.classes == shapes.CLASSES and model.config.input_size == (64, 64)
-    images, labels, _, _ = shapes.make_dataset(400, seed=424242)          # a seed nothing else uses
+    n = 2000
+    images, labels, _, _ = shapes.make_dataset(n, seed=424242)            # a seed nothing else uses
     x = np.stack([preprocess.normalise(im, model.meta) for im in images])
     with mg.no_grad():
-        pred = np.concatenate([model(mg.Tensor(x[i:i + 200])).data.argmax(1) for i in range(0, 400, 200)])
+        pred = np.concatenate([model(mg.Tensor(x[i:i + 250])).data.argmax(1) for i in range(0, n, 250)])
     accuracy = (pred == labels).mean()
-    # 400 images: a true accuracy of 98.5% would give >= 97% with probability > 0.99 (binomial).
-    assert accuracy >= 0.97, f"accuracy {accuracy:.3f}"
+    assert accuracy >= 0.97, f"accuracy {accuracy:.4f} on {n} fresh images"
 
 
 def test_demo_fast_mode_end_to_end(tmp_path, capsys):

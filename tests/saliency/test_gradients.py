@@ -101,7 +101,9 @@ def test_layer_gradient_from_strongest_unit(model, batch):
     x = mg.Tensor(batch[:1].copy(), requires_grad=True)
     a = model(x, until="conv2_2")
     a.reshape(1, -1)[0, int(units[0, 0])].backward()
-    np.testing.assert_allclose(g[:1], x.grad, rtol=1e-6)
+    # float32, and the batch of 3 goes through the GEMMs in one chunk where this image went alone:
+    # other summation orders, so agreement to float32 rounding (1e-5 of the largest value), not bits.
+    assert rel(g[:1], x.grad) < 1e-5
     gc, uc = saliency.layer_gradient(model, batch, "conv2_2", channel=5, top_k=3)
     plane = 16 * 16
     assert ((uc >= 5 * plane) & (uc < 6 * plane)).all()

@@ -97,11 +97,12 @@ def write_csv(path, rows):
 
 
 def table(rows):
-    lines = [f"| {'method':<28} | pointing accuracy | localisation error | mask IoU |",
-             f"|{'-' * 30}|-------------------|--------------------|----------|"]
+    w = max(len(r["method"]) for r in rows)
+    lines = [f"| {'method':<{w}} | pointing accuracy | localisation error | mask IoU |",
+             f"|{'-' * (w + 2)}|-------------------|--------------------|----------|"]
     for r in rows:
         pa = "—" if np.isnan(r["pointing_accuracy"]) else f"{r['pointing_accuracy']:.3f}"
-        lines.append(f"| {r['method']:<28} | {pa:>17} | {r['localisation_error']:>18.3f} | {r['mask_iou']:>8.3f} |")
+        lines.append(f"| {r['method']:<{w}} | {pa:>17} | {r['localisation_error']:>18.3f} | {r['mask_iou']:>8.3f} |")
     return "\n".join(lines)
 
 

@@ -322,20 +322,23 @@ def linear(x, w, b=None):
     return Linear.apply(x, w, b) if b is not None else Linear.apply(x, w)
 
 
-#: elements of the patch matrix of one chunk of images (float32: 8 MB). Larger chunks mean fewer,
-#: larger GEMMs; smaller ones bound memory (VGG16's conv1_2 needs 29M per 224x224 image by itself).
-COLS_BUDGET = 2**21
-
+#: elements of the patch matrix of one chunk (float32: 32 MB). Larger chunks mean fewer, larger GEMMs;
+#: smaller ones bound memory (VGG16's conv1_2 alone needs 29M for one 224x224 image).
+COLS_BUDGET = 2**23
 
 #: when the weights need a gradient (training), the forward keeps its patch matrices for the backward
 #: if they hold at most this many elements in all (float32: 256 MB); otherwise the backward redoes them.
 KEEP_COLS_LIMIT = 64 * 2**20
 
 
-def _chunks(n_images, cols_per_image):
-    """Ranges (n0, n1) of images whose patch matrices fit COLS_BUDGET (at least one image each)."""
-    nb = max(1, COLS_BUDGET // max(cols_per_image, 1))
-    return [(n0, min(n0 + nb, n_images)) for n0 in range(0, n_images, nb)]
+def _chunks(n_images, k, oh, ow):
+    """The chunks (n0, n1, oy0, oy1) whose patch matrices (k rows) fit COLS_BUDGET: several whole
+    images when one fits, else bands of output rows of one image (at least one row each)."""
+    if k * oh * ow <= COLS_BUDGET:
+        nb = COLS_BUDGET // (k * oh * ow)
+        return [(n0, min(n0 + nb, n_images), 0, oh) for n0 in range(0, n_images, nb)]
+    rows = max(1, COLS_BUDGET // (k * ow))
+    return [(n, n + 1, oy0, min(oy0 + rows, oh)) for n in range(n_images) for oy0 in range(0, oh, rows)]
 
 
 class Conv2d(Function):
@@ -343,7 +346,8 @@ class Conv2d(Function):
 
     out[n, o, y, x] = b[o] + sum_{c,i,j} w[o, c, i, j] * x[n, c, y*sh + i - ph, x*sw + j - pw]
 
-    For a chunk of nb images, with P = oh*ow and K = C*kh*kw:
+    For a chunk of nb images (or a band of rows of one image), with P its output pixels per image and
+    K = C*kh*kw:
         cols (K, nb*P) = im2col(x)     y (O, nb*P) = W (O, K) @ cols     out[n, o, p] = y[o, n*P + p] + b[o]
     and backwards, with g packed the same way as y:
         dW += g (O, nb*P) @ cols.T      dcols (K, nb*P) = W.T @ g      dx = col2im(dcols)
@@ -361,33 +365,35 @@ class Conv2d(Function):
         (sh, sw), (ph, pw) = stride, padding
         oh, ow = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
         P, Kc = oh * ow, C * kh * kw
-        geometry = (kh, kw, sh, sw, ph, pw, oh, ow)
+        geometry = (kh, kw, sh, sw, ph, pw)
         w2 = xp.ascontiguousarray(w).reshape(O, Kc)                        # (O, K)
         bias = b if b is not None else xp.zeros(O, x.dtype)
         out = xp.empty((N, O, P), x.dtype)                                 # (N, O, P)
         keep = ctx.needs_input_grad[1] and N * Kc * P <= KEEP_COLS_LIMIT
         ctx.cols = []
-        for n0, n1 in _chunks(N, Kc * P):
-            cols = xp.empty((Kc, (n1 - n0) * P), x.dtype)                  # (K, nb*P)
-            K.im2col(x, n0, *geometry, cols)
+        for n0, n1, oy0, oy1 in _chunks(N, Kc, oh, ow):
+            rows = oy1 - oy0
+            cols = xp.empty((Kc, (n1 - n0) * rows * ow), x.dtype)          # (K, nb*P)
+            K.im2col(x, n0, oy0, *geometry, rows, ow, cols)
             if keep:
                 ctx.cols.append(cols)
-            if n1 - n0 == 1:                                               # one image: GEMM straight into out
+            if n1 - n0 == 1 and rows == oh:                                # one whole image: GEMM into out
                 xp.matmul(w2, cols, out=out[n0])                           # (O, P)
-                K.gemm_out_to_nchw(out[n0], bias, relu, 0, out[n0:n1])    # bias (+ ReLU) in place
-            else:
-                K.gemm_out_to_nchw(w2 @ cols, bias, relu, n0, out)        # (O, nb*P) -> out[n0:n1]
+                K.gemm_out_to_nchw(out[n0], bias, relu, 0, 0, out[n0:n1])  # bias (+ ReLU) in place
+            else:                                                          # (O, nb*P) -> out[n0:n1, :, band]
+                K.gemm_out_to_nchw(w2 @ cols, bias, relu, n0, oy0 * ow, out)
         out = out.reshape(N, O, oh, ow)                                    # (N, O, oh, ow)
         ctx.save_for_backward(x, w, out if relu else None)
-        ctx.geometry, ctx.relu = geometry, relu
+        ctx.geometry, ctx.out_size, ctx.relu = geometry, (oh, ow), relu
         return out
 
     @staticmethod
     def backward(ctx, g):
         x, w, y = ctx.saved
         xp, K = get_array_module(x), kernels_for(x)
-        kh, kw, sh, sw, ph, pw, oh, ow = ctx.geometry
+        kh, kw, sh, sw, ph, pw = ctx.geometry
         N, C = x.shape[:2]
+        oh, ow = ctx.out_size
         O = w.shape[0]
         P, Kc = oh * ow, C * kh * kw
         if ctx.relu:                                                       # back through the fused ReLU
@@ -398,9 +404,10 @@ class Conv2d(Function):
         w2 = xp.ascontiguousarray(w).reshape(O, Kc)                        # (O, K)
         dx = xp.zeros_like(x) if need_x else None
         dw2 = xp.zeros_like(w2) if need_w else None
-        for chunk, (n0, n1) in enumerate(_chunks(N, Kc * P)):
+        for chunk, (n0, n1, oy0, oy1) in enumerate(_chunks(N, Kc, oh, ow)):
+            rows = oy1 - oy0
             if n1 - n0 == 1:
-                gp = g[n0]                                                 # (O, P): already packed
+                gp = g[n0, :, oy0 * ow:oy1 * ow]                           # (O, P): a view, already packed
             else:
                 gp = xp.empty((O, (n1 - n0) * P), g.dtype)                 # (O, nb*P), packed like y
                 K.nchw_to_gemm(g, n0, gp)
@@ -408,11 +415,11 @@ class Conv2d(Function):
                 if ctx.cols:
                     cols = ctx.cols[chunk]                                 # kept by the forward
                 else:
-                    cols = xp.empty((Kc, (n1 - n0) * P), x.dtype)          # (K, nb*P)
-                    K.im2col(x, n0, *ctx.geometry, cols)
+                    cols = xp.empty((Kc, (n1 - n0) * rows * ow), x.dtype)  # (K, nb*P)
+                    K.im2col(x, n0, oy0, *ctx.geometry, rows, ow, cols)
                 dw2 += gp @ cols.T                                         # (O, nb*P) @ (nb*P, K)
             if need_x:
-                K.col2im(w2.T @ gp, n0, *ctx.geometry, dx)                 # (K, nb*P) -> dx[n0:n1]
+                K.col2im(w2.T @ gp, n0, oy0, *ctx.geometry, rows, ow, dx)  # (K, nb*P) -> dx[n0:n1]
         ctx.cols = []                                                      # free them
         db = g.sum(axis=(0, 2)) if need_b else None
         return dx, (dw2.reshape(w.shape) if need_w else None), db

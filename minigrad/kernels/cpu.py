@@ -33,11 +33,12 @@ GRADIENT, DECONVNET, GUIDED = 0, 1, 2
 
 
 @njit(cache=True, parallel=True)
-def im2col(x, n0, kh, kw, sh, sw, ph, pw, oh, ow, cols):
-    """Patches of images n0 .. n0 + nb - 1 as columns, side by side.
+def im2col(x, n0, oy0, kh, kw, sh, sw, ph, pw, oh, ow, cols):
+    """Patches of images n0 .. n0 + nb - 1, output rows oy0 .. oy0 + oh - 1, as columns side by side.
 
-    x (N, C, H, W) -> cols (C*kh*kw, nb*oh*ow), with P = oh*ow:
-        cols[(c*kh + i)*kw + j, n*P + oy*ow + ox] = x[n0 + n, c, oy*sh + i - ph, ox*sw + j - pw]  (0 outside)
+    x (N, C, H, W) -> cols (C*kh*kw, nb*oh*ow), with P = oh*ow (oh: the rows of this chunk):
+        cols[(c*kh + i)*kw + j, n*P + oy*ow + ox] = x[n0 + n, c, (oy0 + oy)*sh + i - ph, ox*sw + j - pw]
+    (0 outside x). A chunk is either whole images (oy0 = 0, oh = all rows) or rows of one image.
     """
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
     P = oh * ow
@@ -51,7 +52,7 @@ def im2col(x, n0, kh, kw, sh, sw, ph, pw, oh, ow, cols):
         hi = max(lo, min(ow, (W - 1 + pw - j) // sw + 1))
         for n in range(nb):
             for oy in range(oh):
-                y = oy * sh + i - ph
+                y = (oy0 + oy) * sh + i - ph
                 row = n * P + oy * ow
                 if y < 0 or y >= H:
                     cols[r, row:row + ow] = 0
@@ -69,11 +70,11 @@ def im2col(x, n0, kh, kw, sh, sw, ph, pw, oh, ow, cols):
 
 
 @njit(cache=True, parallel=True)
-def col2im(cols, n0, kh, kw, sh, sw, ph, pw, oh, ow, dx):
-    """The adjoint of im2col: scatter-add the columns of images n0 .. n0 + nb - 1 back onto dx.
+def col2im(cols, n0, oy0, kh, kw, sh, sw, ph, pw, oh, ow, dx):
+    """The adjoint of im2col: scatter-add the columns of a chunk back onto dx.
 
     cols (C*kh*kw, nb*oh*ow), dx (N, C, H, W):
-        dx[n0 + n, c, oy*sh + i - ph, ox*sw + j - pw] += cols[(c*kh + i)*kw + j, n*P + oy*ow + ox]
+        dx[n0 + n, c, (oy0 + oy)*sh + i - ph, ox*sw + j - pw] += cols[(c*kh + i)*kw + j, n*P + oy*ow + ox]
     Parallel over (image, channel) pairs, which own disjoint parts of dx.
     """
     C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
@@ -88,7 +89,7 @@ def col2im(cols, n0, kh, kw, sh, sw, ph, pw, oh, ow, dx):
                 lo = min(ow, max(0, (pw - j + sw - 1) // sw))     # the ox that land inside the row
                 hi = max(lo, min(ow, (W - 1 + pw - j) // sw + 1))
                 for oy in range(oh):
-                    y = oy * sh + i - ph
+                    y = (oy0 + oy) * sh + i - ph
                     if y < 0 or y >= H:
                         continue
                     row = n * P + oy * ow
@@ -103,22 +104,24 @@ def col2im(cols, n0, kh, kw, sh, sw, ph, pw, oh, ow, dx):
 
 
 @njit(cache=True, parallel=True)
-def gemm_out_to_nchw(y, b, relu, n0, out):
+def gemm_out_to_nchw(y, b, relu, n0, p0, out):
     """Unpack a GEMM result into the output, adding the bias and (if relu) clamping at 0.
 
-    y (O, nb*P) -> out (N, O, P):  out[n0 + n, o, p] = max(y[o, n*P + p] + b[o], 0 if relu else -inf)
+    y (O, nb*Pc) -> out (N, O, P), with Pc = min(P, y's width) (whole images, or part of one):
+        out[n0 + n, o, p0 + p] = max(y[o, n*Pc + p] + b[o], 0 if relu else -inf)
     """
     O, P = out.shape[1], out.shape[2]
-    nb = y.shape[1] // P
+    Pc = min(P, y.shape[1])
+    nb = y.shape[1] // Pc
     for no in prange(nb * O):
         n = no // O
         o = no % O
         bo = b[o]
-        for p in range(P):
-            v = y[o, n * P + p] + bo
+        for p in range(Pc):
+            v = y[o, n * Pc + p] + bo
             if relu and v < 0:
                 v = 0
-            out[n0 + n, o, p] = v
+            out[n0 + n, o, p0 + p] = v
 
 
 @njit(cache=True, parallel=True)

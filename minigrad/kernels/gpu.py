@@ -21,8 +21,8 @@ def _blocks(n):
 
 
 @cuda.jit
-def _im2col(x, n0, kh, kw, sh, sw, ph, pw, oh, ow, cols):
-    # cols[(c*kh + i)*kw + j, n*P + oy*ow + ox] = x[n0 + n, c, oy*sh + i - ph, ox*sw + j - pw]   (0 outside)
+def _im2col(x, n0, oy0, kh, kw, sh, sw, ph, pw, oh, ow, cols):
+    # cols[(c*kh + i)*kw + j, n*P + oy*ow + ox] = x[n0 + n, c, (oy0 + oy)*sh + i - ph, ox*sw + j - pw]  (0 outside)
     t = cuda.grid(1)
     if t >= cols.size:
         return
@@ -32,7 +32,7 @@ def _im2col(x, n0, kh, kw, sh, sw, ph, pw, oh, ow, cols):
     n, p = q // P, q % P
     oy, ox = p // ow, p % ow
     c, i, j = r // (kh * kw), (r // kw) % kh, r % kw
-    y, xx = oy * sh + i - ph, ox * sw + j - pw
+    y, xx = (oy0 + oy) * sh + i - ph, ox * sw + j - pw
     if 0 <= y < x.shape[2] and 0 <= xx < x.shape[3]:
         cols[r, q] = x[n0 + n, c, y, xx]
     else:
@@ -40,8 +40,9 @@ def _im2col(x, n0, kh, kw, sh, sw, ph, pw, oh, ow, cols):
 
 
 @cuda.jit
-def _col2im(cols, n0, kh, kw, sh, sw, ph, pw, oh, ow, nb, dx):
-    # dx[n0 + n, c, y, x] += sum over (i, j) with y = oy*sh + i - ph, x = ox*sw + j - pw of cols[(c, i, j), (n, oy, ox)]
+def _col2im(cols, n0, oy0, kh, kw, sh, sw, ph, pw, oh, ow, nb, dx):
+    # dx[n0 + n, c, y, x] += sum over (i, j) with y = (oy0 + oy)*sh + i - ph, x = ox*sw + j - pw, 0 <= oy < oh,
+    # of cols[(c, i, j), (n, oy, ox)]
     t = cuda.grid(1)
     C, H, W = dx.shape[1], dx.shape[2], dx.shape[3]
     if t >= nb * C * H * W:
@@ -54,9 +55,9 @@ def _col2im(cols, n0, kh, kw, sh, sw, ph, pw, oh, ow, nb, dx):
     acc = dx[n0 + n, c, y, xx] * 0
     for i in range(kh):
         a = y + ph - i
-        if a < 0 or a % sh != 0 or a // sh >= oh:
+        if a < 0 or a % sh != 0 or not oy0 <= a // sh < oy0 + oh:
             continue
-        oy = a // sh
+        oy = a // sh - oy0
         for j in range(kw):
             b = xx + pw - j
             if b < 0 or b % sw != 0 or b // sw >= ow:
@@ -66,18 +67,18 @@ def _col2im(cols, n0, kh, kw, sh, sw, ph, pw, oh, ow, nb, dx):
 
 
 @cuda.jit
-def _gemm_out_to_nchw(y, b, relu, n0, out):
-    # out[n0 + n, o, p] = max(y[o, n*P + p] + b[o], 0 if relu)
+def _gemm_out_to_nchw(y, b, relu, n0, p0, out):
+    # out[n0 + n, o, p0 + p] = max(y[o, n*Pc + p] + b[o], 0 if relu), Pc = min(P, width)
     t = cuda.grid(1)
     if t >= y.size:
         return
-    P = out.shape[2]
     width = y.shape[1]
+    Pc = min(out.shape[2], width)
     o, q = t // width, t % width
     v = y[o, q] + b[o]
     if relu and v < 0:
         v = 0
-    out[n0 + q // P, o, q % P] = v
+    out[n0 + q // Pc, o, p0 + q % Pc] = v
 
 
 @cuda.jit
@@ -161,17 +162,17 @@ def _relu_backward(y, g, rule, dx):
 
 
 # The launchers: the signatures of kernels/cpu.py.
-def im2col(x, n0, kh, kw, sh, sw, ph, pw, oh, ow, cols):
-    _im2col[_blocks(cols.size), THREADS](x, n0, kh, kw, sh, sw, ph, pw, oh, ow, cols)
+def im2col(x, n0, oy0, kh, kw, sh, sw, ph, pw, oh, ow, cols):
+    _im2col[_blocks(cols.size), THREADS](x, n0, oy0, kh, kw, sh, sw, ph, pw, oh, ow, cols)
 
 
-def col2im(cols, n0, kh, kw, sh, sw, ph, pw, oh, ow, dx):
+def col2im(cols, n0, oy0, kh, kw, sh, sw, ph, pw, oh, ow, dx):
     nb = cols.shape[1] // (oh * ow)
-    _col2im[_blocks(nb * dx[0].size), THREADS](cols, n0, kh, kw, sh, sw, ph, pw, oh, ow, nb, dx)
+    _col2im[_blocks(nb * dx[0].size), THREADS](cols, n0, oy0, kh, kw, sh, sw, ph, pw, oh, ow, nb, dx)
 
 
-def gemm_out_to_nchw(y, b, relu, n0, out):
-    _gemm_out_to_nchw[_blocks(y.size), THREADS](y, b, relu, n0, out)
+def gemm_out_to_nchw(y, b, relu, n0, p0, out):
+    _gemm_out_to_nchw[_blocks(y.size), THREADS](y, b, relu, n0, p0, out)
 
 
 def nchw_to_gemm(g, n0, out):

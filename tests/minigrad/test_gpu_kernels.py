@@ -41,19 +41,19 @@ def test_gpu_im2col_col2im_match_cpu(rng, shape, kh, kw, sh, sw, ph, pw):
     x = rng.standard_normal(shape).astype(np.float32)
     N, C, H, W = shape
     oh, ow = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
-    n0, nb = N - 1, 1                                          # the last image, as a chunk
-    want = np.empty((C * kh * kw, nb * oh * ow), np.float32)
-    cpu.im2col(x, n0, kh, kw, sh, sw, ph, pw, oh, ow, want)
-    got = dev(np.full_like(want, np.nan))
-    gpu.im2col(dev(x), n0, kh, kw, sh, sw, ph, pw, oh, ow, got)
-    np.testing.assert_array_equal(host(got), want)
+    for n0, n1, oy0, rows in ((0, N, 0, oh), (N - 1, N, 1, max(1, oh - 2))):   # images; a band of rows
+        want = np.empty((C * kh * kw, (n1 - n0) * rows * ow), np.float32)
+        cpu.im2col(x, n0, oy0, kh, kw, sh, sw, ph, pw, rows, ow, want)
+        got = dev(np.full_like(want, np.nan))
+        gpu.im2col(dev(x), n0, oy0, kh, kw, sh, sw, ph, pw, rows, ow, got)
+        np.testing.assert_array_equal(host(got), want)
 
-    c = rng.standard_normal(want.shape).astype(np.float32)
-    want_dx = np.zeros(shape, np.float32)
-    cpu.col2im(c, n0, kh, kw, sh, sw, ph, pw, oh, ow, want_dx)
-    got_dx = dev(np.zeros(shape, np.float32))
-    gpu.col2im(dev(c), n0, kh, kw, sh, sw, ph, pw, oh, ow, got_dx)
-    np.testing.assert_allclose(host(got_dx), want_dx, rtol=1e-6, atol=1e-6)   # summation order differs
+        c = rng.standard_normal(want.shape).astype(np.float32)
+        want_dx = np.zeros(shape, np.float32)
+        cpu.col2im(c, n0, oy0, kh, kw, sh, sw, ph, pw, rows, ow, want_dx)
+        got_dx = dev(np.zeros(shape, np.float32))
+        gpu.col2im(dev(c), n0, oy0, kh, kw, sh, sw, ph, pw, rows, ow, got_dx)
+        np.testing.assert_allclose(host(got_dx), want_dx, rtol=1e-6, atol=1e-6)   # summation order differs
 
 
 @pytest.mark.parametrize("relu", [False, True])
@@ -62,10 +62,14 @@ def test_gpu_gemm_packing_matches_cpu(rng, relu):
     y = rng.standard_normal((O, 2 * P)).astype(np.float32)
     b = rng.standard_normal(O).astype(np.float32)
     want = np.zeros((N, O, P), np.float32)
-    cpu.gemm_out_to_nchw(y, b, relu, 1, want)
+    cpu.gemm_out_to_nchw(y, b, relu, 1, 0, want)
     got = dev(np.zeros((N, O, P), np.float32))
-    gpu.gemm_out_to_nchw(dev(y), dev(b), relu, 1, got)
+    gpu.gemm_out_to_nchw(dev(y), dev(b), relu, 1, 0, got)
     np.testing.assert_array_equal(host(got), want)
+    band, got_band = np.zeros((N, O, P), np.float32), dev(np.zeros((N, O, P), np.float32))
+    cpu.gemm_out_to_nchw(np.ascontiguousarray(y[:, :4]), b, relu, 0, 2, band)
+    gpu.gemm_out_to_nchw(dev(np.ascontiguousarray(y[:, :4])), dev(b), relu, 0, 2, got_band)
+    np.testing.assert_array_equal(host(got_band), band)
     back_want = np.empty((O, 2 * P), np.float32)
     cpu.nchw_to_gemm(want, 1, back_want)
     back = dev(np.empty((O, 2 * P), np.float32))

@@ -27,16 +27,18 @@ def test_im2col_col2im_match_reference(rng, dtype, shape, kh, kw, sh, sw, ph, pw
     P = oh * ow
     want = ref.im2col(x, kh, kw, sh, sw, ph, pw, oh, ow)                # (C*kh*kw, N*P)
     c = rng.standard_normal(want.shape).astype(dtype)
-    want_dx = ref.col2im(c, shape, kh, kw, sh, sw, ph, pw, oh, ow)
-    for n0, n1 in ((0, N), (N - 1, N)):                                 # all images; a chunk of the last one
-        cols = np.full((C * kh * kw, (n1 - n0) * P), np.nan, dtype)    # every entry must be written
-        cpu.im2col(x, n0, kh, kw, sh, sw, ph, pw, oh, ow, cols)
-        np.testing.assert_array_equal(cols, want[:, n0 * P:n1 * P])
+    # Chunks: all images; the last image alone; a band of output rows of the last image.
+    for n0, n1, oy0, oy1 in ((0, N, 0, oh), (N - 1, N, 0, oh), (N - 1, N, 1, max(2, oh - 1))):
+        band = np.zeros(N * P, bool)
+        for n in range(n0, n1):
+            band[n * P + oy0 * ow:n * P + oy1 * ow] = True
+        cols = np.full((C * kh * kw, int(band.sum())), np.nan, dtype)  # every entry must be written
+        cpu.im2col(x, n0, oy0, kh, kw, sh, sw, ph, pw, oy1 - oy0, ow, cols)
+        np.testing.assert_array_equal(cols, want[:, band])
         dx = np.zeros(shape, dtype)
-        cpu.col2im(np.ascontiguousarray(c[:, n0 * P:n1 * P]), n0, kh, kw, sh, sw, ph, pw, oh, ow, dx)
-        np.testing.assert_allclose(dx[n0:n1], want_dx[n0:n1], rtol=1e-5 if dtype == np.float32 else 1e-13,
-                                   atol=1e-6)
-        assert not dx[:n0].any() and not dx[n1:].any()
+        cpu.col2im(np.ascontiguousarray(c[:, band]), n0, oy0, kh, kw, sh, sw, ph, pw, oy1 - oy0, ow, dx)
+        want_dx = ref.col2im(np.where(band, c, 0).astype(dtype), shape, kh, kw, sh, sw, ph, pw, oh, ow)
+        np.testing.assert_allclose(dx, want_dx, rtol=1e-5 if dtype == np.float32 else 1e-13, atol=1e-6)
 
 
 @pytest.mark.parametrize("relu", [False, True])
@@ -45,10 +47,15 @@ def test_gemm_packing_matches_reference(rng, relu):
     y = rng.standard_normal((O, 2 * P)).astype(np.float32)             # images 1 and 2 of 3
     b = rng.standard_normal(O).astype(np.float32)
     out = np.full((N, O, P), 7.0, np.float32)
-    cpu.gemm_out_to_nchw(y, b, relu, 1, out)
+    cpu.gemm_out_to_nchw(y, b, relu, 1, 0, out)
     want = y.reshape(O, 2, P).transpose(1, 0, 2) + b[None, :, None]
     np.testing.assert_array_equal(out[1:], ref.relu(want) if relu else want)
     assert (out[0] == 7.0).all()
+    band = np.full((N, O, P), 7.0, np.float32)                          # a band of pixels 3..7 of image 2
+    cpu.gemm_out_to_nchw(np.ascontiguousarray(y[:, :4]), b, relu, 2, 3, band)
+    want = y[:, :4] + b[:, None]
+    np.testing.assert_array_equal(band[2, :, 3:7], ref.relu(want) if relu else want)
+    assert (band[:2] == 7.0).all() and (band[2, :, :3] == 7.0).all() and (band[2, :, 7:] == 7.0).all()
     back = np.empty((O, 2 * P), np.float32)
     cpu.nchw_to_gemm(out, 1, back)
     np.testing.assert_array_equal(back, out[1:].transpose(1, 0, 2).reshape(O, 2 * P))

@@ -173,3 +173,17 @@ def test_small_cnn_end_to_end_gradcheck(rng):
 
     net(x, w1, w2, w3, check=True)
     assert mg.gradcheck(net, [x, w1, w2, w3])
+
+
+@pytest.mark.parametrize("budget", [60, 200, 10**9])
+def test_conv2d_chunking_gives_the_same_result(rng, monkeypatch, budget):
+    """Bands of rows of one image (small budgets), several images per chunk (large): same maths."""
+    from minigrad import functional
+    monkeypatch.setattr(functional, "COLS_BUDGET", budget)
+    x = rng.standard_normal((3, 2, 7, 6))
+    w = rng.standard_normal((4, 2, 3, 3))
+    b = rng.standard_normal(4)
+    xt, wt, bt = (mg.Tensor(a, requires_grad=True) for a in (x, w, b))
+    out = F.conv2d_relu(xt, wt, bt, 2, 1)
+    np.testing.assert_allclose(out.data, ref.relu(ref.conv2d(x, w, b, (2, 2), (1, 1))), rtol=1e-12, atol=1e-12)
+    assert mg.gradcheck(lambda x, w, b: F.conv2d(x, w, b, 1, 1), [xt, wt, bt])

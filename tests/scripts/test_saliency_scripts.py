@@ -163,3 +163,30 @@ def test_weights_with_a_malformed_config_are_one_line(setup, tmp_path, capsys):
         f.attrs["config"] = '{"blocks": 5}'
     assert call("saliency_map", "--weights", bad, "--image", paths[0], "--out", tmp_path / "o") == 2
     assert "config" in one_error_line(capsys.readouterr().err)
+
+
+def test_every_script_on_a_vgg16(tmp_path, capsys):
+    """The scripts on a full-size VGG16 (random weights, ImageNet's 1000 classes and preprocessing),
+    on a real photograph bigger than the crop: the setting of the paper's figures."""
+    from skimage import data
+
+    from models import imagenet
+    model = vgg.build("vgg16", seed=0).eval()
+    model.classes, model.wnids = imagenet.names(), imagenet.wnids()
+    weights = tmp_path / "vgg16.h5"
+    vgg.save(model, weights)
+    photo = tmp_path / "chelsea.png"
+    Image.fromarray(data.chelsea()).save(photo)                   # 300x451 RGB
+    out = tmp_path / "out"
+    assert call("saliency_map", "--weights", weights, "--image", photo, "--target", "tabby", "--out", out) == 0
+    assert call("localise", "--weights", weights, "--image", photo, "--target", 281, "--out", out) == 0
+    assert call("deconvnet", "--weights", weights, "--image", photo, "--out", out) == 0
+    assert call("class_model", "--weights", weights, "--target", "flamingo", "--steps", 2, "--out", out) == 0
+    files = pngs(out)
+    for name in ("chelsea_gradient.png", "chelsea_gradient_map.png", "chelsea_localise.png", "chelsea_rules.png",
+                 "class_model_130_flamingo.png"):
+        assert name in files
+    with Image.open(out / "chelsea_gradient_map.png") as im:
+        assert im.size == (224, 224)
+    text = capsys.readouterr().out
+    assert "class 281 tabby" in text and "all three rules identical" in text

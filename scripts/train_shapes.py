@@ -1,8 +1,11 @@
 #!/usr/bin/env python
 """Train the shipped demo network: a small VGG on the synthetic shapes task, with minigrad alone.
 
-    python scripts/train_shapes.py                      # makes weights/shapes_vgg.h5
-    python scripts/train_shapes.py --epochs 2 --train-size 4000 --out /tmp/quick.h5
+    python scripts/train_shapes.py                      # writes weights/shapes_vgg.h5
+    python scripts/train_shapes.py --epochs 2 --train-size 4000 --out quick.h5
+    python scripts/train_shapes.py --resume weights/shapes_vgg.h5 --seed 1 --lr 5e-4 --curriculum-steps 0
+
+(weights/README.md gives the exact commands that made the shipped file.)
 
 The images come from models/shapes.py (seeded, so the same command makes the same data); each
 batch is augmented by a random element of the square's symmetry group (rot90 and mirror), under
@@ -12,8 +15,8 @@ cosine over the run. At the end the model is scored on a held-out set generated 
 A curriculum gets the net off its plateau: on cluttered images alone a plain VGG sits at chance
 (loss ln 10) for hundreds of steps, so the first --curriculum-steps batches mix in bare silhouettes
 (white shapes on black), a share that falls linearly from --curriculum-share to zero. (Measured with
-PyTorch on this task, batch 32, Adam 1e-3: without it, loss still 2.2 after 450 steps; with it,
-70% held-out accuracy after 1125 steps.)
+PyTorch on this task, Adam 1e-3: without it, at batch 64, the loss was still 2.20 after 450 steps;
+with it, at batch 32, held-out accuracy was 70% after 1125 steps.)
 """
 import argparse
 import math

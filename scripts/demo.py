@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from _common import DEFAULT_WEIGHTS, add_device_arg, add_weights_arg, check_device, load_model, run
+from _common import add_device_arg, add_weights_arg, check_device, load_model, run
 from _images import class_label, output_dir, save_npy
 
 RULES = ("gradient", "deconvnet", "guided")
@@ -46,10 +46,9 @@ def main(argv=None):
     from saliency import render
 
     model = load_model(args.weights, args.device)
-    if args.weights == str(DEFAULT_WEIGHTS) or model.classes == list(shapes.CLASSES):
-        size = model.config.input_size[0]
-    else:
+    if model.classes != list(shapes.CLASSES):
         raise ValueError(f"{args.weights}: the demo needs the shapes network (its classes are {shapes.CLASSES})")
+    size = model.config.input_size[0]
     out = output_dir(args.out)
     for sub in ("images", "saliency"):
         (out / sub).mkdir(exist_ok=True)

@@ -9,7 +9,7 @@ written once for NumPy and CuPy through ``xp``.
 import numpy as np
 
 from . import relu_rules
-from .backend import get_array_module
+from .backend import get_array_module, scratch
 from .kernels import for_array as kernels_for
 from .tensor import Function, Tensor
 
@@ -322,9 +322,9 @@ def linear(x, w, b=None):
     return Linear.apply(x, w, b) if b is not None else Linear.apply(x, w)
 
 
-#: elements of the patch matrix of one chunk (float32: 32 MB). Larger chunks mean fewer, larger GEMMs;
+#: elements of the patch matrix of one chunk (float32: 16 MB). Larger chunks mean fewer, larger GEMMs;
 #: smaller ones bound memory (VGG16's conv1_2 alone needs 29M for one 224x224 image).
-COLS_BUDGET = 2**23
+COLS_BUDGET = 2**22
 
 #: when the weights need a gradient (training), the forward keeps its patch matrices for the backward
 #: if they hold at most this many elements in all (float32: 256 MB); otherwise the backward redoes them.
@@ -372,16 +372,17 @@ class Conv2d(Function):
         keep = ctx.needs_input_grad[1] and N * Kc * P <= KEEP_COLS_LIMIT
         ctx.cols = []
         for n0, n1, oy0, oy1 in _chunks(N, Kc, oh, ow):
-            rows = oy1 - oy0
-            cols = xp.empty((Kc, (n1 - n0) * rows * ow), x.dtype)          # (K, nb*P)
-            K.im2col(x, n0, oy0, *geometry, rows, ow, cols)
+            width = (n1 - n0) * (oy1 - oy0) * ow                           # nb*P (or a band's pixels)
+            cols = xp.empty((Kc, width), x.dtype) if keep else scratch(xp, "cols", (Kc, width), x.dtype)
+            K.im2col(x, n0, oy0, *geometry, oy1 - oy0, ow, cols)          # (K, nb*P)
             if keep:
                 ctx.cols.append(cols)
-            if n1 - n0 == 1 and rows == oh:                                # one whole image: GEMM into out
+            if n1 - n0 == 1 and oy1 - oy0 == oh:                           # one whole image: GEMM into out
                 xp.matmul(w2, cols, out=out[n0])                           # (O, P)
                 K.gemm_out_to_nchw(out[n0], bias, relu, 0, 0, out[n0:n1])  # bias (+ ReLU) in place
             else:                                                          # (O, nb*P) -> out[n0:n1, :, band]
-                K.gemm_out_to_nchw(w2 @ cols, bias, relu, n0, oy0 * ow, out)
+                y = xp.matmul(w2, cols, out=scratch(xp, "gemm", (O, width), x.dtype))
+                K.gemm_out_to_nchw(y, bias, relu, n0, oy0 * ow, out)
         out = out.reshape(N, O, oh, ow)                                    # (N, O, oh, ow)
         ctx.save_for_backward(x, w, out if relu else None)
         ctx.geometry, ctx.out_size, ctx.relu = geometry, (oh, ow), relu
@@ -405,21 +406,23 @@ class Conv2d(Function):
         dx = xp.zeros_like(x) if need_x else None
         dw2 = xp.zeros_like(w2) if need_w else None
         for chunk, (n0, n1, oy0, oy1) in enumerate(_chunks(N, Kc, oh, ow)):
-            rows = oy1 - oy0
+            width = (n1 - n0) * (oy1 - oy0) * ow                           # nb*P (or a band's pixels)
             if n1 - n0 == 1:
                 gp = g[n0, :, oy0 * ow:oy1 * ow]                           # (O, P): a view, already packed
             else:
-                gp = xp.empty((O, (n1 - n0) * P), g.dtype)                 # (O, nb*P), packed like y
+                gp = scratch(xp, "gemm", (O, width), g.dtype)              # (O, nb*P), packed like y
                 K.nchw_to_gemm(g, n0, gp)
             if need_w:
                 if ctx.cols:
                     cols = ctx.cols[chunk]                                 # kept by the forward
                 else:
-                    cols = xp.empty((Kc, (n1 - n0) * rows * ow), x.dtype)  # (K, nb*P)
-                    K.im2col(x, n0, oy0, *ctx.geometry, rows, ow, cols)
+                    cols = scratch(xp, "cols", (Kc, width), x.dtype)       # (K, nb*P)
+                    K.im2col(x, n0, oy0, *ctx.geometry, oy1 - oy0, ow, cols)
                 dw2 += gp @ cols.T                                         # (O, nb*P) @ (nb*P, K)
             if need_x:
-                K.col2im(w2.T @ gp, n0, oy0, *ctx.geometry, rows, ow, dx)  # (K, nb*P) -> dx[n0:n1]
+                buf = scratch(xp, "dcols" if need_w else "cols", (Kc, width), x.dtype)  # cols: free here
+                dcols = xp.matmul(w2.T, gp, out=buf)                       # (K, nb*P)
+                K.col2im(dcols, n0, oy0, *ctx.geometry, oy1 - oy0, ow, dx)  # (K, nb*P) -> dx[n0:n1]
         ctx.cols = []                                                      # free them
         db = g.sum(axis=(0, 2)) if need_b else None
         return dx, (dw2.reshape(w.shape) if need_w else None), db

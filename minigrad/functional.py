@@ -352,8 +352,9 @@ class Conv2d(Function):
     and backwards, with g packed the same way as y:
         dW += g (O, nb*P) @ cols.T      dcols (K, nb*P) = W.T @ g      dx = col2im(dcols)
 
-    With ``relu=True`` the ReLU is fused into the unpacking pass (it is then differentiated here with
-    the rule in force, exactly as the separate ReLU op would be).
+    With ``relu=True`` the ReLU is fused into the unpacking pass, and backwards its rule (the one in
+    force, exactly as the separate ReLU op would apply it) into the pass that packs g. Under
+    ``relu_rules.observe`` it is applied apart instead, so that the observers see the ReLU's arrays.
     """
 
     @staticmethod
@@ -397,21 +398,28 @@ class Conv2d(Function):
         oh, ow = ctx.out_size
         O = w.shape[0]
         P, Kc = oh * ow, C * kh * kw
-        if ctx.relu:                                                       # back through the fused ReLU
-            g = _relu_backward(y, g)
+        rule = -1                                                          # kernels' NO_RELU
+        if ctx.relu and relu_rules._observers:                             # observers want the ReLU's own
+            g = _relu_backward(y, g)                                       # arrays: go through it apart
+        elif ctx.relu:                                                     # else fused into the packing
+            rule = _rule_code()
         g = xp.ascontiguousarray(g).reshape(N, O, P)                       # (N, O, P)
+        y = y.reshape(N, O, P) if rule >= 0 else g
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         need_b = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
         w2 = xp.ascontiguousarray(w).reshape(O, Kc)                        # (O, K)
         dx = xp.zeros_like(x) if need_x else None
         dw2 = xp.zeros_like(w2) if need_w else None
+        db = xp.zeros(O, g.dtype) if need_b else None
         for chunk, (n0, n1, oy0, oy1) in enumerate(_chunks(N, Kc, oh, ow)):
             width = (n1 - n0) * (oy1 - oy0) * ow                           # nb*P (or a band's pixels)
-            if n1 - n0 == 1:
+            if n1 - n0 == 1 and rule < 0:
                 gp = g[n0, :, oy0 * ow:oy1 * ow]                           # (O, P): a view, already packed
-            else:
-                gp = scratch(xp, "gemm", (O, width), g.dtype)              # (O, nb*P), packed like y
-                K.nchw_to_gemm(g, n0, gp)
+            else:                                                          # (O, nb*P), packed like y,
+                gp = scratch(xp, "gemm", (O, width), g.dtype)              # through the ReLU's rule
+                K.nchw_to_gemm(g, y, rule, n0, oy0 * ow, gp)
+            if need_b:
+                db += gp.sum(axis=1)
             if need_w:
                 if ctx.cols:
                     cols = ctx.cols[chunk]                                 # kept by the forward
@@ -424,7 +432,6 @@ class Conv2d(Function):
                 dcols = xp.matmul(w2.T, gp, out=buf)                       # (K, nb*P)
                 K.col2im(dcols, n0, oy0, *ctx.geometry, oy1 - oy0, ow, dx)  # (K, nb*P) -> dx[n0:n1]
         ctx.cols = []                                                      # free them
-        db = g.sum(axis=(0, 2)) if need_b else None
         return dx, (dw2.reshape(w.shape) if need_w else None), db
 
 
@@ -497,13 +504,17 @@ def max_pool2d(x, kernel_size, stride=None):
     return MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride)
 
 
+def _rule_code():
+    """The kernels' code for the ReLU backward rule in force: its index in relu_rules.RULES."""
+    return relu_rules.RULES.index(relu_rules.current_rule())
+
+
 def _relu_backward(y, g):
     """Back through a ReLU whose output was y, with the rule in force (relu_rules.py)."""
     xp, K = get_array_module(g), kernels_for(g)
     g = xp.ascontiguousarray(g)
     dx = xp.empty_like(g)
-    rule = relu_rules.RULES.index(relu_rules.current_rule())
-    K.relu_backward(y.ravel(), g.ravel(), rule, dx.ravel())
+    K.relu_backward(y.ravel(), g.ravel(), _rule_code(), dx.ravel())
     for observer in relu_rules._observers:
         observer(y > 0, g, dx)
     return dx

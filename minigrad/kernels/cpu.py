@@ -15,7 +15,9 @@ Optimisations made:
 - pooling parallelises over (image, channel) planes, which also keeps overlapping windows race-free
   in the backward scatter;
 - the bias add and the ReLU are fused into the pass that unpacks the GEMM result into (N, O, P)
-  (``gemm_out_to_nchw``), which also runs in place when a one-image GEMM wrote straight into the output.
+  (``gemm_out_to_nchw``), which also runs in place when a one-image GEMM wrote straight into the output;
+  on the way back, the ReLU's backward rule is fused into the pass that packs the gradient for the
+  GEMMs (``nchw_to_gemm``).
 """
 import os
 
@@ -28,8 +30,9 @@ from numba import njit, prange
 if not os.environ.get("NUMBA_THREADING_LAYER"):
     numba.config.THREADING_LAYER = "workqueue"
 
-# Rule codes shared with relu_rules.py.
+# Rule codes: the index in relu_rules.RULES; NO_RELU for a convolution without a fused ReLU.
 GRADIENT, DECONVNET, GUIDED = 0, 1, 2
+NO_RELU = -1
 
 
 @njit(cache=True, parallel=True)
@@ -117,23 +120,50 @@ def gemm_out_to_nchw(y, b, relu, n0, p0, out):
         n = no // O
         o = no % O
         bo = b[o]
-        for p in range(Pc):
-            v = y[o, n * Pc + p] + bo
-            if relu and v < 0:
-                v = 0
-            out[n0 + n, o, p0 + p] = v
+        src = y[o, n * Pc:(n + 1) * Pc]                    # 1-D views: the loops vectorise
+        dst = out[n0 + n, o, p0:p0 + Pc]
+        if relu:
+            for p in range(Pc):
+                v = src[p] + bo
+                dst[p] = v if v > 0 else 0
+        else:
+            for p in range(Pc):
+                dst[p] = src[p] + bo
+
+
+@njit(cache=True)
+def _relu_passes(v, y_positive, rule):
+    """Whether the ReLU backward rule (relu_rules.py) lets v, the gradient arriving from above, through."""
+    if rule != DECONVNET and not y_positive:
+        return False
+    if rule != GRADIENT and not v > 0:
+        return False
+    return True
 
 
 @njit(cache=True, parallel=True)
-def nchw_to_gemm(g, n0, out):
-    """The reverse packing: g (N, O, P) -> out (O, nb*P) with out[o, n*P + p] = g[n0 + n, o, p]."""
+def nchw_to_gemm(g, y, rule, n0, p0, out):
+    """The reverse packing, back through the conv's fused ReLU on the way (rule NO_RELU: none).
+
+    g, y (N, O, P) -> out (O, nb*Pc), with Pc = min(P, out's width) (whole images, or part of one):
+        out[o, n*Pc + p] = rule(g[n0 + n, o, p0 + p], [y[n0 + n, o, p0 + p] > 0])
+    where y is the ReLU's output and rule is GRADIENT, DECONVNET or GUIDED (relu_backward's formulas).
+    """
     O, P = g.shape[1], g.shape[2]
-    nb = out.shape[1] // P
+    Pc = min(P, out.shape[1])
+    nb = out.shape[1] // Pc
     for no in prange(nb * O):
         n = no // O
         o = no % O
-        for p in range(P):
-            out[o, n * P + p] = g[n0 + n, o, p]
+        src = g[n0 + n, o, p0:p0 + Pc]                     # 1-D views: the loops vectorise
+        dst = out[o, n * Pc:(n + 1) * Pc]
+        if rule == NO_RELU:
+            for p in range(Pc):
+                dst[p] = src[p]
+        else:
+            y_src = y[n0 + n, o, p0:p0 + Pc]
+            for p in range(Pc):
+                dst[p] = src[p] if _relu_passes(src[p], y_src[p] > 0, rule) else 0
 
 
 @njit(cache=True, parallel=True)
@@ -146,22 +176,23 @@ def maxpool_forward(x, kh, kw, sh, sw, out, switches):
     N, C, H, W = x.shape
     oh, ow = out.shape[2], out.shape[3]
     for nc in prange(N * C):
-        n = nc // C
-        c = nc % C
+        plane = x[nc // C, nc % C]                          # 2-D views of one (image, channel) plane
+        out_plane = out[nc // C, nc % C]
+        switch_plane = switches[nc // C, nc % C]
         for oy in range(oh):
             for ox in range(ow):
                 y0 = oy * sh
                 x0 = ox * sw
-                best = x[n, c, y0, x0]
+                best = plane[y0, x0]
                 arg = y0 * W + x0
                 for i in range(kh):
                     for j in range(kw):
-                        v = x[n, c, y0 + i, x0 + j]
+                        v = plane[y0 + i, x0 + j]
                         if v > best:
                             best = v
                             arg = (y0 + i) * W + x0 + j
-                out[n, c, oy, ox] = best
-                switches[n, c, oy, ox] = arg
+                out_plane[oy, ox] = best
+                switch_plane[oy, ox] = arg
 
 
 @njit(cache=True, parallel=True)
@@ -173,12 +204,12 @@ def maxpool_backward(grad_out, switches, kh, kw, sh, sw, dx):
     N, C, H, W = dx.shape
     oh, ow = grad_out.shape[2], grad_out.shape[3]
     for nc in prange(N * C):
-        n = nc // C
-        c = nc % C
+        g_plane = grad_out[nc // C, nc % C]                 # 2-D views of one (image, channel) plane
+        switch_plane = switches[nc // C, nc % C]
+        dx_plane = dx[nc // C, nc % C].reshape(-1)          # flat: the switches are flat indices
         for oy in range(oh):
             for ox in range(ow):
-                s = switches[n, c, oy, ox]
-                dx[n, c, s // W, s % W] += grad_out[n, c, oy, ox]
+                dx_plane[switch_plane[oy, ox]] += g_plane[oy, ox]
 
 
 @njit(cache=True, parallel=True)
@@ -198,10 +229,4 @@ def relu_backward(y, g, rule, dx):
         GUIDED:    dx = g * [g > 0] * [x > 0]
     """
     for k in prange(g.size):
-        v = g[k]
-        keep = True
-        if rule != DECONVNET and not y[k] > 0:
-            keep = False
-        if rule != GRADIENT and not v > 0:
-            keep = False
-        dx[k] = v if keep else 0
+        dx[k] = g[k] if _relu_passes(g[k], y[k] > 0, rule) else 0

@@ -14,6 +14,7 @@ from numba import cuda
 
 THREADS = 256
 GRADIENT, DECONVNET, GUIDED = 0, 1, 2
+NO_RELU = -1
 
 
 def _blocks(n):
@@ -81,16 +82,30 @@ def _gemm_out_to_nchw(y, b, relu, n0, p0, out):
     out[n0 + q // Pc, o, p0 + q % Pc] = v
 
 
+@cuda.jit(device=True)
+def _relu_passes(v, y_positive, rule):
+    # GRADIENT: [x > 0]; DECONVNET: [v > 0]; GUIDED: [v > 0] and [x > 0]
+    if rule != DECONVNET and not y_positive:
+        return False
+    if rule != GRADIENT and not v > 0:
+        return False
+    return True
+
+
 @cuda.jit
-def _nchw_to_gemm(g, n0, out):
-    # out[o, n*P + p] = g[n0 + n, o, p]
+def _nchw_to_gemm(g, y, rule, n0, p0, out):
+    # out[o, n*Pc + p] = rule(g[n0 + n, o, p0 + p], [y[...] > 0]) (plain g for NO_RELU), Pc = min(P, width)
     t = cuda.grid(1)
     if t >= out.size:
         return
-    P = g.shape[2]
     width = out.shape[1]
+    Pc = min(g.shape[2], width)
     o, q = t // width, t % width
-    out[o, q] = g[n0 + q // P, o, q % P]
+    n, p = n0 + q // Pc, p0 + q % Pc
+    v = g[n, o, p]
+    if rule != NO_RELU:
+        v = v if _relu_passes(v, y[n, o, p] > 0, rule) else 0
+    out[o, q] = v
 
 
 @cuda.jit
@@ -152,13 +167,7 @@ def _relu_backward(y, g, rule, dx):
     # GRADIENT: g * [x > 0]; DECONVNET: g * [g > 0]; GUIDED: g * [g > 0] * [x > 0]
     k = cuda.grid(1)
     if k < g.size:
-        v = g[k]
-        keep = True
-        if rule != DECONVNET and not y[k] > 0:
-            keep = False
-        if rule != GRADIENT and not v > 0:
-            keep = False
-        dx[k] = v if keep else 0
+        dx[k] = g[k] if _relu_passes(g[k], y[k] > 0, rule) else 0
 
 
 # The launchers: the signatures of kernels/cpu.py.
@@ -175,8 +184,8 @@ def gemm_out_to_nchw(y, b, relu, n0, p0, out):
     _gemm_out_to_nchw[_blocks(y.size), THREADS](y, b, relu, n0, p0, out)
 
 
-def nchw_to_gemm(g, n0, out):
-    _nchw_to_gemm[_blocks(out.size), THREADS](g, n0, out)
+def nchw_to_gemm(g, y, rule, n0, p0, out):
+    _nchw_to_gemm[_blocks(out.size), THREADS](g, y, rule, n0, p0, out)
 
 
 def maxpool_forward(x, kh, kw, sh, sw, out, switches):

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from minigrad.kernels import cpu, reference as ref
+from minigrad.relu_rules import RULES
 
 from ..conftest import distinct
 
@@ -57,8 +58,24 @@ def test_gemm_packing_matches_reference(rng, relu):
     np.testing.assert_array_equal(band[2, :, 3:7], ref.relu(want) if relu else want)
     assert (band[:2] == 7.0).all() and (band[2, :, :3] == 7.0).all() and (band[2, :, 7:] == 7.0).all()
     back = np.empty((O, 2 * P), np.float32)
-    cpu.nchw_to_gemm(out, 1, back)
+    cpu.nchw_to_gemm(out, out, cpu.NO_RELU, 1, 0, back)
     np.testing.assert_array_equal(back, out[1:].transpose(1, 0, 2).reshape(O, 2 * P))
+
+
+@pytest.mark.parametrize("rule", [0, 1, 2])
+def test_gradient_packing_through_the_relu_rule_matches_reference(rng, rule):
+    """nchw_to_gemm with a rule = the ReLU backward (reference loops) followed by the plain packing,
+    for whole images and for a band of one image."""
+    N, O, P = 3, 4, 10
+    g = rng.standard_normal((N, O, P)).astype(np.float32)
+    y = np.maximum(rng.standard_normal((N, O, P)), 0).astype(np.float32)   # a ReLU's output
+    through = ref.relu_backward(y, g, RULES[rule])                        # [y > 0] = [x > 0]
+    packed = np.empty((O, 2 * P), np.float32)
+    cpu.nchw_to_gemm(g, y, rule, 1, 0, packed)
+    np.testing.assert_array_equal(packed, through[1:].transpose(1, 0, 2).reshape(O, 2 * P))
+    band = np.empty((O, 4), np.float32)                                  # pixels 3..6 of image 2
+    cpu.nchw_to_gemm(g, y, rule, 2, 3, band)
+    np.testing.assert_array_equal(band, through[2, :, 3:7])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -1,4 +1,6 @@
 """The three ReLU backward rules (paper Sec. 4) and the relu_rule switch."""
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -46,19 +48,29 @@ def test_rule_is_scoped_and_restored():
     assert mg.current_rule() == "gradient"
 
 
-def test_rule_applies_to_the_fused_conv_relu(rng):
-    x = mg.Tensor(rng.standard_normal((1, 2, 5, 5)), requires_grad=True)
-    w = mg.Tensor(rng.standard_normal((3, 2, 3, 3)))
-    g = away_from_zero(rng, (1, 3, 5, 5))
+@pytest.mark.parametrize("batch", [1, 2])
+def test_rule_applies_to_the_fused_conv_relu(rng, batch):
+    """conv2d_relu applies the rule inside its packing pass (or apart, under observe): the input,
+    weight and bias gradients equal those through a separate ReLU op (to 1e-13 in float64: the bias
+    gradient is summed chunk by chunk, in another order)."""
+    x = mg.Tensor(rng.standard_normal((batch, 2, 5, 5)), requires_grad=True)
+    w = mg.Tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
+    b = mg.Tensor(rng.standard_normal(3), requires_grad=True)
+    g = away_from_zero(rng, (batch, 3, 5, 5))
     for rule in relu_rules.RULES:
-        grads = []
-        for fused in (True, False):
-            x.grad = None
-            y = F.conv2d_relu(x, w, padding=1) if fused else F.relu(F.conv2d(x, w, padding=1))
-            with mg.relu_rule(rule):
-                y.backward(g)
-            grads.append(x.grad)
-        np.testing.assert_array_equal(grads[0], grads[1])
+        for observed in (False, True):
+            grads = []
+            for fused in (True, False):
+                x.grad = w.grad = b.grad = None
+                y = F.conv2d_relu(x, w, b, padding=1) if fused else F.relu(F.conv2d(x, w, b, padding=1))
+                seen = []
+                with mg.relu_rule(rule), relu_rules.observe(lambda *arrays: seen.append(arrays)) \
+                        if observed else contextlib.nullcontext():
+                    y.backward(g)
+                grads.append((x.grad, w.grad, b.grad))
+                assert len(seen) == observed                              # one ReLU, seen once
+            for fused_grad, separate_grad in zip(*grads):
+                np.testing.assert_allclose(fused_grad, separate_grad, rtol=1e-13, atol=1e-13)
 
 
 def test_only_the_relu_changes(rng):

@@ -5,7 +5,8 @@
     python scripts/benchmark.py --json           # the same figures as JSON
     python scripts/benchmark.py --quick          # fewer repeats, batch 1 only
 
-Times (medians of --repeats runs after a warm-up, both engines on the same number of threads):
+Times (medians of --repeats runs after a warm-up, the two engines timed in turns, on the same
+number of threads):
 VGG16 with random weights at 224x224, batch 1 and 8: forward; saliency (forward, input gradient
 and map); one class-model step. One training step of the shapes network at batch 64. Then peak
 resident memory of a VGG16 saliency run, ours and PyTorch's, each in a fresh process.
@@ -39,17 +40,21 @@ def set_threads(n):
         os.environ[var] = str(n)
 
 
-def median_time(fn, repeats, sync=lambda: None):
-    fn()                                                    # warm-up (compilation, allocation)
-    sync()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
+def median_times(fns, repeats, syncs):
+    """The median time of each function, timed in turns (a, b, a, b, ...) after one warm-up each
+    (compilation, allocation): a slow spell of the machine then falls on both engines alike, and the
+    ratio between them is steadier than the times themselves."""
+    for fn, sync in zip(fns, syncs):
         fn()
         sync()
-        times.append(time.perf_counter() - t)
-    times.sort()
-    return times[len(times) // 2]
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, sync, ts in zip(fns, syncs, times):
+            t = time.perf_counter()
+            fn()
+            sync()
+            ts.append(time.perf_counter() - t)
+    return [sorted(ts)[len(ts) // 2] for ts in times]
 
 
 # ------------------------------------------------------------------------------------------------ ours
@@ -267,12 +272,12 @@ def main(argv=None):
     jobs = [(f"VGG16 {name}, batch {b}", b, name) for b in batches for name in ("forward", "saliency", "class-model step")
             if not (name == "class-model step" and b != 1)]
     for label, b, name in tqdm(jobs, desc="benchmark", unit="case", file=sys.stderr):
-        ours_t = median_time(ours_cases(ours, b, args.device)[name], repeats, sync_ours)
-        torch_t = median_time(torch_cases(net, b, args.device)[name], repeats, sync_torch) if have_torch else None
+        fns = [ours_cases(ours, b, args.device)[name]] + ([torch_cases(net, b, args.device)[name]] if have_torch else [])
+        ours_t, torch_t = (median_times(fns, repeats, [sync_ours, sync_torch]) + [None])[:2]
         rows.append({"case": label, "batch": b, "ours_s": ours_t, "torch_s": torch_t})
     del ours, net
-    ours_t = median_time(ours_train_step(args.device), repeats, sync_ours)
-    torch_t = median_time(torch_train_step(args.device), repeats, sync_torch) if have_torch else None
+    fns = [ours_train_step(args.device)] + ([torch_train_step(args.device)] if have_torch else [])
+    ours_t, torch_t = (median_times(fns, repeats, [sync_ours, sync_torch]) + [None])[:2]
     rows.append({"case": "shapes training step, batch 64", "batch": 64, "ours_s": ours_t, "torch_s": torch_t})
     for r in rows:
         r["ratio"] = r["ours_s"] / r["torch_s"] if r["torch_s"] else None

@@ -79,8 +79,9 @@ def keep_freed_memory():
     unmaps it on free; VGG16's activations are 3 to 100 MB, so every layer of every pass would get new
     pages, and the kernel faults in and zeroes each one (measured: 60-130 ms of system time per image,
     a quarter of a forward). With ``M_MMAP_MAX = 0`` and an unlimited trim threshold the heap is reused
-    instead: no faults after the first pass. Peak memory is unchanged (it is what is in use at once);
-    what changes is that memory freed after a peak stays with the process until it exits.
+    instead: no faults after the first pass. Peak memory is what is in use at once either way (a VGG16
+    saliency run peaked at 822 MB with it and without); what changes is that memory freed after a
+    peak stays with the process until it exits.
 
     This changes the whole process (other libraries allocate from the same heap), so the library
     (minigrad) leaves it alone and each script, which owns its process, calls it from ``run``. It uses

@@ -61,8 +61,8 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **params):
-        needs = tuple(isinstance(t, Tensor) and t.requires_grad for t in inputs)
-        record = _grad_enabled and any(needs)
+        needs = tuple(_grad_enabled and isinstance(t, Tensor) and t.requires_grad for t in inputs)
+        record = any(needs)                             # under no_grad nothing needs a gradient
         ctx = Context(needs)
         arrays = [t.data if isinstance(t, Tensor) else t for t in inputs]
         out = Tensor(cls.forward(ctx, *arrays, **params), requires_grad=record)

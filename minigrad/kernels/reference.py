@@ -110,3 +110,49 @@ def relu_backward(x, g, rule):
     if rule == "guided":
         return (g * (g > 0) * (x > 0)).astype(g.dtype)
     raise ValueError(rule)
+
+
+# Winograd F(2x2, 3x3) (Lavin & Gray 2015): Y = A^T [(G w G^T) * (B^T d B)] A for a 4x4 input tile d
+WINOGRAD_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=float)
+WINOGRAD_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+WINOGRAD_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=float)
+
+
+def winograd_input(x, ph, pw, th, tw):
+    """V (16, C, N*th*tw): V[4a + b, c, T] = (B^T d B)[a, b], d the 4x4 tile of x (zero-padded) whose
+    top-left pixel is (2*ty - ph, 2*tx - pw), T = (n*th + ty)*tw + tx."""
+    N, C, H, W = x.shape
+    padded = np.zeros((N, C, 2 * th + 2, 2 * tw + 2), x.dtype)
+    padded[:, :, ph:ph + H, pw:pw + W] = x[:, :, :2 * th + 2 - ph, :2 * tw + 2 - pw]
+    V = np.zeros((16, C, N * th * tw), x.dtype)
+    for n in range(N):
+        for c in range(C):
+            for ty in range(th):
+                for tx in range(tw):
+                    d = padded[n, c, 2 * ty:2 * ty + 4, 2 * tx:2 * tx + 4]
+                    V[:, c, (n * th + ty) * tw + tx] = (WINOGRAD_BT @ d @ WINOGRAD_BT.T).ravel()
+    return V
+
+
+def winograd_filters(w):
+    """U (16, O, C): U[4a + b, o, c] = (G w[o, c] G^T)[a, b]."""
+    O, C = w.shape[:2]
+    U = np.zeros((16, O, C), w.dtype)
+    for o in range(O):
+        for c in range(C):
+            U[:, o, c] = (WINOGRAD_G @ w[o, c] @ WINOGRAD_G.T).ravel()
+    return U
+
+
+def winograd_output(M, b, relu, N, oh, ow, th, tw):
+    """out (N, O, oh, ow): each tile's 2x2 block A^T m A + b[o] (then the ReLU if relu), cropped to oh x ow."""
+    O = M.shape[1]
+    out = np.zeros((N, O, 2 * th, 2 * tw), M.dtype)
+    for n in range(N):
+        for o in range(O):
+            for ty in range(th):
+                for tx in range(tw):
+                    m = M[:, o, (n * th + ty) * tw + tx].reshape(4, 4)
+                    out[n, o, 2 * ty:2 * ty + 2, 2 * tx:2 * tx + 2] = WINOGRAD_AT @ m @ WINOGRAD_AT.T + b[o]
+    out = out[:, :, :oh, :ow]
+    return np.maximum(out, 0) if relu else out

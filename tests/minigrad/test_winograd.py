@@ -1,0 +1,157 @@
+"""Winograd F(2x2, 3x3): its kernels against the matrix definitions, the convolution and its input
+gradient against the naive loops, when it is used, and its float32 error."""
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import functional as F, relu_rules
+from minigrad.kernels import cpu, reference as ref
+
+from ..conftest import away_from_zero
+
+
+@pytest.fixture
+def winograd_everywhere(monkeypatch):
+    """Winograd for any channel count, so that small test shapes take its path."""
+    monkeypatch.setattr(F, "WINOGRAD_MIN_CHANNELS", 1)
+
+
+@pytest.mark.parametrize("shape,padding", [((2, 3, 7, 6), (1, 1)), ((1, 2, 8, 8), (0, 0)), ((3, 2, 5, 9), (2, 1)),
+                                           ((1, 1, 3, 3), (1, 1)), ((2, 2, 4, 5), (2, 2))])
+def test_transform_kernels_match_the_matrices(rng, shape, padding):
+    """V = B^T d B for every tile, and out = A^T m A + b (ReLU or not), cropped: whole images and a
+    band of tile rows of one image."""
+    x = rng.standard_normal(shape)
+    N, C, H, W = shape
+    ph, pw = padding
+    oh, ow = H + 2 * ph - 2, W + 2 * pw - 2
+    th, tw = (oh + 1) // 2, (ow + 1) // 2
+    want = ref.winograd_input(x, ph, pw, th, tw)                       # (16, C, N*th*tw)
+    V = np.full(want.shape, 7.0)
+    cpu.winograd_input(x, 0, 0, ph, pw, th, tw, V)
+    np.testing.assert_allclose(V, want, rtol=1e-13, atol=1e-13)
+    if th > 1:                                                         # tile rows 1 .. th-1 of the last image
+        band = np.full((16, C, (th - 1) * tw), 7.0)
+        cpu.winograd_input(x, N - 1, 1, ph, pw, th - 1, tw, band)
+        last = want.reshape(16, C, N, th, tw)[:, :, N - 1, 1:].reshape(16, C, -1)
+        np.testing.assert_allclose(band, last, rtol=1e-13, atol=1e-13)
+    O = 3
+    M = rng.standard_normal((16, O, N * th * tw))
+    b = rng.standard_normal(O)
+    for relu in (False, True):
+        out = np.full((N, O, oh, ow), 7.0)
+        cpu.winograd_output(M, b, relu, 0, 0, th, tw, out)
+        np.testing.assert_allclose(out, ref.winograd_output(M, b, relu, N, oh, ow, th, tw), rtol=1e-13, atol=1e-13)
+
+
+def test_filter_transform_matches_the_matrices(rng):
+    w = rng.standard_normal((4, 3, 3, 3))
+    np.testing.assert_allclose(F._winograd_filters(w), ref.winograd_filters(w), rtol=1e-14, atol=1e-14)
+    flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1])                 # the backward's 180-degree turn
+    np.testing.assert_allclose(F._winograd_filters(w, flip=True), ref.winograd_filters(flipped),
+                               rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize("budget", [10**9, 300])
+@pytest.mark.parametrize("shape,out_channels,padding", [((2, 3, 7, 6), 4, 1), ((1, 2, 8, 8), 3, 0),
+                                                        ((3, 2, 5, 9), 5, 2), ((2, 4, 6, 6), 2, 1)])
+def test_conv_and_input_gradient_match_the_naive_loops(rng, monkeypatch, winograd_everywhere, budget, shape,
+                                                       out_channels, padding):
+    """Float64: conv2d_relu by Winograd (weights without gradient) equals the loops' convolution, and
+    its input gradient (Winograd again, with the flipped kernel) the loops' gradient, to 1e-12; in one
+    chunk and in bands of tile rows (a small budget)."""
+    monkeypatch.setattr(F, "COLS_BUDGET", budget)
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((out_channels, shape[1], 3, 3))
+    b = rng.standard_normal(out_channels)
+    xt = mg.Tensor(x, requires_grad=True)
+    out = F.conv2d_relu(xt, mg.Tensor(w), mg.Tensor(b), 1, padding)
+    assert out._ctx.winograd
+    pre = ref.conv2d(x, w, b, (1, 1), (padding, padding))
+    np.testing.assert_allclose(out.data, ref.relu(pre), rtol=1e-12, atol=1e-12)
+    g = rng.standard_normal(out.shape)
+    out.backward(g)
+    dx, _, _ = ref.conv2d_backward(x, w, g * (pre > 0), (1, 1), (padding, padding))
+    np.testing.assert_allclose(xt.grad, dx, rtol=1e-12, atol=1e-12)
+
+
+def test_input_gradient_passes_gradcheck(rng, winograd_everywhere):
+    x = mg.Tensor(rng.standard_normal((2, 3, 6, 5)), requires_grad=True)
+    w, b = mg.Tensor(rng.standard_normal((4, 3, 3, 3))), mg.Tensor(rng.standard_normal(4))
+    assert F.conv2d(x, w, b, 1, 1)._ctx.winograd
+    assert mg.gradcheck(lambda x: F.conv2d(x, w, b, 1, 1), [x])
+
+
+@pytest.mark.parametrize("rule", relu_rules.RULES)
+def test_relu_rules_and_observers_are_the_same_as_im2col(rng, monkeypatch, rule):
+    """Under each ReLU rule, observed or not, the Winograd path's input gradient equals im2col's."""
+    x = mg.Tensor(rng.standard_normal((2, 3, 6, 6)), requires_grad=True)
+    w = mg.Tensor(rng.standard_normal((4, 3, 3, 3)))
+    g = away_from_zero(rng, (2, 4, 6, 6))
+    grads, seen = [], []
+    for channels in (0, 1):                                            # 0: Winograd off; 1: on
+        monkeypatch.setattr(F, "WINOGRAD_MIN_CHANNELS", channels)
+        x.grad = None
+        y = F.conv2d_relu(x, w, None, 1, 1)
+        assert y._ctx.winograd == bool(channels)
+        with mg.relu_rule(rule), relu_rules.observe(lambda *arrays: seen.append(arrays)):
+            y.backward(g)
+        grads.append(x.grad)
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-12, atol=1e-12)
+    assert len(seen) == 2
+    for a, b in zip(*seen):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_used_only_where_it_applies(rng, winograd_everywhere):
+    """Not when the weights need a gradient (training keeps im2col's patches for dW), nor for strides,
+    other kernel sizes, or padding over 2."""
+    x = mg.Tensor(rng.standard_normal((1, 2, 8, 8)), requires_grad=True)
+    w3, w5 = mg.Tensor(rng.standard_normal((2, 2, 3, 3))), mg.Tensor(rng.standard_normal((2, 2, 5, 5)))
+    assert F.conv2d(x, w3, None, 1, 1)._ctx.winograd
+    assert not F.conv2d(x, mg.Tensor(w3.data, requires_grad=True), None, 1, 1)._ctx.winograd
+    assert not F.conv2d(x, w3, None, 2, 1)._ctx.winograd
+    assert not F.conv2d(x, w5, None, 1, 2)._ctx.winograd
+    assert not F.conv2d(x, w3, None, 1, 3)._ctx.winograd
+
+
+def test_float32_error(rng, monkeypatch):
+    """Float32 at VGG16's conv3 widths (256 -> 256 channels, 28x28): the error against float64,
+    relative to the largest output, for Winograd and for im2col. Winograd's transforms add and
+    subtract up to 16 terms around the GEMM, so its error is larger: measured 7.0e-7 against im2col's
+    4.8e-7. Bound: 5e-6, room for other BLAS builds' summation orders and well inside the 1e-4 of the
+    PyTorch cross-checks. The float64 reference is im2col's, which matches the naive loops to 1e-12
+    (test_network_ops.py) and is much faster than them."""
+    x = rng.standard_normal((1, 256, 28, 28))
+    w = rng.standard_normal((256, 256, 3, 3)) / np.sqrt(256 * 9)
+    x32, w32 = mg.Tensor(x.astype(np.float32)), mg.Tensor(w.astype(np.float32))
+    with mg.no_grad():
+        monkeypatch.setattr(F, "WINOGRAD_MIN_CHANNELS", 0)             # im2col
+        want = F.conv2d(mg.Tensor(x), mg.Tensor(w), None, 1, 1).data
+        im2col = F.conv2d(x32, w32, None, 1, 1).data
+        monkeypatch.setattr(F, "WINOGRAD_MIN_CHANNELS", 128)           # Winograd
+        wino = F.conv2d(x32, w32, None, 1, 1).data
+    scale = np.abs(want).max()
+    err_wino, err_im2col = np.abs(wino - want).max() / scale, np.abs(im2col - want).max() / scale
+    assert wino.dtype == np.float32
+    assert err_wino <= 5e-6, (err_wino, err_im2col)
+
+
+def test_no_grad_means_no_input_needs_a_gradient(rng):
+    """Under no_grad, ops see needs_input_grad all False (so a conv takes its inference path)."""
+    w = mg.Tensor(rng.standard_normal((256, 256, 3, 3)).astype(np.float32), requires_grad=True)
+    x = mg.Tensor(rng.standard_normal((1, 256, 6, 6)).astype(np.float32), requires_grad=True)
+    seen = []
+    original = F.Conv2d.forward
+
+    def spy(ctx, *args, **kwargs):
+        seen.append(ctx.needs_input_grad)
+        return original(ctx, *args, **kwargs)
+    F.Conv2d.forward = staticmethod(spy)
+    try:
+        with mg.no_grad():
+            F.conv2d(x, w, None, 1, 1)
+        F.conv2d(x, w, None, 1, 1)
+    finally:
+        F.Conv2d.forward = staticmethod(original)
+    assert seen == [(False, False), (True, True)]

@@ -7,6 +7,9 @@ that land on its own element, so no atomics are needed and the result is determi
 
 Because they are Numba kernels, the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) runs them on NumPy
 arrays on any machine: the test suite checks their indexing against the CPU kernels everywhere.
+
+The Winograd kernels of cpu.py have no counterpart here: functional.py uses Winograd on the CPU only,
+and convolutions on a GPU always go by im2col + cuBLAS.
 """
 import math
 

@@ -6,9 +6,11 @@ returns one gradient per positional input, None where an input needs none
 call the kernels of the array's device (kernels/cpu.py or kernels/gpu.py); everything else is
 written once for NumPy and CuPy through ``xp``.
 """
+from functools import partial
+
 import numpy as np
 
-from . import relu_rules
+from . import relu_rules, winograd
 from .backend import get_array_module, scratch
 from .kernels import for_array as kernels_for
 from .tensor import Function, Tensor
@@ -322,8 +324,9 @@ def linear(x, w, b=None):
     return Linear.apply(x, w, b) if b is not None else Linear.apply(x, w)
 
 
-#: elements of the patch matrix of one chunk (float32: 16 MB). Larger chunks mean fewer, larger GEMMs;
-#: smaller ones bound memory (VGG16's conv1_2 alone needs 29M for one 224x224 image).
+#: elements of the patch matrix, or of the GEMM's output if larger, of one chunk (float32: 16 MB).
+#: Larger chunks mean fewer, larger GEMMs; smaller ones bound memory (VGG16's conv1_2 alone needs 29M
+#: for one 224x224 image).
 COLS_BUDGET = 2**22
 
 #: when the weights need a gradient (training), the forward keeps its patch matrices for the backward
@@ -332,8 +335,9 @@ KEEP_COLS_LIMIT = 64 * 2**20
 
 
 def _chunks(n_images, k, oh, ow):
-    """The chunks (n0, n1, oy0, oy1) whose patch matrices (k rows) fit COLS_BUDGET: several whole
-    images when one fits, else bands of output rows of one image (at least one row each)."""
+    """The chunks (n0, n1, oy0, oy1) whose arrays of k rows (patch matrices, GEMM outputs) fit
+    COLS_BUDGET: several whole images when one fits, else bands of output rows of one image (at least
+    one row each)."""
     if k * oh * ow <= COLS_BUDGET:
         nb = COLS_BUDGET // (k * oh * ow)
         return [(n0, min(n0 + nb, n_images), 0, oh) for n0 in range(0, n_images, nb)]
@@ -342,55 +346,15 @@ def _chunks(n_images, k, oh, ow):
 
 
 #: 3x3 stride-1 convolutions whose weights need no gradient (inference, saliency, class models) go by
-#: Winograd F(2x2, 3x3) on the CPU when both channel counts are at least this: 2.25x fewer
-#: multiplications, and a transformed input 4x its size where im2col's is 9x. With fewer channels
-#: the 16 GEMMs, each summing over C terms, run too slowly to pay for the transforms (VGG16's 64-channel
-#: layers were no faster; 128 beat 64 and 256 on the benchmark). 0 switches Winograd off.
+#: Winograd F(2x2, 3x3) (winograd.py) on the CPU when both channel counts are at least this. With
+#: fewer channels its 16 GEMMs, each summing over C terms, run too slowly to pay for the transforms
+#: (VGG16's 64-channel layers were no faster; 128 beat 64 and 256 on the benchmark). 0: never.
 WINOGRAD_MIN_CHANNELS = 128
-
-#: Winograd F(2x2, 3x3)'s filter transform G (Lavin & Gray 2015); B and A are written out in the kernels
-_WINOGRAD_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
 
 
 def _winograd_applies(x, w, stride, padding):
     return (WINOGRAD_MIN_CHANNELS > 0 and get_array_module(x) is np and w.shape[2:] == (3, 3)
             and stride == (1, 1) and max(padding) <= 2 and min(w.shape[:2]) >= WINOGRAD_MIN_CHANNELS)
-
-
-def _winograd_filters(w, flip=False):
-    """U (16, O, C) = G w G^T for each (o, c), as one GEMM: U[4a + b] = sum_ij G[a, i] G[b, j] w[:, :, i, j].
-    With flip, the filters turned by 180 degrees (the backward's), by turning G's columns instead."""
-    O, C = w.shape[:2]
-    G = _WINOGRAD_G[:, ::-1] if flip else _WINOGRAD_G
-    GG = np.kron(G, G).astype(w.dtype)                                    # (16, 9): [4a + b, 3i + j]
-    return np.matmul(GG, np.ascontiguousarray(w).reshape(O * C, 9).T).reshape(16, O, C)
-
-
-def _winograd_conv(x, U, b, padding, relu):
-    """conv2d(x, w, b, stride 1, padding) for 3x3 kernels by Winograd F(2x2, 3x3), bias and ReLU fused;
-    U (16, O, C) are the transformed filters (_winograd_filters).
-
-    Each 2x2 block of output comes from a 4x4 tile d of input: Y = A^T [(G w G^T) * (B^T d B)] A, where
-    * is elementwise over the 16 positions and sums over input channels. Summing over channels at each
-    of the 16 positions is a GEMM, so for a chunk of T tiles:
-        U (16, O, C) = G w G^T    V (16, C, T) = B^T d B    M (16, O, T) = U @ V    out = A^T M A + b
-    Float32 error: about 1.5 times im2col's (7.0e-7 against 4.8e-7 of the largest output at 256
-    channels; tests/minigrad/test_winograd.py).
-    """
-    K = kernels_for(x)
-    N, C, H, W = x.shape
-    O = U.shape[1]
-    ph, pw = padding
-    oh, ow = H + 2 * ph - 2, W + 2 * pw - 2
-    th, tw = (oh + 1) // 2, (ow + 1) // 2                                  # tiles of 2x2 output
-    out = np.empty((N, O, oh, ow), x.dtype)
-    for n0, n1, ty0, ty1 in _chunks(N, 16 * max(C, O), th, tw):
-        T = (n1 - n0) * (ty1 - ty0) * tw                                   # tiles in this chunk
-        V = scratch(np, "cols", (16, C, T), x.dtype)
-        K.winograd_input(x, n0, ty0, ph, pw, ty1 - ty0, tw, V)            # (16, C, T)
-        M = np.matmul(U, V, out=scratch(np, "gemm", (16, O, T), x.dtype))  # 16 GEMMs: (O, C) @ (C, T)
-        K.winograd_output(M, b, relu, n0, ty0, ty1 - ty0, tw, out)        # (N, O, oh, ow)
-    return out
 
 
 class Conv2d(Function):
@@ -407,6 +371,9 @@ class Conv2d(Function):
     With ``relu=True`` the ReLU is fused into the unpacking pass, and backwards its rule (the one in
     force, exactly as the separate ReLU op would apply it) into the pass that packs g. Under
     ``relu_rules.observe`` it is applied apart instead, so that the observers see the ReLU's arrays.
+
+    When the weights need no gradient and the convolution is 3x3, stride 1, with enough channels
+    (``_winograd_applies``), forward and input gradient go by Winograd F(2x2, 3x3) instead (winograd.py).
     """
 
     @staticmethod
@@ -419,18 +386,17 @@ class Conv2d(Function):
         oh, ow = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
         P, Kc = oh * ow, C * kh * kw
         geometry = (kh, kw, sh, sw, ph, pw)
-        w2 = xp.ascontiguousarray(w).reshape(O, Kc)                        # (O, K)
         bias = b if b is not None else xp.zeros(O, x.dtype)
-        out = xp.empty((N, O, P), x.dtype)                                 # (N, O, P)
-        ctx.cols = []
+        ctx.geometry, ctx.out_size, ctx.relu, ctx.cols = geometry, (oh, ow), relu, []
         ctx.winograd = not ctx.needs_input_grad[1] and _winograd_applies(x, w, stride, padding)
-        if ctx.winograd:                                                   # weights need no gradient
-            out = _winograd_conv(x, _winograd_filters(w), bias, padding, relu)
+        if ctx.winograd:
+            out = winograd.conv(x, winograd.filters(w), bias, padding, relu, partial(_chunks, N))
             ctx.save_for_backward(x, w, out if relu else None)
-            ctx.geometry, ctx.out_size, ctx.relu = geometry, (oh, ow), relu
             return out
+        w2 = xp.ascontiguousarray(w).reshape(O, Kc)                        # (O, K)
+        out = xp.empty((N, O, P), x.dtype)                                 # (N, O, P)
         keep = ctx.needs_input_grad[1] and N * Kc * P <= KEEP_COLS_LIMIT
-        for n0, n1, oy0, oy1 in _chunks(N, Kc, oh, ow):
+        for n0, n1, oy0, oy1 in _chunks(N, max(Kc, O), oh, ow):           # cols and y within the budget
             width = (n1 - n0) * (oy1 - oy0) * ow                           # nb*P (or a band's pixels)
             cols = xp.empty((Kc, width), x.dtype) if keep else scratch(xp, "cols", (Kc, width), x.dtype)
             K.im2col(x, n0, oy0, *geometry, oy1 - oy0, ow, cols)          # (K, nb*P)
@@ -444,7 +410,6 @@ class Conv2d(Function):
                 K.gemm_out_to_nchw(y, bias, relu, n0, oy0 * ow, out)
         out = out.reshape(N, O, oh, ow)                                    # (N, O, oh, ow)
         ctx.save_for_backward(x, w, out if relu else None)
-        ctx.geometry, ctx.out_size, ctx.relu = geometry, (oh, ow), relu
         return out
 
     @staticmethod
@@ -456,30 +421,32 @@ class Conv2d(Function):
         oh, ow = ctx.out_size
         O = w.shape[0]
         P, Kc = oh * ow, C * kh * kw
-        if ctx.winograd:                                                   # dx only: the conv of g with
-            if ctx.relu:                                                   # the flipped kernel, padding 2 - p
+        if ctx.winograd:
+            # Only dx (the weights need no gradient): the convolution of g with the filters turned by
+            # 180 degrees, input and output channels swapped, padding 2 - p; Winograd again.
+            if ctx.relu:
                 g = _relu_backward(y, g)
-            U = _winograd_filters(w, flip=True).transpose(0, 2, 1)        # (16, C, O): flipped, in and
-            dx = _winograd_conv(xp.ascontiguousarray(g), U, xp.zeros(C, x.dtype),   # out swapped
-                                (2 - ph, 2 - pw), False) if ctx.needs_input_grad[0] else None
+            U = winograd.filters(w, flip=True).transpose(0, 2, 1)         # (16, C, O)
+            dx = winograd.conv(xp.ascontiguousarray(g), U, xp.zeros(C, x.dtype), (2 - ph, 2 - pw), False,
+                               partial(_chunks, N)) if ctx.needs_input_grad[0] else None
             need_b = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
             return dx, None, (g.sum(axis=(0, 2, 3)) if need_b else None)
-        rule = -1                                                          # kernels' NO_RELU
+        rule = K.NO_RELU
         if ctx.relu and relu_rules._observers:                             # observers want the ReLU's own
             g = _relu_backward(y, g)                                       # arrays: go through it apart
         elif ctx.relu:                                                     # else fused into the packing
             rule = _rule_code()
         g = xp.ascontiguousarray(g).reshape(N, O, P)                       # (N, O, P)
-        y = y.reshape(N, O, P) if rule >= 0 else g
+        y = y.reshape(N, O, P) if rule != K.NO_RELU else g
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         need_b = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
         w2 = xp.ascontiguousarray(w).reshape(O, Kc)                        # (O, K)
         dx = xp.zeros_like(x) if need_x else None
         dw2 = xp.zeros_like(w2) if need_w else None
         db = xp.zeros(O, g.dtype) if need_b else None
-        for chunk, (n0, n1, oy0, oy1) in enumerate(_chunks(N, Kc, oh, ow)):
+        for chunk, (n0, n1, oy0, oy1) in enumerate(_chunks(N, max(Kc, O), oh, ow)):   # as the forward's
             width = (n1 - n0) * (oy1 - oy0) * ow                           # nb*P (or a band's pixels)
-            if n1 - n0 == 1 and rule < 0:
+            if n1 - n0 == 1 and rule == K.NO_RELU:
                 gp = g[n0, :, oy0 * ow:oy1 * ow]                           # (O, P): a view, already packed
             else:                                                          # (O, nb*P), packed like y,
                 gp = scratch(xp, "gemm", (O, width), g.dtype)              # through the ReLU's rule
@@ -493,9 +460,8 @@ class Conv2d(Function):
                     cols = scratch(xp, "cols", (Kc, width), x.dtype)       # (K, nb*P)
                     K.im2col(x, n0, oy0, *ctx.geometry, oy1 - oy0, ow, cols)
                 dw2 += gp @ cols.T                                         # (O, nb*P) @ (nb*P, K)
-            if need_x:
-                buf = scratch(xp, "dcols" if need_w else "cols", (Kc, width), x.dtype)  # cols: free here
-                dcols = xp.matmul(w2.T, gp, out=buf)                       # (K, nb*P)
+            if need_x:                                                     # (cols, if scratch, is used up)
+                dcols = xp.matmul(w2.T, gp, out=scratch(xp, "cols", (Kc, width), x.dtype))   # (K, nb*P)
                 K.col2im(dcols, n0, oy0, *ctx.geometry, oy1 - oy0, ow, dx)  # (K, nb*P) -> dx[n0:n1]
         ctx.cols = []                                                      # free them
         return dx, (dw2.reshape(w.shape) if need_w else None), db

@@ -189,27 +189,33 @@ def test_conv2d_chunking_gives_the_same_result(rng, monkeypatch, budget):
     assert mg.gradcheck(lambda x, w, b: F.conv2d(x, w, b, 1, 1), [xt, wt, bt])
 
 
-@pytest.mark.parametrize("weights_need_grad, keep_limit", [(False, 10**9), (True, 0), (True, 10**9)])
-def test_conv2d_scratch_buffers_are_reused_safely(rng, monkeypatch, weights_need_grad, keep_limit):
+@pytest.mark.parametrize("weights_need_grad, keep_limit, winograd_channels",
+                         [(False, 10**9, 0), (False, 10**9, 4), (True, 0, 0), (True, 10**9, 0)])
+def test_conv2d_scratch_buffers_are_reused_safely(rng, monkeypatch, weights_need_grad, keep_limit,
+                                                  winograd_channels):
     """Patch matrices, GEMM results and their gradients live in scratch buffers reused by every chunk,
     layer and pass (backend.scratch). Two convolutions of different shapes, several chunks each, run
     forward and backward in turn, must still match the naive loops: in every mode (input gradient
-    only, as in saliency; training with the forward's patches recomputed, or kept)."""
+    only, as in saliency, by im2col or with the second conv by Winograd; training with the forward's
+    patches recomputed, or kept)."""
     from minigrad import backend, functional
     monkeypatch.setattr(functional, "COLS_BUDGET", 100)               # several chunks per conv
     monkeypatch.setattr(functional, "KEEP_COLS_LIMIT", keep_limit)
+    monkeypatch.setattr(functional, "WINOGRAD_MIN_CHANNELS", winograd_channels)
     backend.free_scratch()
     x = rng.standard_normal((3, 2, 7, 6))
     w1, w2 = rng.standard_normal((4, 2, 3, 3)), rng.standard_normal((5, 4, 3, 3))
     xt = mg.Tensor(x, requires_grad=True)
     w1t, w2t = (mg.Tensor(w, requires_grad=weights_need_grad) for w in (w1, w2))
     h = F.conv2d(xt, w1t, None, 1, 1)                                 # (3, 4, 7, 6)
-    y = F.conv2d(h, w2t, None, 2, 0)                                  # (3, 5, 3, 2)
+    y = F.conv2d(h, w2t, None, 2 if winograd_channels == 0 else 1, 0)  # (3, 5, 3, 2) or (3, 5, 5, 4)
+    assert y._ctx.winograd == (winograd_channels > 0)
     g = rng.standard_normal(y.shape)
     y.backward(g)
+    s2 = (2, 2) if winograd_channels == 0 else (1, 1)
     h_ref = ref.conv2d(x, w1, None, (1, 1), (1, 1))
-    np.testing.assert_allclose(y.data, ref.conv2d(h_ref, w2, None, (2, 2), (0, 0)), rtol=1e-12, atol=1e-12)
-    dh, dw2, _ = ref.conv2d_backward(h_ref, w2, g, (2, 2), (0, 0))
+    np.testing.assert_allclose(y.data, ref.conv2d(h_ref, w2, None, s2, (0, 0)), rtol=1e-12, atol=1e-12)
+    dh, dw2, _ = ref.conv2d_backward(h_ref, w2, g, s2, (0, 0))
     dx, dw1, _ = ref.conv2d_backward(x, w1, dh, (1, 1), (1, 1))
     np.testing.assert_allclose(xt.grad, dx, rtol=1e-12, atol=1e-12)
     if weights_need_grad:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from minigrad import functional as F, relu_rules
+from minigrad import functional as F, relu_rules, winograd
 from minigrad.kernels import cpu, reference as ref
 
 from ..conftest import away_from_zero
@@ -45,10 +45,11 @@ def test_transform_kernels_match_the_matrices(rng, shape, padding):
 
 
 def test_filter_transform_matches_the_matrices(rng):
+    assert np.array_equal(winograd.G, ref.WINOGRAD_G)
     w = rng.standard_normal((4, 3, 3, 3))
-    np.testing.assert_allclose(F._winograd_filters(w), ref.winograd_filters(w), rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(winograd.filters(w), ref.winograd_filters(w), rtol=1e-14, atol=1e-14)
     flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1])                 # the backward's 180-degree turn
-    np.testing.assert_allclose(F._winograd_filters(w, flip=True), ref.winograd_filters(flipped),
+    np.testing.assert_allclose(winograd.filters(w, flip=True), ref.winograd_filters(flipped),
                                rtol=1e-14, atol=1e-14)
 
 
@@ -124,17 +125,20 @@ def test_float32_error(rng, monkeypatch):
     (test_network_ops.py) and is much faster than them."""
     x = rng.standard_normal((1, 256, 28, 28))
     w = rng.standard_normal((256, 256, 3, 3)) / np.sqrt(256 * 9)
-    x32, w32 = mg.Tensor(x.astype(np.float32)), mg.Tensor(w.astype(np.float32))
-    with mg.no_grad():
-        monkeypatch.setattr(F, "WINOGRAD_MIN_CHANNELS", 0)             # im2col
-        want = F.conv2d(mg.Tensor(x), mg.Tensor(w), None, 1, 1).data
-        im2col = F.conv2d(x32, w32, None, 1, 1).data
-        monkeypatch.setattr(F, "WINOGRAD_MIN_CHANNELS", 128)           # Winograd
-        wino = F.conv2d(x32, w32, None, 1, 1).data
+    x32, w32 = mg.Tensor(x.astype(np.float32), requires_grad=True), mg.Tensor(w.astype(np.float32))
+    monkeypatch.setattr(F, "WINOGRAD_MIN_CHANNELS", 0)                 # im2col
+    want = F.conv2d(mg.Tensor(x), mg.Tensor(w), None, 1, 1).data
+    im2col = F.conv2d(x32, w32, None, 1, 1)
+    monkeypatch.setattr(F, "WINOGRAD_MIN_CHANNELS", 128)               # Winograd
+    wino = F.conv2d(x32, w32, None, 1, 1)
+    assert wino._ctx.winograd and not im2col._ctx.winograd
     scale = np.abs(want).max()
-    err_wino, err_im2col = np.abs(wino - want).max() / scale, np.abs(im2col - want).max() / scale
+    err_wino, err_im2col = (np.abs(a.data - want).max() / scale for a in (wino, im2col))
     assert wino.dtype == np.float32
     assert err_wino <= 5e-6, (err_wino, err_im2col)
+    g = rng.standard_normal(wino.shape).astype(np.float32)            # and its input gradient stays float32
+    wino.backward(g)
+    assert x32.grad.dtype == np.float32
 
 
 def test_no_grad_means_no_input_needs_a_gradient(rng):

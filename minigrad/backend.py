@@ -7,6 +7,8 @@ Everything outside ``minigrad/kernels`` is written once for both, with the idiom
 
 CuPy is imported lazily and is optional: a CPU-only machine never imports it.
 """
+import threading
+
 import numpy as np
 
 #: dtype that Python scalars and lists become, and that models use.
@@ -63,8 +65,8 @@ def to_device(array, device):
     return _import_cupy().asarray(array)
 
 
-#: scratch buffers, one per (array module, GPU, purpose, dtype): see ``scratch``
-_scratch = {}
+#: scratch buffers of this thread, one per (array module, GPU, purpose, dtype): see ``scratch``
+_scratch = threading.local()
 
 
 def scratch(xp, purpose, shape, dtype):
@@ -77,22 +79,25 @@ def scratch(xp, purpose, shape, dtype):
     about 400 ms). One buffer per purpose, reused, costs nothing after the first call.
 
     The array is valid until the next ``scratch`` call with the same purpose: use it and drop it.
+    Each thread has its own buffers (two threads running convolutions never share one); they are held
+    until ``free_scratch()`` or the thread's end.
     """
     size = 1
     for d in shape:
         size *= d
     device = None if xp is np else xp.cuda.runtime.getDevice()   # one set of buffers per GPU
     key = (xp.__name__, device, purpose, np.dtype(dtype).str)
-    buf = _scratch.get(key)
+    buffers = _scratch.__dict__.setdefault("buffers", {})
+    buf = buffers.get(key)
     if buf is None or buf.size < size:
-        _scratch.pop(key, None)                     # free the old one before allocating the new
-        buf = _scratch[key] = xp.empty(size, dtype)
+        buffers.pop(key, None)                      # free the old one before allocating the new
+        buf = buffers[key] = xp.empty(size, dtype)
     return buf[:size].reshape(shape)
 
 
 def free_scratch():
-    """Release the scratch buffers (they are made again on demand)."""
-    _scratch.clear()
+    """Release this thread's scratch buffers (they are made again on demand)."""
+    _scratch.__dict__.pop("buffers", None)
 
 
 def to_numpy(array):

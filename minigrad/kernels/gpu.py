@@ -80,7 +80,7 @@ def _gemm_out_to_nchw(y, b, relu, n0, p0, out):
     Pc = min(out.shape[2], width)
     o, q = t // width, t % width
     v = y[o, q] + b[o]
-    if relu and v < 0:
+    if relu and not v > 0:                              # as relu_forward: NaN becomes 0 too
         v = 0
     out[n0 + q // Pc, o, p0 + q % Pc] = v
 

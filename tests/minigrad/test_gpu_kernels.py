@@ -70,15 +70,14 @@ def test_gpu_gemm_packing_matches_cpu(rng, relu):
     cpu.gemm_out_to_nchw(np.ascontiguousarray(y[:, :4]), b, relu, 0, 2, band)
     gpu.gemm_out_to_nchw(dev(np.ascontiguousarray(y[:, :4])), dev(b), relu, 0, 2, got_band)
     np.testing.assert_array_equal(host(got_band), band)
-    y_relu = np.maximum(want, 0)                                     # a ReLU output to pack through
-    for rule, band_start in ((cpu.NO_RELU, 0), (0, 0), (1, 2), (2, 2)):
-        width = 2 * P if band_start == 0 else 3                       # two whole images, or a band
-        n0 = 1 if band_start == 0 else 2
-        back_want = np.empty((O, width), np.float32)
-        cpu.nchw_to_gemm(want, y_relu, rule, n0, band_start, back_want)
-        back = dev(np.empty((O, width), np.float32))
-        gpu.nchw_to_gemm(dev(want), dev(y_relu), rule, n0, band_start, back)
-        np.testing.assert_array_equal(host(back), back_want)
+    y_relu = np.maximum(rng.standard_normal((N, O, P)), 0).astype(np.float32)   # a ReLU output, apart from g
+    for rule in (cpu.NO_RELU, cpu.GRADIENT, cpu.DECONVNET, cpu.GUIDED):
+        for n0, p0, width in ((1, 0, 2 * P), (2, 2, 3)):              # two whole images, a band of one
+            back_want = np.empty((O, width), np.float32)
+            cpu.nchw_to_gemm(want, y_relu, rule, n0, p0, back_want)
+            back = dev(np.empty((O, width), np.float32))
+            gpu.nchw_to_gemm(dev(want), dev(y_relu), rule, n0, p0, back)
+            np.testing.assert_array_equal(host(back), back_want)
 
 
 @pytest.mark.parametrize("shape,kh,kw,sh,sw", [((1, 2, 4, 4), 2, 2, 2, 2), ((1, 1, 5, 6), 3, 3, 2, 2),

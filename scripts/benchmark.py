@@ -5,8 +5,9 @@
     python scripts/benchmark.py --json           # the same figures as JSON
     python scripts/benchmark.py --quick          # fewer repeats, batch 1 only
 
-Times (medians of --repeats runs after a warm-up, the two engines timed in turns, on the same
-number of threads):
+Times (medians of --repeats runs after a warm-up, the two engines timed in alternating turns, on
+the same number of threads, in one process whose allocator keeps freed memory, as every script's
+does: _common.keep_freed_memory):
 VGG16 with random weights at 224x224, batch 1 and 8: forward; saliency (forward, input gradient
 and map); one class-model step. One training step of the shapes network at batch 64. Then peak
 resident memory of a VGG16 saliency run, ours and PyTorch's, each in a fresh process.
@@ -41,20 +42,28 @@ def set_threads(n):
 
 
 def median_times(fns, repeats, syncs):
-    """The median time of each function, timed in turns (a, b, a, b, ...) after one warm-up each
-    (compilation, allocation): a slow spell of the machine then falls on both engines alike, and the
-    ratio between them is steadier than the times themselves."""
+    """The median time of each function, timed in turns after one warm-up each (compilation,
+    allocation). The turns alternate their order (a b, b a, a b, ...), so that a slow spell of the
+    machine falls on both engines alike and neither always runs right after the other."""
     for fn, sync in zip(fns, syncs):
         fn()
         sync()
     times = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, sync, ts in zip(fns, syncs, times):
+    for turn in range(repeats):
+        order = range(len(fns)) if turn % 2 == 0 else reversed(range(len(fns)))
+        for k in order:
             t = time.perf_counter()
-            fn()
-            sync()
-            ts.append(time.perf_counter() - t)
+            fns[k]()
+            syncs[k]()
+            times[k].append(time.perf_counter() - t)
     return [sorted(ts)[len(ts) // 2] for ts in times]
+
+
+def ours_and_torch(ours_fn, torch_fn, repeats, syncs):
+    """(our median, PyTorch's median or None when torch_fn is None)."""
+    if torch_fn is None:
+        return median_times([ours_fn], repeats, syncs[:1])[0], None
+    return tuple(median_times([ours_fn, torch_fn], repeats, syncs))
 
 
 # ------------------------------------------------------------------------------------------------ ours
@@ -272,12 +281,14 @@ def main(argv=None):
     jobs = [(f"VGG16 {name}, batch {b}", b, name) for b in batches for name in ("forward", "saliency", "class-model step")
             if not (name == "class-model step" and b != 1)]
     for label, b, name in tqdm(jobs, desc="benchmark", unit="case", file=sys.stderr):
-        fns = [ours_cases(ours, b, args.device)[name]] + ([torch_cases(net, b, args.device)[name]] if have_torch else [])
-        ours_t, torch_t = (median_times(fns, repeats, [sync_ours, sync_torch]) + [None])[:2]
+        ours_t, torch_t = ours_and_torch(ours_cases(ours, b, args.device)[name],
+                                         torch_cases(net, b, args.device)[name] if have_torch else None,
+                                         repeats, [sync_ours, sync_torch])
         rows.append({"case": label, "batch": b, "ours_s": ours_t, "torch_s": torch_t})
     del ours, net
-    fns = [ours_train_step(args.device)] + ([torch_train_step(args.device)] if have_torch else [])
-    ours_t, torch_t = (median_times(fns, repeats, [sync_ours, sync_torch]) + [None])[:2]
+    ours_t, torch_t = ours_and_torch(ours_train_step(args.device),
+                                     torch_train_step(args.device) if have_torch else None,
+                                     repeats, [sync_ours, sync_torch])
     rows.append({"case": "shapes training step, batch 64", "batch": 64, "ours_s": ours_t, "torch_s": torch_t})
     for r in rows:
         r["ratio"] = r["ours_s"] / r["torch_s"] if r["torch_s"] else None

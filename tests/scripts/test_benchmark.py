@@ -5,14 +5,22 @@ import json
 from ..cli import load_script, one_error_line, subprocess_run
 
 
-def test_median_times_takes_turns_and_medians():
-    """The engines are timed in turns after one warm-up each, and each gets its own median."""
+def test_median_times_takes_alternating_turns_and_medians(monkeypatch):
+    """The engines are timed in turns of alternating order after one warm-up each, and each gets
+    the median of its own times (a fake clock that advances 1 s per "ours" call and 3 per "torch")."""
     benchmark = load_script("benchmark")
-    calls = []
-    fns = [lambda: calls.append("ours"), lambda: calls.append("torch")]
-    medians = benchmark.median_times(fns, 3, [lambda: None, lambda: None])
-    assert calls == ["ours", "torch"] * 4                    # warm-ups, then three turns
-    assert len(medians) == 2 and all(m >= 0 for m in medians)
+    clock, calls = [0.0], []
+
+    def engine(name, seconds):
+        def run():
+            calls.append(name)
+            clock[0] += seconds
+        return run
+    monkeypatch.setattr(benchmark.time, "perf_counter", lambda: clock[0])
+    medians = benchmark.median_times([engine("ours", 1.0), engine("torch", 3.0)], 3, [lambda: None] * 2)
+    assert calls == ["ours", "torch", "ours", "torch", "torch", "ours", "ours", "torch"]   # warm-ups, 3 turns
+    assert medians == [1.0, 3.0]
+    assert benchmark.ours_and_torch(engine("ours", 2.0), None, 3, [lambda: None] * 2) == (2.0, None)
 
 
 def test_quick_run_prints_every_case_with_ratios():

@@ -16,7 +16,6 @@ OSError; an unusable GPU) into one line on stderr and exit code 2, never a trace
 DEEPINSIDE_DEBUG=1 to see the traceback anyway.
 """
 import ctypes
-import ctypes.util
 import os
 import sys
 from pathlib import Path
@@ -75,13 +74,13 @@ def warn(message):
 def keep_freed_memory():
     """Ask the C allocator to keep freed memory for reuse rather than hand it back to the system.
 
-    glibc's malloc serves every block over a threshold (128 KB to 32 MB) with a fresh ``mmap`` and
-    unmaps it on free; VGG16's activations are 3 to 100 MB, so every layer of every pass would get new
-    pages, and the kernel faults in and zeroes each one (measured: 60-130 ms of system time per image,
-    a quarter of a forward). With ``M_MMAP_MAX = 0`` and an unlimited trim threshold the heap is reused
-    instead: no faults after the first pass. Peak memory is what is in use at once either way (a VGG16
-    saliency run peaked at 822 MB with it and without); what changes is that memory freed after a
-    peak stays with the process until it exits.
+    glibc's malloc serves every block over a threshold (128 KB, rising to at most 32 MB) with a fresh
+    ``mmap`` and unmaps it on free. VGG16's activations are up to 13 MB per image (100 MB at batch 8),
+    so every layer of every pass would get new pages, and the kernel faults in and zeroes each one
+    (measured: 60-130 ms of system time per image, against a forward of about 400 ms). With
+    ``M_MMAP_MAX = 0`` and a 2 GB trim threshold the heap is reused instead: no faults after the
+    first pass. The price: memory freed after a peak stays with the process until it exits, and the
+    heap can fragment (a VGG16 saliency run peaked at 822 MB with this and without).
 
     This changes the whole process (other libraries allocate from the same heap), so the library
     (minigrad) leaves it alone and each script, which owns its process, calls it from ``run``. It uses
@@ -90,7 +89,7 @@ def keep_freed_memory():
     """
     M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4                   # from glibc's <malloc.h>
     try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
+        mallopt = ctypes.CDLL(None).mallopt                 # the C library already loaded
     except (OSError, AttributeError, TypeError):           # not glibc (macOS, musl, Windows)
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int

@@ -90,10 +90,10 @@ def keep_freed_memory():
     M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4                   # from glibc's <malloc.h>
     try:
         mallopt = ctypes.CDLL(None).mallopt                 # the C library already loaded
-    except (OSError, AttributeError, TypeError):           # not glibc (macOS, musl, Windows)
+    except (OSError, AttributeError, TypeError):           # no mallopt (macOS, Windows)
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1) and mallopt(M_MMAP_MAX, 0))
+    return bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1) and mallopt(M_MMAP_MAX, 0))   # musl's returns 0
 
 
 def run(main, argv=None):

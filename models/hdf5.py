@@ -30,11 +30,12 @@ Every problem with a file is a :class:`WeightsError` (a ValueError) whose messag
 """
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 import h5py
 import numpy as np
+
+from .files import atomic_path
 
 FORMAT = "deepinside-weights"
 FORMAT_VERSION = 1
@@ -122,13 +123,8 @@ def write(path, arch, config, layers, meta, classes, wnids=None):
     classes : list of str      one name per output
     wnids : list of str or None
     """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".h5", dir=folder)
-    os.close(fd)
     str_type = h5py.string_dtype("utf-8")
-    try:
+    with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             a = f.attrs
             a["format"] = FORMAT
@@ -151,14 +147,6 @@ def write(path, arch, config, layers, meta, classes, wnids=None):
                 g = f.create_group(name)
                 g.create_dataset("weight", data=np.asarray(w, dtype=np.float32))
                 g.create_dataset("bias", data=np.asarray(b, dtype=np.float32))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)                           # mkstemp makes 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def read(path):

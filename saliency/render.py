@@ -13,10 +13,11 @@ percentile, clipped", ...) to put in the caption.
 
 import math
 import os
-import tempfile
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from models.files import atomic_path
 
 _VIRIDIS_HEX = (
     "44015444025645045745055946075a46085c460a5d460b5e470d60470e61471063471164471365481467"
@@ -329,21 +330,7 @@ def save_png(path, image):
             image.ndim == 3 and image.shape[2] not in (3, 4)):
         raise ValueError(f"save_png needs a uint8 (H, W), (H, W, 3) or (H, W, 4) image, got "
                          f"{image.dtype} {image.shape}")
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(np.ascontiguousarray(image)).save(f, format="PNG")
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)       # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        Image.fromarray(np.ascontiguousarray(image)).save(f, format="PNG")
+        f.flush()
+        os.fsync(f.fileno())

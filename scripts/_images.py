@@ -3,13 +3,12 @@
 Every output is written to a temporary name and renamed (render.save_png, save_npy), so an
 interrupted or failed run never leaves a half-written file under --out.
 """
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from _common import add_device_arg, add_weights_arg, warn
+from models.files import atomic_path
 
 
 def add_common_args(parser, image=True, target_help=None):
@@ -122,21 +121,9 @@ def output_dir(path):
 
 
 def atomic_write(path, write):
-    """Call ``write(f)`` on a binary file with a temporary name in the same folder, then rename it to
-    ``path`` (never a half-written file; the temporary file is removed on any failure)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)                           # mkstemp makes 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Call ``write(f)`` on a binary file that becomes ``path`` only once complete (models.files)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        write(f)
 
 
 def save_npy(path, array):

@@ -6,7 +6,7 @@
     y.backward()                 # x.grad
     with mg.relu_rule("deconvnet"): ...
 
-Reading order: backend, tensor, functional, relu_rules, kernels/, winograd, nn, optim, gradcheck.
+Reading order: backend, tensor, functional, relu_rules, fast/ (kernels, winograd), nn, optim, gradcheck.
 """
 from . import backend, functional, nn, optim
 from .backend import get_array_module, gpu_available, to_device

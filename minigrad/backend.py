@@ -1,6 +1,6 @@
 """The array backend: NumPy on the CPU, CuPy on the GPU, chosen by the array itself.
 
-Everything outside ``minigrad/kernels`` is written once for both, with the idiom
+Everything outside ``minigrad/fast`` is written once for both, with the idiom
 
     xp = get_array_module(x)      # numpy or cupy
     y = xp.maximum(x, 0)

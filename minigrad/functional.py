@@ -3,16 +3,17 @@
 Conventions: arrays in, arrays out (the Tensor plumbing is in ``Function.apply``); ``backward``
 returns one gradient per positional input, None where an input needs none
 (``ctx.needs_input_grad``). Shapes are in the comments. The heavy ops (conv2d, max_pool2d, relu)
-call the kernels of the array's device (kernels/cpu.py or kernels/gpu.py); everything else is
+call the kernels of the array's device (fast/cpu_kernels.py or fast/gpu_kernels.py); everything else is
 written once for NumPy and CuPy through ``xp``.
 """
 from functools import partial
 
 import numpy as np
 
-from . import relu_rules, winograd
+from . import relu_rules
+from .fast import winograd
 from .backend import get_array_module, scratch
-from .kernels import for_array as kernels_for
+from .fast import for_array as kernels_for
 from .tensor import Function, Tensor
 
 

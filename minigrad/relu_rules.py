@@ -14,7 +14,7 @@ ReLU rule swapped. That is the paper's point, and in this engine it is literally
         score.backward()
 
 The rule in force when ``backward()`` runs is the one used. Nothing else in the engine knows about
-deconvnets. The fast kernels implement these same formulas (kernels/cpu.py: relu_backward).
+deconvnets. The fast kernels implement these same formulas (fast/cpu_kernels.py: relu_backward).
 """
 import contextlib
 

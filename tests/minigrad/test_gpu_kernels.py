@@ -1,4 +1,4 @@
-"""The numba.cuda kernels (kernels/gpu.py) against the CPU kernels, element for element.
+"""The numba.cuda kernels (fast/gpu_kernels.py) against the CPU kernels, element for element.
 
 On a machine without a GPU they run under the CUDA simulator on NumPy arrays (see tests/conftest.py),
 which checks their indexing; with a GPU they run on it, on CuPy arrays. Shapes stay small: the
@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("numba.cuda")
 
-from minigrad.kernels import cpu, gpu  # noqa: E402
+from minigrad.fast import cpu_kernels as cpu, gpu_kernels as gpu  # noqa: E402
 
 from ..conftest import distinct  # noqa: E402
 

@@ -1,8 +1,8 @@
-"""The fast Numba kernels against the naive loops of kernels/reference.py, on float32 and float64."""
+"""The fast Numba kernels against the naive loops of fast/reference.py, on float32 and float64."""
 import numpy as np
 import pytest
 
-from minigrad.kernels import cpu, reference as ref
+from minigrad.fast import cpu_kernels as cpu, reference as ref
 from minigrad.relu_rules import RULES
 
 from ..conftest import distinct

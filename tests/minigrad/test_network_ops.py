@@ -4,7 +4,7 @@ import pytest
 
 import minigrad as mg
 from minigrad import functional as F
-from minigrad.kernels import reference as ref
+from minigrad.fast import reference as ref
 
 from ..conftest import away_from_zero, distinct
 

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from minigrad import functional as F, relu_rules, winograd
-from minigrad.kernels import cpu, reference as ref
+from minigrad import functional as F, relu_rules
+from minigrad.fast import winograd
+from minigrad.fast import cpu_kernels as cpu, reference as ref
 
 from ..conftest import away_from_zero
 

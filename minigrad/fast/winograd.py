@@ -28,8 +28,8 @@ again (``filters(w, flip=True)``). functional.py decides when to use it (``WINOG
 """
 import numpy as np
 
-from .backend import scratch
-from .kernels import for_array as kernels_for
+from ..backend import scratch
+from . import for_array as kernels_for
 
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
 

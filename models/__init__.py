@@ -1,15 +1,17 @@
-"""Networks and their data: VGG as a layer table, weight files, conversion, images, class names.
+"""Networks and their data: weight files, architectures, images, class names.
 
-Reading order: vgg (the network), hdf5 (its weight file), convert and torchfile (Keras and
-torchvision weights in), preprocess (images in and out), imagenet (class names and look-up).
+Reading order: formats (one reader per weight-file format), vgg (the network as a layer table),
+load (any file -> the network it holds), preprocess (images in and out), imagenet (class names).
 
-    from models import vgg, preprocess
-    model = vgg.load("weights/shapes_vgg.h5")
+    import models
+    from models import preprocess
+    model = models.load("weights/shapes_vgg.h5")     # or vgg.load(...) for a VGG file
     rgb, notes = preprocess.load_image("photo.jpg")
     x = preprocess.prepare(rgb, model.meta)          # (3, H, W) float32
 """
-from .hdf5 import WeightsError
+from .formats.common import WeightsError
 from .imagenet import ClassLookupError
+from .load import load
 from .preprocess import ImageError
 
-__all__ = ["WeightsError", "ImageError", "ClassLookupError"]
+__all__ = ["load", "WeightsError", "ImageError", "ClassLookupError"]

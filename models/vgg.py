@@ -13,17 +13,21 @@ The fully connected layers are numbered on from the blocks, as in the paper: aft
 dict name -> activation), which is how saliency and class-model code reach inside the net.
 
     model = vgg.load("weights/vgg16.h5")          # eval mode; model.meta, model.classes
+                                                 # (models.load does the same for any network)
     logits = model(mg.Tensor(batch))             # batch (N, 3, 224, 224) float32, preprocessed
 """
 import math
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 import minigrad as mg
 from minigrad import backend, nn
 from minigrad import functional as F
 
-from . import hdf5
-from .hdf5 import WeightsError
+from . import formats, imagenet
+from .formats import hdf5
+from .formats.common import ForeignLayers, WeightFile, WeightsError, square_side
 
 #: conv widths per block for the paper's configurations A, B, D, E.
 STANDARD = {
@@ -252,6 +256,58 @@ def save(model, path):
     hdf5.write(path, model.arch, model.config.to_dict(), layers, meta, model.classes, model.wnids)
 
 
+def describe(blocks):
+    """'13 conv layers in blocks 2-2-3-3-3' for messages."""
+    return f"{sum(map(len, blocks))} conv layers in blocks {'-'.join(str(len(b)) for b in blocks)}"
+
+
+def from_foreign(foreign, arch=None):
+    """Name and check the layers a Keras or torchvision file holds: a :class:`WeightFile`.
+
+    The architecture is inferred from the layers (count and widths); ``arch=`` makes it a check.
+    Standard nets get ImageNet's class names; resize/crop/input_size follow from the first fc layer.
+    """
+    path, blocks, fcs = foreign.path, foreign.blocks, list(foreign.fcs)
+    if len(blocks) == 1:                                 # the file did not say where blocks end
+        n = len(blocks[0])
+        std = next((cfg for cfg in STANDARD.values() if sum(map(len, cfg)) == n), None)
+        if std is None:
+            raise WeightsError(f"weights file {path}: cannot tell the blocks of its {n} conv layers "
+                               "apart (no pooling layers listed)")
+        it = iter(blocks[0])
+        blocks = [[next(it) for _ in blk] for blk in std]
+    widths = [[w.shape[0] for w, _ in block] for block in blocks]
+    if fcs:
+        input_size = square_side(path, fcs[0][0].shape[1], widths[-1][-1]) * 2 ** len(blocks)
+    else:
+        input_size = 224
+    fc = [w.shape[0] for w, _ in fcs[:-1]] if fcs else None
+    num_classes = fcs[-1][0].shape[0] if fcs else 0
+    name = next((n for n, std in STANDARD.items() if std == widths), None)
+    if name is None or input_size != 224 or fc not in (None, [4096, 4096]):
+        name = "custom"
+    if arch is not None and arch.lower() != name:
+        raise WeightsError(f"weights file {path}: holds a {name} net ({describe(blocks)}), not {arch}")
+    config = VGGConfig(name, widths, fc, num_classes or 1000, input_size)
+    layers = dict(zip(layer_shapes(config),
+                      [(np.ascontiguousarray(w, np.float32), np.ascontiguousarray(b, np.float32))
+                       for w, b in [wb for block in blocks for wb in block] + fcs]))
+    hdf5.check_layers(path, layers, layer_shapes(config))
+    resize = int(round(input_size * 256 / 224))
+    meta = dict(foreign.meta, resize=resize, crop=input_size, input_size=(input_size, input_size))
+    if num_classes == 1000:
+        classes, wnids = imagenet.names(), imagenet.wnids()
+    else:
+        classes, wnids = [f"class_{i}" for i in range(num_classes)], None
+    return WeightFile(arch=name, config=config.to_dict(), meta=meta, classes=classes,
+                      layers=layers, wnids=wnids, path=path)
+
+
+def is_vgg(wf):
+    """True when a WeightFile describes a VGG: a standard name, or a config with conv ``blocks``."""
+    return wf.arch.lower() in STANDARD or "blocks" in wf.config
+
+
 def from_weightfile(wf, arch=None):
     """Build a VGG from a :class:`hdf5.WeightFile`, checking architecture and every layer shape."""
     if arch is not None and arch.lower() != wf.arch.lower():
@@ -282,18 +338,15 @@ def from_weightfile(wf, arch=None):
 
 
 def load(path, device="cpu", arch=None):
-    """Load a network from a weights file, in eval mode, on ``device`` ('cpu' or 'gpu').
+    """Load a VGG from a weights file, in eval mode, on ``device`` ('cpu' or 'gpu').
 
     ``path``: the project's HDF5; a Keras .h5 or a torchvision .pth is converted on the fly.
     ``arch``: if given, the file must hold that architecture (else WeightsError).
     """
-    from . import convert                                        # only needed for foreign files
     backend.check_device(device)                                 # fail before reading a big file
-    path = str(path)
-    if hdf5.is_hdf5(path) and not convert.is_keras(path):
-        wf = hdf5.read(path)
-    else:
-        wf = convert.read_source(path)
+    wf = formats.read(path)
+    if isinstance(wf, ForeignLayers):
+        wf = from_foreign(wf, arch)
     model = from_weightfile(wf, arch)
     return model.to(device) if device != "cpu" else model
 
@@ -303,4 +356,4 @@ def num_parameters(model):
 
 
 __all__ = ["VGG", "VGGConfig", "STANDARD", "build", "load", "save", "config_for", "layer_shapes",
-           "from_weightfile", "WeightsError", "num_parameters"]
+           "from_weightfile", "from_foreign", "is_vgg", "WeightsError", "num_parameters"]

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from models import convert, torchfile, vgg
-from models.hdf5 import WeightsError
+from models import WeightsError, convert, vgg
+from models.formats import pth
+from models.load import read_weights
 from models.preprocess import prepare
 
 from .conftest import SMALL, rel_err, state_dict_numpy, torch_vgg, write_keras
@@ -69,7 +70,7 @@ def test_vgg16_zip_and_keras_give_identical_layers(vgg16_files, vgg16_converted)
     assert np.array_equal(legacy.layers["conv3_2"][0], sd["features.12.weight"].numpy())
     assert np.array_equal(legacy.layers["fc6"][0], sd["classifier.0.weight"].numpy())
     for source in ("zip", "keras"):
-        wf = convert.read_source(files[source])
+        wf = read_weights(files[source])
         assert wf.arch == "vgg16" and list(wf.layers) == list(legacy.layers)
         for name, (w, b) in wf.layers.items():
             assert w.dtype == np.float32 and w.flags.c_contiguous
@@ -139,14 +140,14 @@ def test_notop_keras(tmp_path):
 def test_arch_check_and_inference(small, tmp_path):
     _, files = small
     with pytest.raises(WeightsError, match=r"holds a custom net \(3 conv layers in blocks 1-2\), not vgg16"):
-        convert.read_source(files["zip"], arch="vgg16")
+        read_weights(files["zip"], arch="vgg16")
     for arch, blocks in vgg.STANDARD.items():
         sd = _zeros_state_dict(blocks)                                # lazily allocated zeros: cheap
-        wf = convert.from_torchvision("mem.pth", sd)
+        wf = vgg.from_foreign(pth.vgg_layers("mem.pth", sd))
         assert wf.arch == arch
         assert list(wf.layers)[-3:] == ["fc6", "fc7", "fc8"]
     with pytest.raises(WeightsError, match="holds a vgg19 net .* not vgg16"):
-        convert.from_torchvision("mem.pth", _zeros_state_dict(vgg.STANDARD["vgg19"]), arch="vgg16")
+        vgg.from_foreign(pth.vgg_layers("mem.pth", _zeros_state_dict(vgg.STANDARD["vgg19"])), arch="vgg16")
 
 
 def _zeros_state_dict(blocks):
@@ -168,10 +169,10 @@ def test_batchnorm_and_foreign_state_dicts_refused(tmp_path):
           "features.1.running_mean": torch.zeros(4)}
     torch.save(sd, tmp_path / "bn.pth")
     with pytest.raises(WeightsError, match="batch-norm"):
-        convert.read_source(tmp_path / "bn.pth")
+        read_weights(tmp_path / "bn.pth")
     torch.save({"encoder.weight": torch.zeros(2, 2)}, tmp_path / "other.pth")
     with pytest.raises(WeightsError, match="unexpected key 'encoder.weight'"):
-        convert.read_source(tmp_path / "other.pth")
+        read_weights(tmp_path / "other.pth")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -187,7 +188,7 @@ def test_pth_reader_dtypes_views_and_checkpoints(tmp_path, legacy):
           "param": torch.nn.Parameter(torch.ones(2, 2))}
     path = tmp_path / "x.pth"
     torch.save({"state_dict": sd, "epoch": 3}, path, _use_new_zipfile_serialization=not legacy)
-    out = torchfile.read_state_dict(path)
+    out = pth.read_state_dict(path)
     for k, v in sd.items():
         expected = v.detach().float().numpy() if k == "bf16" else v.detach().numpy()
         assert out[k].dtype == expected.dtype, k
@@ -195,13 +196,13 @@ def test_pth_reader_dtypes_views_and_checkpoints(tmp_path, legacy):
 
 
 def test_pth_reader_never_reads_out_of_bounds():
-    st = torchfile._Storage("FloatStorage", 10)
+    st = pth._Storage("FloatStorage", 10)
     st.fill(np.arange(10, dtype=np.float32).tobytes())
-    assert np.array_equal(torchfile._LazyTensor(st, 2, (2, 3), (3, 1)).to_numpy(), [[2, 3, 4], [5, 6, 7]])
+    assert np.array_equal(pth._LazyTensor(st, 2, (2, 3), (3, 1)).to_numpy(), [[2, 3, 4], [5, 6, 7]])
     with pytest.raises(ValueError, match="reaches element"):
-        torchfile._LazyTensor(st, 0, (100,), (1,)).to_numpy()
+        pth._LazyTensor(st, 0, (100,), (1,)).to_numpy()
     with pytest.raises(ValueError, match="malformed"):
-        torchfile._LazyTensor(st, -1, (2,), (1,)).to_numpy()
+        pth._LazyTensor(st, -1, (2,), (1,)).to_numpy()
 
 
 class _Hostile:
@@ -224,7 +225,7 @@ def test_hostile_pth_is_refused_and_never_runs(tmp_path, kind):
         torch.save(payload, path, _use_new_zipfile_serialization=(kind == "zip"))
     assert not marker.exists()
     with pytest.raises(WeightsError, match=r"refusing to load it: its pickle asks for (posix|os|nt)\.system"):
-        convert.read_source(path)
+        read_weights(path)
     with pytest.raises(WeightsError, match="refusing"):
         vgg.load(path)
     assert not marker.exists()
@@ -237,13 +238,13 @@ def test_truncated_and_junk_pth(tmp_path, small):
         cut = tmp_path / f"cut-{source}.pth"
         cut.write_bytes(data[: len(data) * 2 // 3])
         with pytest.raises(WeightsError, match="truncated or corrupt"):
-            convert.read_source(cut)
+            read_weights(cut)
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"this is not a weights file at all\n" * 10)
     with pytest.raises(WeightsError, match="not an HDF5 file, nor a PyTorch .pth"):
         vgg.load(junk)
     with pytest.raises(WeightsError, match="not found"):
-        convert.read_source(tmp_path / "nope.pth")
+        read_weights(tmp_path / "nope.pth")
 
 
 def test_keras_errors(tmp_path, small):
@@ -257,11 +258,11 @@ def test_keras_errors(tmp_path, small):
         del f["block1_conv1"][wn]
         f["block1_conv1"].create_dataset(wn, data=k.transpose(3, 2, 0, 1))
     with pytest.raises(WeightsError, match="layer block1_conv1 kernel has shape"):
-        convert.read_source(bad)
+        read_weights(bad)
     write_keras(bad, state_dict_numpy(tmodel), SMALL["blocks"], 8)
     with h5py.File(bad, "r+") as f:
         del f["block2_conv2"]
     with pytest.raises(WeightsError, match="layer block2_conv2 is listed in layer_names but missing"):
-        convert.read_source(bad)
+        read_weights(bad)
     with pytest.raises(WeightsError, match="overwrite the input"):
         convert.convert(files["keras1"], files["keras1"])

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from models import hdf5, vgg
-from models.hdf5 import WeightsError
+from models import WeightsError, vgg
+from models.formats import hdf5
 
 
 @pytest.fixture

@@ -30,85 +30,15 @@ Every problem with a file is a :class:`WeightsError` (a ValueError) whose messag
 """
 import json
 import os
-from dataclasses import dataclass, field
 
 import h5py
 import numpy as np
 
-from .files import atomic_path
+from ..files import atomic_path
+from .common import WeightFile, WeightsError, fail, open_hdf5, shape_text, text, texts
 
 FORMAT = "deepinside-weights"
 FORMAT_VERSION = 1
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
-
-class WeightsError(ValueError):
-    """A weights file that is missing, unreadable, of another architecture or wrongly shaped."""
-
-
-@dataclass
-class WeightFile:
-    """The contents of a weights file.
-
-    ``layers`` maps layer name -> (weight, bias), float32 NumPy arrays, in network order.
-    ``meta`` holds the preprocessing: channel_order, scale, mean, std, resize, crop, input_size.
-    """
-    arch: str
-    config: dict
-    meta: dict
-    classes: list
-    layers: dict
-    wnids: list = None
-    path: str = ""
-    attrs: dict = field(default_factory=dict)
-
-    @property
-    def num_classes(self):
-        return self.config.get("num_classes", len(self.classes))
-
-
-def _fail(path, message):
-    raise WeightsError(f"weights file {path}: {message}")
-
-
-def _shape(shape):
-    return "(" + ", ".join(str(int(s)) for s in shape) + (",)" if len(shape) == 1 else ")")
-
-
-def _text(value):
-    """An HDF5 string attribute as str (h5py gives bytes or str depending on how it was stored)."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    if isinstance(value, np.ndarray) and value.shape == ():
-        return _text(value[()])
-    return str(value)
-
-
-def _texts(value):
-    return [_text(v) for v in np.asarray(value).ravel()]
-
-
-def is_hdf5(path):
-    """True when the file starts with the HDF5 signature (no h5py call, no exception)."""
-    try:
-        with open(path, "rb") as f:
-            return f.read(8) == HDF5_SIGNATURE
-    except OSError:
-        return False
-
-
-def open_hdf5(path):
-    """Open an HDF5 file for reading; turn every failure into a WeightsError."""
-    if not os.path.exists(path):
-        _fail(path, "not found")
-    if os.path.isdir(path):
-        _fail(path, "is a directory")
-    if not is_hdf5(path):
-        _fail(path, "not an HDF5 file")
-    try:
-        return h5py.File(path, "r")
-    except OSError as e:
-        _fail(path, f"cannot be read (truncated or corrupt?): {e}")
 
 
 def write(path, arch, config, layers, meta, classes, wnids=None):
@@ -117,7 +47,7 @@ def write(path, arch, config, layers, meta, classes, wnids=None):
     Parameters
     ----------
     arch : str                 architecture name ("vgg16", or the name of a custom config)
-    config : dict              blocks, fc, num_classes, input_size, in_channels (see module doc)
+    config : dict              blocks, fc, num_classes, input_size, in_channels (see the module docstring)
     layers : dict              name -> (weight, bias) arrays, in network order
     meta : dict                channel_order, scale, mean, std, resize, crop, input_size
     classes : list of str      one name per output
@@ -157,21 +87,21 @@ def read(path):
         if "format" not in a:
             hint = (" (it looks like a Keras file: convert it with scripts/convert_weights.py)"
                     if "layer_names" in a or "model_weights" in f else "")
-            _fail(path, f"not a deepinside weights file: no 'format' attribute{hint}")
-        if _text(a["format"]) != FORMAT:
-            _fail(path, f"format is {_text(a['format'])!r}, expected {FORMAT!r}")
+            fail(path, f"not a deepinside weights file: no 'format' attribute{hint}")
+        if text(a["format"]) != FORMAT:
+            fail(path, f"format is {text(a['format'])!r}, expected {FORMAT!r}")
         version = int(a.get("format_version", 0))
         if version > FORMAT_VERSION:
-            _fail(path, f"format_version {version} is newer than this program reads ({FORMAT_VERSION})")
+            fail(path, f"format_version {version} is newer than this program reads ({FORMAT_VERSION})")
         try:
-            arch = _text(a["arch"])
-            config = json.loads(_text(a["config"])) if "config" in a else None
+            arch = text(a["arch"])
+            config = json.loads(text(a["config"])) if "config" in a else None
             if config is not None and not (isinstance(config, dict) and isinstance(config.get("blocks", []), list)
                                            and all(isinstance(b, list) for b in config.get("blocks", []))
                                            and isinstance(config.get("fc", []), (list, type(None)))):
-                _fail(path, "attribute 'config' is not a VGG configuration (a dict with a list of blocks)")
+                fail(path, "attribute 'config' is not a VGG configuration (a dict with a list of blocks)")
             meta = {
-                "channel_order": _text(a["channel_order"]),
+                "channel_order": text(a["channel_order"]),
                 "scale": float(a["scale"]),
                 "mean": [float(v) for v in a["mean"]],
                 "std": [float(v) for v in a["std"]],
@@ -179,25 +109,25 @@ def read(path):
                 "crop": _crop(a["crop"]),
                 "input_size": tuple(int(v) for v in a["input_size"]),
             }
-            classes = _texts(a["class_names"])
-            wnids = _texts(a["class_wnids"]) if "class_wnids" in a else None
-            order = _texts(a["layers"]) if "layers" in a else list(f.keys())
+            classes = texts(a["class_names"])
+            wnids = texts(a["class_wnids"]) if "class_wnids" in a else None
+            order = texts(a["layers"]) if "layers" in a else list(f.keys())
         except KeyError as e:
-            _fail(path, f"missing root attribute {e.args[0]!r}")
+            fail(path, f"missing root attribute {e.args[0]!r}")
         except (ValueError, TypeError) as e:
-            _fail(path, f"bad root attribute: {e}")
+            fail(path, f"bad root attribute: {e}")
         layers = {}
         for name in order:
             if name not in f:
-                _fail(path, f"layer {name} is listed but missing")
+                fail(path, f"layer {name} is listed but missing")
             g = f[name]
             if not isinstance(g, h5py.Group) or "weight" not in g or "bias" not in g:
-                _fail(path, f"layer {name} has no 'weight' and 'bias' datasets")
+                fail(path, f"layer {name} has no 'weight' and 'bias' datasets")
             try:
                 layers[name] = (g["weight"][()].astype(np.float32, copy=False),
                                 g["bias"][()].astype(np.float32, copy=False))
             except OSError as e:
-                _fail(path, f"layer {name} cannot be read (truncated or corrupt?): {e}")
+                fail(path, f"layer {name} cannot be read (truncated or corrupt?): {e}")
     if config is None:
         config = {"num_classes": len(classes)}
     return WeightFile(arch=arch, config=config, meta=meta, classes=classes, layers=layers,
@@ -219,15 +149,18 @@ def check_layers(path, layers, expected):
     """
     for name, (wshape, bshape) in expected.items():
         if name not in layers:
-            _fail(path, f"layer {name} is missing (expected weight {_shape(wshape)})")
+            fail(path, f"layer {name} is missing (expected weight {shape_text(wshape)})")
         w, b = layers[name]
         if tuple(w.shape) != tuple(wshape):
-            _fail(path, f"layer {name} has shape {_shape(w.shape)}, expected {_shape(wshape)}")
+            fail(path, f"layer {name} has shape {shape_text(w.shape)}, expected {shape_text(wshape)}")
         if tuple(b.shape) != tuple(bshape):
-            _fail(path, f"layer {name} bias has shape {_shape(b.shape)}, expected {_shape(bshape)}")
+            fail(path, f"layer {name} bias has shape {shape_text(b.shape)}, expected {shape_text(bshape)}")
         for label, arr in (("weight", w), ("bias", b)):
             if not np.isfinite(arr).all():
-                _fail(path, f"layer {name} {label} contains NaN or Inf")
+                fail(path, f"layer {name} {label} contains NaN or Inf")
     extra = [n for n in layers if n not in expected]
     if extra:
-        _fail(path, f"unexpected layer(s) {', '.join(extra)} for this architecture")
+        fail(path, f"unexpected layer(s) {', '.join(extra)} for this architecture")
+
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "read", "write", "check_layers", "WeightFile", "WeightsError"]

@@ -1,4 +1,4 @@
-"""Read a PyTorch ``.pth`` state dict **without torch**, refusing any pickle that asks for more.
+"""PyTorch ``.pth`` files (torchvision's VGGs), read **without torch**, refusing any pickle that asks for more.
 
 A ``.pth`` file is a pickle. Unpickling runs whatever callables the pickle names, so a hostile file
 could run ``os.system``. This reader's unpickler allows only what a state dict needs:
@@ -21,17 +21,24 @@ Two containers (cf. torch/serialization.py, ``_legacy_save`` and ``_save``):
   key, location, numel)``), ``PREFIX/data/KEY`` the raw bytes, ``PREFIX/byteorder`` 'little'/'big'.
 
 Tensors are rebuilt lazily: the legacy format stores the bytes after the pickle that refers to them.
+
+torchvision's VGG (``vgg16-397923af.pth``): ``features.{i}.weight|bias`` for the convolutions (index
+gaps of 2 inside a block -- conv, relu -- and 3 across a pool), ``classifier.{0,3,6}`` for fc6..fc8,
+already in the engine's layout; preprocessing RGB, /255, mean (0.485, 0.456, 0.406), std (0.229,
+0.224, 0.225). :func:`read` returns them unnamed (a :class:`ForeignLayers`); ``vgg.from_foreign``
+names them.
 """
 import io
 import os
 import pickle
+import re
 import tarfile
 import zipfile
 from collections import OrderedDict
 
 import numpy as np
 
-from .hdf5 import WeightsError
+from .common import ForeignLayers, WeightsError, fail
 
 LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
 LEGACY_PROTOCOL = 1001
@@ -297,3 +304,51 @@ def read_state_dict(path):
     if not out:
         raise WeightsError(f"weights file {path}: contains no tensors")
     return out
+
+
+# ------------------------------------------------------------------------------------------------
+# torchvision's key names -> layers in network order
+# ------------------------------------------------------------------------------------------------
+TORCHVISION_RGB = {"channel_order": "RGB", "scale": 1.0, "mean": [0.485, 0.456, 0.406],
+                   "std": [0.229, 0.224, 0.225]}
+_VGG_KEY = re.compile(r"^(features|classifier)\.(\d+)\.(weight|bias)$")
+
+
+def read(path):
+    """The layers of a torchvision network saved as a ``.pth`` state dict (today: VGG)."""
+    return vgg_layers(path, read_state_dict(path))
+
+
+def vgg_layers(path, sd):
+    """ForeignLayers from a torchvision VGG state dict {key: ndarray}."""
+    layers = {"features": {}, "classifier": {}}
+    for key, value in sd.items():
+        m = _VGG_KEY.match(key)
+        if not m:
+            if "running_mean" in key or "running_var" in key:
+                fail(path, "a batch-norm VGG (vgg*_bn): not supported")
+            fail(path, f"unexpected key {key!r}: not a torchvision VGG state dict")
+        part, index, kind = m.group(1), int(m.group(2)), m.group(3)
+        layers[part].setdefault(index, {})[kind] = value
+    for part in layers:
+        for index, wb in layers[part].items():
+            if set(wb) != {"weight", "bias"}:
+                fail(path, f"{part}.{index} has {sorted(wb)}; expected weight and bias")
+    feats = sorted(layers["features"].items())
+    if not feats or feats[0][0] != 0:
+        fail(path, "no features.0 convolution: not a torchvision VGG state dict")
+    blocks, prev = [[]], None
+    for index, wb in feats:
+        if wb["weight"].ndim != 4:
+            fail(path, f"features.{index}.weight has shape {wb['weight'].shape}, expected 4-D")
+        if prev is not None and index - prev not in (2, 3):
+            fail(path, f"unexpected gap features.{prev} -> features.{index}")
+        if prev is not None and index - prev == 3:                      # conv, relu, pool, conv
+            blocks.append([])
+        blocks[-1].append((wb["weight"], wb["bias"]))
+        prev = index
+    fcs = [(wb["weight"], wb["bias"]) for _, wb in sorted(layers["classifier"].items())]
+    for w, _ in fcs:
+        if w.ndim != 2:
+            fail(path, f"classifier weight has shape {w.shape}, expected 2-D")
+    return ForeignLayers("vgg", blocks, fcs, TORCHVISION_RGB, str(path))

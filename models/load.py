@@ -1,0 +1,58 @@
+"""``models.load(path)``: read any supported weights file and build the network it holds.
+
+Two steps, each by content, never by file extension:
+
+1. ``formats.read`` picks the reader (the project's HDF5, Keras .h5, PyTorch .pth). The project's
+   file comes back named and typed (a WeightFile with an ``arch``); a foreign file comes back as
+   unnamed layers tagged with the family that can name them (``ForeignLayers.family``).
+2. The architecture's module builds the network: ``ARCHITECTURES`` maps a family to it, and
+   :func:`family_of` finds the family of a WeightFile from its ``arch`` name (``"vgg16"`` -> vgg)
+   or, for a custom net (the shipped ``shapes_vgg``), from its config. A new architecture (ResNet)
+   adds one entry to ``ARCHITECTURES`` and, if its name or config says so, one test in ``family_of``;
+   its module provides ``from_weightfile(wf, arch)`` and ``from_foreign(layers, arch)``.
+"""
+from minigrad import backend
+
+from . import formats, vgg
+from .formats.common import ForeignLayers, WeightsError
+
+#: family name -> the module that builds that architecture from a weights file.
+ARCHITECTURES = {"vgg": vgg}
+
+
+def family_of(wf):
+    """The ARCHITECTURES key for a WeightFile ('vgg'), or a WeightsError naming the file's arch."""
+    for family in ARCHITECTURES:
+        if wf.arch.lower().startswith(family):
+            return family
+    if vgg.is_vgg(wf):
+        return "vgg"
+    raise WeightsError(f"weights file {wf.path}: unknown architecture {wf.arch!r} "
+                       f"(this program builds {', '.join(ARCHITECTURES)} networks)")
+
+
+def read_weights(path, arch=None):
+    """A named, checked WeightFile from any supported file (foreign layers are named here).
+
+    ``arch``: if given, the file must hold that architecture (else WeightsError).
+    """
+    wf = formats.read(path)
+    if isinstance(wf, ForeignLayers):
+        return ARCHITECTURES[wf.family].from_foreign(wf, arch)
+    if arch is not None and arch.lower() != wf.arch.lower():
+        raise WeightsError(f"weights file {wf.path}: architecture {wf.arch!r}, expected {arch!r}")
+    return wf
+
+
+def load(path, device="cpu", arch=None):
+    """The network a weights file holds, in eval mode, on ``device`` ('cpu' or 'gpu').
+
+    ``model.meta`` (preprocessing), ``model.classes`` (one name per output) come from the file.
+    """
+    backend.check_device(device)                                 # fail before reading a big file
+    wf = read_weights(path, arch)
+    model = ARCHITECTURES[family_of(wf)].from_weightfile(wf, arch)
+    return model.to(device) if device != "cpu" else model
+
+
+__all__ = ["load", "read_weights", "family_of", "ARCHITECTURES"]

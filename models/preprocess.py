@@ -12,6 +12,7 @@ A network's preprocessing is a dict ``meta`` (``model.meta``, stored in its weig
     rgb, notes = load_image("cat.jpg")       # (H, W, 3) uint8 RGB, ["EXIF orientation 6 applied"]
     x = prepare(rgb, model.meta)             # (3, H, W) float32, ready for the network
     back = to_display(x, model.meta)         # (H, W, 3) uint8: the crop the network saw
+    items = load_inputs(["a.jpg", "b.png"], model.meta)   # Input: name, rgb crop, x, full image, notes
 
 Resize and crop follow torchvision (PIL bilinear with antialiasing; long side ``int(size * long /
 short)``; crop offsets ``round((H - h) / 2)``). Everything stays float32: mean and std are float32
@@ -19,6 +20,8 @@ arrays, so no float64 creeps in (under NumPy 2 a float64 array times a float32 o
 """
 import os
 import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -121,26 +124,31 @@ def _check_rgb(rgb):
     return rgb
 
 
+def resize_shorter(rgb, size):
+    """(H, W, 3) -> uint8 with the shorter side ``size`` pixels, bilinear; the long side becomes
+    ``int(size * long / short)`` (torchvision's arithmetic, so :func:`resize_crop`'s centre crop is
+    the centre of this image)."""
+    rgb = _check_rgb(rgb)
+    h, w = rgb.shape[:2]
+    nh, nw = (int(size * h / w), size) if w <= h else (size, int(size * w / h))
+    if (nh, nw) == (h, w):
+        return rgb
+    return np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.BILINEAR), dtype=np.uint8)
+
+
 def resize_crop(rgb, meta):
     """(H, W, 3) uint8 -> (h, w, 3) uint8: shorter side to meta['resize'], then the centre crop."""
     rgb = _check_rgb(rgb)
     ch, cw = _pair(meta["crop"])
-    im = Image.fromarray(rgb)
-    h, w = rgb.shape[:2]
-    size = meta.get("resize")
-    if size:
-        if w <= h:
-            nw, nh = size, int(size * h / w)
-        else:
-            nh, nw = size, int(size * w / h)
-    else:
-        nh, nw = ch, cw
-    if (nh, nw) != (h, w):
-        im = im.resize((nw, nh), Image.BILINEAR)
+    if meta.get("resize"):
+        rgb = resize_shorter(rgb, meta["resize"])
+    elif rgb.shape[:2] != (ch, cw):                                       # straight to the crop size
+        rgb = np.asarray(Image.fromarray(rgb).resize((cw, ch), Image.BILINEAR), dtype=np.uint8)
+    nh, nw = rgb.shape[:2]
     if nh < ch or nw < cw:
         raise ValueError(f"resized image {nh}x{nw} is smaller than the crop {ch}x{cw}")
     top, left = int(round((nh - ch) / 2.0)), int(round((nw - cw) / 2.0))
-    return np.asarray(im, dtype=np.uint8)[top:top + ch, left:left + cw]
+    return rgb[top:top + ch, left:left + cw]
 
 
 def _stats(meta):
@@ -191,3 +199,40 @@ def to_display(x, meta, stretch=False):
         img = (img - np.float32(lo)) / np.float32(max(hi - lo, 1e-12))
     img = np.clip(np.rint(img * np.float32(255)), 0, 255).astype(np.uint8)
     return np.ascontiguousarray(img.transpose(1, 2, 0))
+
+
+# ------------------------------------------------------------------------------------------------
+# files in, network inputs out
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class Input:
+    """One image file, ready for a network.
+
+    name : str                   a file stem, unique among the images loaded together
+    rgb : (h, w, 3) uint8        the centre crop the network sees
+    x : (3, h, w) float32        that crop preprocessed
+    full : (H, W, 3) uint8       the image resized as the weight file says, not cropped
+                                 (the frame of the 10-crop average)
+    notes : list of str          what loading converted (grey to RGB, EXIF rotation, ...)
+    """
+    name: str
+    rgb: np.ndarray
+    x: np.ndarray
+    full: np.ndarray
+    notes: list = field(default_factory=list)
+
+
+def load_inputs(paths, meta):
+    """An :class:`Input` per path, for a network with preprocessing ``meta`` (``model.meta``)."""
+    inputs, used = [], set()
+    crop_h, crop_w = _pair(meta["input_size"])
+    for path in paths:
+        rgb, notes = load_image(path)
+        full = resize_shorter(rgb, max(int(meta.get("resize") or 0), crop_h, crop_w))
+        crop = resize_crop(rgb, meta)
+        name = Path(path).stem or "image"
+        while name in used:                                  # two images with one stem
+            name += "_"
+        used.add(name)
+        inputs.append(Input(name, crop, normalise(crop, meta), full, notes))
+    return inputs

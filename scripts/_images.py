@@ -1,4 +1,6 @@
-"""Shared pieces of the saliency scripts: the common flags, images in, targets, files out.
+"""Shared pieces of the saliency scripts: the common flags, targets, notes, files out.
+
+Image loading and preparation live in models/preprocess.py (load_inputs, Input, resize_shorter).
 
 Every output is written to a temporary name and renamed (render.save_png, save_npy), so an
 interrupted or failed run never leaves a half-written file under --out.
@@ -56,47 +58,14 @@ def resolve_target(spec, model):
     return imagenet.lookup(spec, model.classes)
 
 
-class Input:
-    """One image as the scripts use it.
-
-    name : output file stem; rgb : (h, w, 3) uint8, the centre crop the model sees;
-    x : (3, h, w) float32, that crop preprocessed; full : (H, W, 3) uint8, the image resized as the
-    weight file says but not cropped (the frame of the 10-crop average)
-    """
-
-    def __init__(self, name, rgb, x, full):
-        self.name, self.rgb, self.x, self.full = name, rgb, x, full
-
-
 def load_inputs(paths, model):
-    """An :class:`Input` per path; conversion notes go to stderr."""
+    """preprocess.load_inputs for ``model``, with each image's conversion notes on stderr."""
     from models import preprocess
-    inputs, used = [], set()
-    crop_h, crop_w = model.config.input_size
-    for path in paths:
-        rgb, notes = preprocess.load_image(path)
-        for note in notes:
+    inputs = preprocess.load_inputs(paths, model.meta)
+    for path, item in zip(paths, inputs):
+        for note in item.notes:
             warn(f"{path}: {note}")
-        size = max(int(model.meta.get("resize") or 0), crop_h, crop_w)
-        full = resize_shorter(rgb, size)
-        crop = preprocess.resize_crop(rgb, model.meta)
-        name = Path(path).stem or "image"
-        while name in used:                                  # two images with one stem
-            name += "_"
-        used.add(name)
-        inputs.append(Input(name, crop, preprocess.normalise(crop, model.meta), full))
     return inputs
-
-
-def resize_shorter(rgb, size):
-    """Shorter side to ``size`` pixels, bilinear, with preprocess.resize_crop's arithmetic (so its
-    centre crop is the centre of this image)."""
-    from PIL import Image
-    h, w = rgb.shape[:2]
-    nh, nw = (int(size * h / w), size) if w <= h else (size, int(size * w / h))
-    if (nh, nw) == (h, w):
-        return rgb
-    return np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.BILINEAR), dtype=np.uint8)
 
 
 def top1(model, x):

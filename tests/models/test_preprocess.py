@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from models import preprocess
-from models.convert import CAFFE_BGR, TORCHVISION_RGB
+from models.formats.keras import CAFFE_BGR
+from models.formats.pth import TORCHVISION_RGB
 from models.preprocess import ImageError, load_image, prepare, prepare_batch, to_display
 
 TV = dict(TORCHVISION_RGB, resize=256, crop=224, input_size=(224, 224))
@@ -176,3 +177,24 @@ def test_bad_arrays():
         to_display(np.zeros((4, 5, 5), np.float32), TV)
     x = prepare(np.full((224, 224, 3), 0.5, np.float64), TV)                 # floats in [0, 1] accepted
     assert x.dtype == np.float32
+
+
+def test_resize_shorter_is_the_frame_of_the_centre_crop(rgb):
+    big = preprocess.resize_shorter(rgb, 256)                            # (40, 60) -> (256, 384)
+    assert big.shape == (256, 384, 3) and big.dtype == np.uint8
+    crop = preprocess.resize_crop(rgb, TV)
+    top, left = (256 - 224) // 2, (384 - 224) // 2
+    assert np.array_equal(big[top:top + 224, left:left + 224], crop)     # the crop is its centre
+    assert np.array_equal(preprocess.resize_shorter(rgb, 40), rgb)       # already that size
+
+
+def test_load_inputs(tmp_path, rgb):
+    (tmp_path / "x").mkdir()
+    a = _save(tmp_path / "x", "cat.png", Image.fromarray(rgb))
+    b = _save(tmp_path, "cat.png", Image.fromarray(rgb).convert("L"))     # same stem, grey
+    items = preprocess.load_inputs([a, b], TV)
+    assert [i.name for i in items] == ["cat", "cat_"]                     # stems made unique
+    assert items[0].notes == [] and items[1].notes == ["grey image converted to RGB"]
+    first = items[0]
+    assert first.rgb.shape == (224, 224, 3) and first.full.shape == (256, 384, 3)
+    assert first.x.dtype == np.float32 and np.array_equal(first.x, prepare(rgb, TV))

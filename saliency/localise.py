@@ -24,9 +24,9 @@ Boxes are ``(x0, y0, x1, y1)`` in pixels with ``x1`` and ``y1`` exclusive, so
 ``mask[y0:y1, x0:x1]`` is the box's content and its area is ``(x1 - x0) * (y1 - y0)``.
 """
 
-import numpy as np
 import maxflow
-from numba import njit
+import numpy as np
+from scipy import ndimage
 
 from .gmm import GMM
 
@@ -72,63 +72,8 @@ def _check_rgb(rgb):
 
 
 # ---------------------------------------------------------------------- connected components
-@njit(cache=True)
-def _find(parent, i):
-    while parent[i] != i:
-        parent[i] = parent[parent[i]]  # path halving
-        i = parent[i]
-    return i
-
-
-@njit(cache=True)
-def _label8(mask):
-    """Two-pass 8-connected labelling with union-find.
-
-    Pass 1 visits pixels in raster order and looks at the four neighbours already visited
-    (W, NW, N, NE): a pixel with none gets a new provisional label, otherwise it takes one of
-    theirs and the sets of all of them are merged. Pass 2 replaces every provisional label by
-    its set's representative, renumbered 1..n in raster order of first appearance.
-    """
-    H, W = mask.shape
-    labels = np.zeros((H, W), np.int32)
-    parent = np.zeros(H * W + 1, np.int32)
-    nxt = 1
-    for y in range(H):
-        for x in range(W):
-            if not mask[y, x]:
-                continue
-            root = 0
-            for dy, dx in ((0, -1), (-1, -1), (-1, 0), (-1, 1)):
-                yy, xx = y + dy, x + dx
-                if yy < 0 or xx < 0 or xx >= W or labels[yy, xx] == 0:
-                    continue
-                r = _find(parent, labels[yy, xx])
-                if root == 0:
-                    root = r
-                elif r != root:
-                    lo, hi = min(r, root), max(r, root)
-                    parent[hi] = lo
-                    root = lo
-            if root == 0:
-                parent[nxt] = nxt
-                root = nxt
-                nxt += 1
-            labels[y, x] = root
-    final = np.zeros(nxt, np.int32)
-    n = 0
-    for y in range(H):
-        for x in range(W):
-            if labels[y, x]:
-                r = _find(parent, labels[y, x])
-                if final[r] == 0:
-                    n += 1
-                    final[r] = n
-                labels[y, x] = final[r]
-    return labels, n
-
-
 def label_components(mask):
-    """8-connected components of a boolean mask.
+    """8-connected components of a boolean mask (``scipy.ndimage.label`` with a 3x3 structure).
 
     Parameters
     ----------
@@ -139,10 +84,10 @@ def label_components(mask):
     labels : ndarray, (H, W) int32, 0 for background, 1..n numbered in raster order
     n : int
     """
-    mask = np.ascontiguousarray(np.asarray(mask, dtype=bool))
+    mask = np.asarray(mask, dtype=bool)
     if mask.ndim != 2:
         raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
-    labels, n = _label8(mask)
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool), output=np.int32)
     return labels, int(n)
 
 

@@ -1,46 +1,45 @@
-"""Turning maps into pictures: a colour map, overlays, boxes, outlines, grids, PNG files.
+"""Turning maps into pictures: a colour map, overlays, marks, figures of titled panels, PNG files.
 
-Everything here takes and returns ``uint8`` RGB images ``(H, W, 3)`` (grey ``(H, W)`` images are
-accepted where an image is read). Maps are mapped to colours through **viridis**, a perceptual
-colour map whose lightness increases monotonically, so brighter always means larger; the
-256-entry table is embedded below (matplotlib's ``_viridis_data``, CC0, rounded to 8 bits), so
-no plotting library is needed.
+Arrays in, arrays out: images are ``uint8`` RGB ``(H, W, 3)`` (grey ``(H, W)`` images are accepted
+where an image is read). Maps are coloured through matplotlib's **viridis**, a perceptual colour
+map whose lightness increases monotonically, so brighter always means larger.
 
-A picture of a map is only honest if its caption says how the values were scaled. The
-scaling functions therefore also return a short text ("min-max 0 .. 0.031", "min .. 99th
-percentile, clipped", ...) to put in the caption.
+Figures (grids of titled panels, boxes and outlines drawn over images, legends, colour bars,
+captions) are matplotlib figures on its Agg canvas, no display needed, rendered to an array and
+written with :func:`save_png`, which never leaves a half-written file.
+
+A picture of a map is only honest if its caption says how the values were scaled. The scaling
+functions therefore also return a short text ("min-max 0 .. 0.031", "min .. 99th percentile,
+clipped", ...) to put in the caption, and :func:`scaling_caption` says it in words for a page.
 """
 
+import io
 import math
 import os
+import textwrap
+from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from matplotlib import colormaps, patheffects
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
+from PIL import Image
 
 from models.files import atomic_path
 
-_VIRIDIS_HEX = (
-    "44015444025645045745055946075a46085c460a5d460b5e470d60470e61471063471164471365481467"
-    "48166848176948186a481a6c481b6d481c6e481d6f481f70482071482173482374482475482576482677"
-    "482878482979472a7a472c7a472d7b472e7c472f7d46307e46327e46337f463480453581453781453882"
-    "443983443a83443b84433d84433e85423f854240864241864142874144874045884046883f47883f4889"
-    "3e49893e4a893e4c8a3d4d8a3d4e8a3c4f8a3c508b3b518b3b528b3a538b3a548c39558c39568c38588c"
-    "38598c375a8c375b8d365c8d365d8d355e8d355f8d34608d34618d33628d33638d32648e32658e31668e"
-    "31678e31688e30698e306a8e2f6b8e2f6c8e2e6d8e2e6e8e2e6f8e2d708e2d718e2c718e2c728e2c738e"
-    "2b748e2b758e2a768e2a778e2a788e29798e297a8e297b8e287c8e287d8e277e8e277f8e27808e26818e"
-    "26828e26828e25838e25848e25858e24868e24878e23888e23898e238a8d228b8d228c8d228d8d218e8d"
-    "218f8d21908d21918c20928c20928c20938c1f948c1f958b1f968b1f978b1f988b1f998a1f9a8a1e9b8a"
-    "1e9c891e9d891f9e891f9f881fa0881fa1881fa1871fa28720a38620a48621a58521a68522a78522a884"
-    "23a98324aa8325ab8225ac8226ad8127ad8128ae8029af7f2ab07f2cb17e2db27d2eb37c2fb47c31b57b"
-    "32b67a34b67935b77937b87838b9773aba763bbb753dbc743fbc7340bd7242be7144bf7046c06f48c16e"
-    "4ac16d4cc26c4ec36b50c46a52c56954c56856c66758c7655ac8645cc8635ec96260ca6063cb5f65cb5e"
-    "67cc5c69cd5b6ccd5a6ece5870cf5773d05675d05477d1537ad1517cd2507fd34e81d34d84d44b86d549"
-    "89d5488bd6468ed64590d74393d74195d84098d83e9bd93c9dd93ba0da39a2da37a5db36a8db34aadc32"
-    "addc30b0dd2fb2dd2db5de2bb8de29bade28bddf26c0df25c2df23c5e021c8e020cae11fcde11dd0e11c"
-    "d2e21bd5e21ad8e219dae319dde318dfe318e2e418e5e419e7e419eae51aece51befe51cf1e51df4e61e"
-    "f6e620f8e621fbe723fde725"
-)
-VIRIDIS = np.frombuffer(bytes.fromhex(_VIRIDIS_HEX), np.uint8).reshape(256, 3)  # (256, 3) RGB
+from .localise import box_iou
+
+CMAP = "viridis"
+#: the colour map as a (256, 3) uint8 table (matplotlib's viridis rounded to 8 bits).
+VIRIDIS = np.rint(colormaps[CMAP](np.linspace(0.0, 1.0, 256))[:, :3] * 255).astype(np.uint8)
+DPI = 100
+FONT_SIZE = 9
+#: the paper's criterion: a box is right when its IoU with the ground-truth box is at least this.
+IOU_PASS = 0.5
 
 
 # ------------------------------------------------------------------------------- checks
@@ -181,76 +180,65 @@ def signed_map(g, return_text=False):
     return (image, text) if return_text else image
 
 
-# --------------------------------------------------------------------- marks on images
-def draw_box(rgb, box, colour=(255, 0, 0), width=2):
-    """A copy of ``rgb`` with the outline of ``box`` drawn inside the box's pixels.
+# ------------------------------------------------------------------- localisation verdicts
+def localisation_verdict(box, truth, threshold=IOU_PASS):
+    """(iou, passed, text) for a found box against the truth box, both (x0, y0, x1, y1) exclusive.
 
-    Parameters
-    ----------
-    rgb : array_like, (H, W, 3) uint8
-    box : (x0, y0, x1, y1), x1 and y1 exclusive; clipped to the image
-    colour : 3 ints
-    width : int >= 1, line width in pixels
-
-    Returns
-    -------
-    ndarray, (H, W, 3) uint8
+    ``text`` is a panel title: "IoU 0.62 ≥ 0.5: pass" or "IoU 0.41 < 0.5: fail" (the IoU is
+    rounded down to two places, so a printed 0.50 never fails).
     """
-    out = as_rgb(rgb).copy()
-    H, W, _ = out.shape
-    x0, y0, x1, y1 = (int(v) for v in box)
-    x0, x1 = max(0, x0), min(W, x1)
-    y0, y1 = max(0, y0), min(H, y1)
-    if x1 <= x0 or y1 <= y0:
-        return out
-    w = max(1, int(width))
-    c = np.asarray(colour, dtype=np.uint8)
-    out[y0:min(y0 + w, y1), x0:x1] = c
-    out[max(y1 - w, y0):y1, x0:x1] = c
-    out[y0:y1, x0:min(x0 + w, x1)] = c
-    out[y0:y1, max(x1 - w, x0):x1] = c
-    return out
+    iou = box_iou(box, truth)
+    passed = iou >= threshold
+    shown = math.floor(iou * 100) / 100
+    return iou, passed, f"IoU {shown:.2f} {'≥' if passed else '<'} {threshold:g}: {'pass' if passed else 'fail'}"
 
 
-def mask_outline(rgb, mask, colour=(255, 255, 0)):
-    """A copy of ``rgb`` with the boundary pixels of ``mask`` painted ``colour``.
+def localisation_panel(rgb, mask, box, truth=None, title="GraphCut"):
+    """A Panel of ``rgb`` with the outline of ``mask``, its ``box`` and, if given, the ``truth`` box;
+    with a truth box the title is the verdict (green pass, red fail). Returns (panel, iou or None)."""
+    boxes = [(box, "found")]
+    if truth is None:
+        return Panel(rgb, title, boxes, mask), None
+    iou, passed, text = localisation_verdict(box, truth)
+    return Panel(rgb, f"{title}\n{text}" if title else text, boxes + [(truth, "truth")], mask,
+                 "green" if passed else "red"), iou
 
-    A boundary pixel is a mask pixel with a 4-neighbour outside the mask or the image.
+
+# -------------------------------------------------------------------------------- figures
+#: how boxes and outlines are drawn, and what the legend calls them. Each line has a dark edge
+#: under it (``halo``) so that it shows on any background, light or dark.
+STYLES = {
+    "outline": dict(color="yellow", linewidth=1.2, linestyle="-", halo="black",
+                    label="outline of the largest GraphCut component"),
+    "found": dict(color="red", linewidth=1.6, linestyle="-", halo="white",
+                  label="its bounding box (the localisation)"),
+    "truth": dict(color="white", linewidth=1.6, linestyle=(0, (3, 2)), halo="black",
+                  label="ground-truth box (white dashes on black)"),
+}
+
+
+def _line_style(kind):
+    st = STYLES[kind]
+    return dict(color=st["color"], linewidth=st["linewidth"], linestyle=st["linestyle"],
+                path_effects=[patheffects.Stroke(linewidth=st["linewidth"] + 1.6, foreground=st["halo"]),
+                              patheffects.Normal()])
+
+
+@dataclass
+class Panel:
+    """One picture of a figure.
+
+    image : (H, W, 3) / (H, W) uint8 or bool      the pixels, shown 1:1 in shape, enlarged
+    title : str                                   above the picture
+    boxes : list of (box, kind)                   box (x0, y0, x1, y1), x1/y1 exclusive; kind a STYLES key
+    outline : (H, W) bool or None                 a region whose outline is drawn ("outline" style)
+    title_colour : str                            e.g. to show a verdict
     """
-    out = as_rgb(rgb).copy()
-    mask = np.asarray(mask, dtype=bool)
-    if mask.shape != out.shape[:2]:
-        raise ValueError(f"mask shape {mask.shape} does not match image shape {out.shape[:2]}")
-    padded = np.pad(mask, 1, constant_values=False)                 # (H + 2, W + 2)
-    interior = (padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:])
-    out[mask & ~interior] = np.asarray(colour, dtype=np.uint8)
-    return out
-
-
-# --------------------------------------------------------------------------------- grids
-def _font():
-    return ImageFont.load_default()
-
-
-def _text_size(font, text):
-    x0, y0, x1, y1 = font.getbbox(text)
-    return x1 - x0, y1 - y0
-
-
-def _wrap(font, text, width):
-    """Greedy word wrap of ``text`` into lines no wider than ``width`` pixels."""
-    lines = []
-    for paragraph in text.split("\n"):
-        line = ""
-        for word in paragraph.split(" "):
-            trial = f"{line} {word}" if line else word
-            if line and _text_size(font, trial)[0] > width:
-                lines.append(line)
-                line = word
-            else:
-                line = trial
-        lines.append(line)
-    return lines
+    image: np.ndarray
+    title: str = ""
+    boxes: list = field(default_factory=list)
+    outline: np.ndarray = None
+    title_colour: str = "black"
 
 
 def upscale(image, min_size=128):
@@ -261,53 +249,125 @@ def upscale(image, min_size=128):
     return image.repeat(factor, axis=0).repeat(factor, axis=1) if factor > 1 else image
 
 
-def grid(images, titles=None, ncols=None, caption=None, min_size=128, pad=6):
-    """Lay images out in a titled grid, with an optional caption underneath.
+def _wrap(text, inches, size=FONT_SIZE):
+    """Wrap ``text`` to about ``inches`` at ``size`` points (an average glyph is ~0.55 em wide)."""
+    chars = max(10, int(inches * 72 / (0.55 * size)))
+    return "\n".join(textwrap.fill(p, chars) if p else "" for p in text.split("\n"))
+
+
+def draw_panels(fig, panels, ncols, cell):
+    """Draw ``panels`` into ``fig`` (a Figure or SubFigure) on an ncols-wide grid; returns the axes."""
+    nrows = math.ceil(len(panels) / ncols)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for ax, p in zip(axes.ravel(), panels):
+        image = as_rgb(p.image)
+        ax.imshow(image, interpolation="nearest")
+        if p.title:
+            ax.set_title(_wrap(p.title, cell), fontsize=FONT_SIZE, color=p.title_colour, pad=3)
+        if p.outline is not None:
+            mask = np.asarray(p.outline, dtype=bool)
+            if mask.shape != image.shape[:2]:
+                raise ValueError(f"outline shape {mask.shape} does not match image shape {image.shape[:2]}")
+            if mask.any() and not mask.all():
+                st = _line_style("outline")
+                ax.contour(mask.astype(np.float32), levels=[0.5], colors=[st["color"]],
+                           linewidths=st["linewidth"]).set_path_effects(st["path_effects"])
+        for box, kind in p.boxes:
+            x0, y0, x1, y1 = (float(v) for v in box)
+            ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, **_line_style(kind)))
+    return axes
+
+
+def legend_handles(kinds):
+    """Legend entries (matplotlib Line2D) for the STYLES named in ``kinds``."""
+    return [Line2D([], [], label=STYLES[k]["label"], **_line_style(k)) for k in kinds]
+
+
+def new_figure(width, height):
+    """An empty Figure (width x height inches) on the Agg canvas, laid out by constrained layout."""
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained", facecolor="white")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def finish(fig, caption=None, legend=(), colourbar=None, width=None, bar_under=None):
+    """Add a legend (STYLES keys), a viridis colour bar (its label) and a wrapped caption below.
+
+    ``bar_under``: the (sub)figure whose panels the colour bar goes under (default: ``fig``).
+    """
+    width = width or fig.get_figwidth()
+    if colourbar:
+        under = bar_under or fig
+        bar = under.colorbar(ScalarMappable(Normalize(0, 1), CMAP), ax=under.axes, location="bottom",
+                           fraction=0.03, aspect=50, pad=0.01, ticks=[0, 0.5, 1])
+        bar.set_label(colourbar, fontsize=FONT_SIZE)
+        bar.ax.tick_params(labelsize=FONT_SIZE - 1)
+    if legend:
+        fig.legend(handles=legend_handles(legend), loc="outside upper center",
+                   ncols=1 if width < 3.5 * len(legend) else len(legend),
+                   fontsize=FONT_SIZE, frameon=False, handlelength=3)
+    if caption:
+        fig.supxlabel(_wrap(caption, width - 0.3), fontsize=FONT_SIZE, ha="left", x=0.02,
+                      multialignment="left")
+    return fig
+
+
+def to_array(fig):
+    """Render a Figure to (H, W, 3) uint8 (white margins trimmed to a small border)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, facecolor="white", bbox_inches="tight", pad_inches=0.08)
+    buf.seek(0)
+    with Image.open(buf) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def grid(images, titles=None, ncols=None, caption=None, min_size=128, legend=(), colourbar=None):
+    """Lay images (or :class:`Panel` s) out in a titled grid, with an optional caption underneath.
 
     Parameters
     ----------
-    images : sequence of (H_i, W_i, 3) or (H_i, W_i) uint8 / bool arrays (sizes may differ)
-    titles : sequence of str or None, one per image, drawn above it
+    images : sequence of (H_i, W_i, 3) or (H_i, W_i) uint8 / bool arrays, or Panels
+    titles : sequence of str or None, one per image, drawn above it (overrides a Panel's)
     ncols : int or None, default ``min(len(images), 4)``
     caption : str or None, wrapped to the grid's width
-    min_size : int, small images are enlarged (nearest neighbour) towards this size
-    pad : int, pixels between cells
+    min_size : int, each picture is shown at least this many pixels on its longer side
+    legend : STYLES keys to explain; colourbar : a label for a viridis colour bar (None: none)
 
     Returns
     -------
-    ndarray, (H, W, 3) uint8, white background, black text
+    ndarray, (H, W, 3) uint8, white background
     """
     if len(images) == 0:
         raise ValueError("grid needs at least one image")
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"{len(titles)} titles for {len(images)} images")
-    cells = [upscale(im, min_size) for im in images]
-    n = len(cells)
+    panels = [p if isinstance(p, Panel) else Panel(p) for p in images]
+    if titles is not None:
+        panels = [Panel(p.image, str(t), p.boxes, p.outline, p.title_colour) for p, t in zip(panels, titles)]
+    n = len(panels)
     ncols = min(n, 4) if ncols is None else max(1, min(int(ncols), n))
     nrows = math.ceil(n / ncols)
-    font = _font()
-    line_h = _text_size(font, "Ag")[1] + 4
-    cell_w = max(c.shape[1] for c in cells)
-    cell_h = max(c.shape[0] for c in cells)
-    title_h = line_h if titles is not None else 0
-    width = ncols * cell_w + (ncols + 1) * pad
-    cap_lines = _wrap(font, caption, width - 2 * pad) if caption else []
-    height = nrows * (title_h + cell_h) + (nrows + 1) * pad + len(cap_lines) * line_h
+    side = max(max(as_rgb(p.image).shape[:2]) for p in panels)
+    cell = max(min_size, side) / DPI
+    title_lines = max((_wrap(p.title, cell).count("\n") + 1 if p.title else 0) for p in panels)
+    width = ncols * (cell + 0.08) + 0.1
+    extra = (0.2 * (len(legend) if width < 3.5 * len(legend) else 1) + 0.1 if legend else 0) + (0.5 if colourbar else 0)
+    if caption:
+        extra += 0.17 * (_wrap(caption, width - 0.3).count("\n") + 1) + 0.1
+    fig = new_figure(width, nrows * (cell + 0.18 * title_lines + 0.06) + extra + 0.1)
+    draw_panels(fig, panels, ncols, cell)
+    return to_array(finish(fig, caption, legend, colourbar, width))
 
-    canvas = Image.new("RGB", (width, height), (255, 255, 255))
-    draw = ImageDraw.Draw(canvas)
-    for i, cell in enumerate(cells):
-        r, c = divmod(i, ncols)
-        x = pad + c * (cell_w + pad)
-        y = pad + r * (title_h + cell_h + pad)
-        if titles is not None:
-            draw.text((x, y), str(titles[i]), fill=(0, 0, 0), font=font)
-        canvas.paste(Image.fromarray(cell), (x, y + title_h))
-    y = pad + nrows * (title_h + cell_h + pad)
-    for line in cap_lines:
-        draw.text((pad, y), line, fill=(0, 0, 0), font=font)
-        y += line_h
-    return np.asarray(canvas)
+
+def scaling_caption(clip_percentile=None):
+    """What :func:`heatmap` did to each map, in words, for a caption."""
+    if clip_percentile is None or clip_percentile == 100:
+        return "each map scaled on its own: its minimum shown darkest, its maximum brightest (min-max)"
+    return (f"each map scaled on its own: (map - its minimum) / (its {clip_percentile:g}th percentile - "
+            f"its minimum), clipped to [0, 1], so the top {100 - clip_percentile:g}% of its pixels show "
+            "the brightest colour")
 
 
 # ---------------------------------------------------------------------------------- files

@@ -7,8 +7,9 @@
 Generates held-out test images (one per class), and writes:
   out/images/            the test images
   out/saliency/          per image: gradient, deconvnet and guided maps, and the localisation
-  out/class_models.png   the class model of every class (paper Sec. 2)
-  out/summary.png        all of it on one page
+  out/class_models.png   the class model of every class (paper Sec. 2), titled with its score
+  out/saliency_summary.png  the maps and localisations of every image on one page
+  out/summary.png        all of it on one page, with a legend and a caption saying how maps are scaled
 """
 import argparse
 import time
@@ -20,6 +21,40 @@ from _images import class_label, output_dir, save_npy
 
 RULES = ("gradient", "deconvnet", "guided")
 DEMO_SEED = 2013                       # the paper's year; any seed the training did not use
+CLIP = 99                              # heat maps: each map's 99th percentile and above is the top colour
+LOCALISE = dict(fg_quantile=0.95, bg_quantile=0.30)
+LEGEND = ("outline", "found", "truth")
+
+
+def map_caption():
+    """What the saliency panels show and how they were scaled, in words."""
+    from saliency import render
+    return ("Saliency maps (Sec. 3): max over colour channels of |dS_c/dI| for the true class c, one backward pass "
+            "under each ReLU rule; " + render.scaling_caption(CLIP) + ". Localisation (Sec. 3.2): colour GMMs on "
+            f"the gradient map's top {1 - LOCALISE['fg_quantile']:.0%} and bottom {LOCALISE['bg_quantile']:.0%} "
+            "pixels, GraphCut, its largest connected component and that component's box.")
+
+
+def class_score(model, image, c):
+    """(S_c, softmax p_c) of the (3, H, W) model-space image for class c."""
+    import minigrad as mg
+    with mg.no_grad():
+        logits = mg.backend.to_numpy(model(mg.Tensor(mg.to_device(image[None], model.device))).data)[0]
+    p = np.exp(logits - logits.max())
+    return float(logits[c]), float(p[c] / p.sum())
+
+
+def summary_page(rows, class_images, class_titles, heat_label, caption):
+    """One page: a row of panels per image, then the class models, a legend, a colour bar, a caption."""
+    from saliency import render
+    cell, width = 1.4, 5 * 1.5
+    strip_rows = -(-len(class_images) // 5)
+    fig = render.new_figure(width, len(rows) * (cell + 0.4) + strip_rows * (cell + 0.5) + 3.2)
+    top, bottom = fig.subfigures(2, 1, height_ratios=[len(rows) * (cell + 0.4), strip_rows * (cell + 0.5) + 0.3])
+    render.draw_panels(top, [p for row in rows for p in row], 5, cell)
+    bottom.suptitle("class models", fontsize=render.FONT_SIZE + 1)
+    render.draw_panels(bottom, [render.Panel(im, t) for im, t in zip(class_images, class_titles)], 5, cell)
+    return render.to_array(render.finish(fig, caption, LEGEND, heat_label, bar_under=top))
 
 
 def parse_args(argv=None):
@@ -58,7 +93,8 @@ def main(argv=None):
     picks = [int(np.flatnonzero(labels == c)[0]) for c in range(len(shapes.CLASSES))]
     picks = picks[:3] if args.fast else picks
     steps = 20 if args.fast else args.steps
-    rows, row_titles = [], []
+    rows, ious = [], []
+    heat_label = f"saliency map value: 0 = the map's minimum, 1 = its {CLIP:g}th percentile and above"
     with tqdm(total=len(picks), desc="maps and localisation", unit="image") as bar:
         for k in picks:
             rgb, label = images[k], int(labels[k])
@@ -67,50 +103,43 @@ def main(argv=None):
             x = preprocess.normalise(rgb, model.meta)[None]
             maps = {r: mg.backend.to_numpy(saliency.saliency_map(saliency.input_gradient(model, x, label, rule=r)))[0]
                     for r in RULES}
-            mask, box = saliency.localise(rgb, maps["gradient"])
-            seg = render.draw_box(render.mask_outline(rgb, mask), box, (255, 0, 0), 1)
-            seg = render.draw_box(seg, tuple(int(v) for v in boxes[k]), (0, 255, 0), 1)
-            heat = [render.heatmap(maps[r], 99) for r in RULES]
+            mask, box = saliency.localise(rgb, maps["gradient"], **LOCALISE)
+            panel, iou = render.localisation_panel(rgb, mask, box, tuple(int(v) for v in boxes[k]))
+            row = [render.Panel(rgb, f"image: {shapes.CLASSES[label]}")]
+            row += [render.Panel(render.heatmap(maps[r], CLIP), r) for r in RULES] + [panel]
             render.save_png(out / "saliency" / f"{name}.png",
-                            render.grid([rgb] + heat + [seg], ["image"] + list(RULES) + ["localisation"],
-                                        caption=f"class {class_label(model, label)}; maps clipped at the 99th "
-                                                "percentile; box red = GraphCut, green = truth"))
+                            render.grid(row, ncols=5, min_size=140, legend=LEGEND, colourbar=heat_label,
+                                        caption=f"class {class_label(model, label)}. {map_caption()}"))
             if args.save_npy:
                 for r in RULES:
                     save_npy(out / "saliency" / f"{name}_{r}.npy", maps[r])
-            rows.append([rgb] + heat + [seg])
-            row_titles.append(shapes.CLASSES[label])
+            rows.append(row)
+            ious.append(iou)
+            tqdm.write(f"{name}: GraphCut box {tuple(int(v) for v in box)}, {panel.title.splitlines()[-1]}")
             bar.update(1)
 
-    class_images = []
+    class_images, class_titles = [], []
     for c in tqdm(range(len(model.classes)), desc="class models", unit="class"):
         image = saliency.class_model(model, c, steps=steps, lr=0.5, l2=1e-3, jitter=2, blur_every=4,
                                      blur_sigma=0.5, clip=True)
         class_images.append(preprocess.to_display(image, model.meta, stretch=True))
-    render.save_png(out / "class_models.png",
-                    render.grid(class_images, [class_label(model, c) for c in range(len(model.classes))], ncols=5,
-                                caption=f"class models: {steps} steps of gradient ascent on S_c - 1e-3 ||I||^2 "
-                                        "with jitter, blur and clipping"))
+        score, prob = class_score(model, image, c)
+        class_titles.append(f"{model.classes[c]}\nS_c {score:.1f}, p {prob:.0%}")
+    class_caption = (f"Class models (Sec. 2): {steps} steps of gradient ascent on S_c − 0.001 ‖I‖² from the "
+                     "zero image, with jitter, blur and clipping; titled with the class, its score S_c (the "
+                     "logit) and softmax probability p on the final image. Each image is shown with the "
+                     "preprocessing mean added back, then stretched min-max over all its pixels and channels.")
+    render.save_png(out / "class_models.png", render.grid(class_images, class_titles, ncols=5, min_size=140, caption=class_caption))
 
-    cells, titles = [], []
-    for row, title in zip(rows, row_titles):
-        cells += row
-        titles += [title] + list(RULES) + ["GraphCut box"]
-    summary = render.grid(cells, titles, ncols=5, min_size=96,
-                          caption="deepinside demo: saliency maps (gradient, deconvnet, guided backprop; 99th "
-                                  "percentile) and GMM + GraphCut localisation (red; truth green) on held-out "
-                                  "images")
-    render.save_png(out / "saliency_summary.png", summary)
-    class_grid = render.grid(class_images, list(model.classes), ncols=10, min_size=96)
-    pad = np.full((8, summary.shape[1], 3), 255, np.uint8)
-    width = summary.shape[1]
-    if class_grid.shape[1] < width:
-        class_grid = np.pad(class_grid, ((0, 0), (0, width - class_grid.shape[1]), (0, 0)), constant_values=255)
-    else:
-        from PIL import Image
-        h = int(class_grid.shape[0] * width / class_grid.shape[1])
-        class_grid = np.asarray(Image.fromarray(class_grid).resize((width, h), Image.LANCZOS))
-    render.save_png(out / "summary.png", np.concatenate([summary, pad, class_grid], axis=0))
+    passed = sum(iou >= render.IOU_PASS for iou in ious)
+    verdict = (f"{passed} of {len(ious)} GraphCut boxes pass: IoU with the truth box ≥ {render.IOU_PASS:g}, the "
+               "paper's criterion (each box's IoU is written above it).")
+    print(verdict)
+    render.save_png(out / "saliency_summary.png",
+                    render.grid([p for row in rows for p in row], ncols=5, min_size=140, legend=LEGEND,
+                                colourbar=heat_label, caption=f"{map_caption()}\n{verdict}"))
+    render.save_png(out / "summary.png", summary_page(rows, class_images, class_titles, heat_label,
+                                                      f"{map_caption()}\n{verdict}\n{class_caption}"))
     print(f"done in {time.perf_counter() - t0:.0f} s. Pictures in {out}/:")
     print(f"  {out / 'summary.png'}           everything on one page")
     print(f"  {out / 'saliency'}/               maps and localisation per image")

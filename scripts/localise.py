@@ -53,13 +53,13 @@ def main(argv=None):
         seeds = np.zeros_like(rgb)
         seeds[d["bg_seeds"]] = (40, 40, 160)
         seeds[d["fg_seeds"]] = (230, 60, 40)
-        result = render.draw_box(render.mask_outline(rgb, mask), box, (255, 0, 0), 2)
-        caption = (f"class {class_label(model, t)}; {args.method} map; seeds: red above the "
-                   f"{args.fg_quantile:.0%} quantile, blue below the {args.bg_quantile:.0%}; box "
-                   f"(x0, y0, x1, y1) = {tuple(int(v) for v in box)}")
+        result, _ = render.localisation_panel(rgb, mask, box, title="largest component + box")
+        caption = (f"class {class_label(model, t)}; {args.method} map, {render.scaling_caption(99)}; GMM seeds: "
+                   f"red above the {args.fg_quantile:.0%} quantile of the map, blue below the {args.bg_quantile:.0%}; "
+                   f"box (x0, y0, x1, y1) = {tuple(int(v) for v in box)}, x1 and y1 exclusive")
         picture = render.grid([rgb, render.heatmap(smap, 99), seeds, render.overlay(rgb, d["graphcut_mask"].astype(np.float32), 0.4),
-                               result], ["image", "saliency map", "GMM seeds", "GraphCut", "largest component + box"],
-                              ncols=5, caption=caption)
+                               result], ["image", "saliency map", "GMM seeds", "GraphCut", result.title],
+                              ncols=5, caption=caption, legend=("outline", "found"))
         render.save_png(out / f"{item.name}_localise.png", picture)
         if args.save_npy:
             save_npy(out / f"{item.name}_localise_mask.npy", mask)

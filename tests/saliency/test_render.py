@@ -16,10 +16,13 @@ def lightness(rgb_uint8):
     return np.where(y > 216 / 24389, 116 * np.cbrt(y) - 16, y * 24389 / 27)
 
 
-def test_viridis_table():
+def test_viridis_table_is_matplotlibs():
+    from matplotlib import colormaps
     v = render.VIRIDIS
     assert v.shape == (256, 3) and v.dtype == np.uint8
     assert v[0].tolist() == [68, 1, 84] and v[-1].tolist() == [253, 231, 37]
+    ref = colormaps["viridis"](np.linspace(0, 1, 256))[:, :3] * 255
+    assert np.abs(v - ref).max() <= 0.5                    # the same map, rounded to 8 bits
 
 
 def test_colour_map_monotone_in_lightness():
@@ -86,44 +89,65 @@ def test_signed_map():
     assert render.signed_map(np.ones((4, 4))).shape == (4, 4, 3)
 
 
-def test_draw_box_and_outline():
-    rgb = np.zeros((20, 30, 3), np.uint8)
-    out = render.draw_box(rgb, (5, 4, 15, 12), colour=(255, 0, 0), width=1)
-    assert not rgb.any()                                   # input untouched
-    red = (out == [255, 0, 0]).all(axis=2)
-    expected = np.zeros((20, 30), bool)
-    expected[4:12, 5:15] = True
-    expected[5:11, 6:14] = False                           # a 1-pixel frame inside the box
-    assert np.array_equal(red, expected)
-    assert render.draw_box(rgb, (-5, -5, 100, 100), width=2).shape == rgb.shape   # clipped
-
-    mask = np.zeros((20, 30), bool)
-    mask[3:8, 10:20] = True
-    out = render.mask_outline(rgb, mask, colour=(0, 255, 0))
-    green = (out == [0, 255, 0]).all(axis=2)
-    inner = np.zeros_like(mask)
-    inner[4:7, 11:19] = True
-    assert np.array_equal(green, mask & ~inner)
+def test_localisation_verdict_is_the_real_iou():
+    # truth 10x10 at (0, 0); found 10x10 shifted right by 3: intersection 70, union 130
+    iou, passed, text = render.localisation_verdict((3, 0, 13, 10), (0, 0, 10, 10))
+    assert iou == pytest.approx(70 / 130) and passed and text == "IoU 0.53 ≥ 0.5: pass"
+    # shifted by 4: 60 / 140 = 0.43 -> fail; by 2: 80 / 120 = 0.67 -> pass
+    assert render.localisation_verdict((4, 0, 14, 10), (0, 0, 10, 10))[2] == "IoU 0.42 < 0.5: fail"
+    assert render.localisation_verdict((2, 0, 12, 10), (0, 0, 10, 10))[2] == "IoU 0.66 ≥ 0.5: pass"
+    # exactly at the threshold passes (the paper: IoU >= 0.5); just below never prints as 0.50
+    assert render.localisation_verdict((0, 0, 10, 10), (0, 0, 10, 20))[1:] == (True, "IoU 0.50 ≥ 0.5: pass")
+    iou, passed, text = render.localisation_verdict((0, 0, 10, 10), (0, 0, 10, 21))
+    assert iou < 0.5 and not passed and text == "IoU 0.47 < 0.5: fail"
 
 
-def test_grid():
-    small = render.heatmap(np.random.default_rng(2).random((64, 64)))
-    g = render.grid([small, small[:, :, 0], np.ones((64, 64), bool)], titles=["a", "b", "c"],
-                    ncols=2, caption="normalisation: min-max")
-    assert g.dtype == np.uint8 and g.ndim == 3 and g.shape[2] == 3
-    assert g.shape[1] >= 2 * 128                  # 64x64 enlarged to 128x128
-    assert g.shape[0] >= 2 * 128 + 20             # two rows, titles and a caption
-    # titles and caption are drawn: on white images, the only dark pixels are text
-    white = np.full((64, 64, 3), 255, np.uint8)
-    assert (render.grid([white], titles=["title"]) < 100).any()
-    assert (render.grid([white], caption="caption") < 100).any()
-    assert not (render.grid([white]) < 100).any()
-    no_caption = render.grid([small], titles=["a"])
-    assert no_caption.shape[0] < render.grid([small], titles=["a"], caption="x").shape[0]
-    with pytest.raises(ValueError, match="titles"):
-        render.grid([small, small], titles=["only one"])
-    with pytest.raises(ValueError, match="uint8"):
-        render.grid([np.zeros((4, 4))])
+def test_localisation_panel_titles_follow_the_boxes():
+    rgb = np.zeros((20, 20, 3), np.uint8)
+    mask = np.zeros((20, 20), bool)
+    mask[2:12, 4:14] = True
+    panel, iou = render.localisation_panel(rgb, mask, (4, 2, 14, 12), truth=(4, 2, 14, 12))
+    assert iou == 1.0 and panel.title == "GraphCut\nIoU 1.00 ≥ 0.5: pass" and panel.title_colour == "green"
+    assert [k for _, k in panel.boxes] == ["found", "truth"] and panel.outline is mask
+    panel, iou = render.localisation_panel(rgb, mask, (4, 2, 14, 12), truth=(10, 10, 20, 20))
+    assert iou == pytest.approx(8 / 192) and panel.title == "GraphCut\nIoU 0.04 < 0.5: fail"
+    assert panel.title_colour == "red"
+    panel, iou = render.localisation_panel(rgb, mask, (4, 2, 14, 12))           # no truth: no verdict
+    assert iou is None and panel.title == "GraphCut" and [k for _, k in panel.boxes] == ["found"]
+
+
+def test_boxes_and_outlines_are_drawn_where_they_belong():
+    grey = np.full((40, 40, 3), 128, np.uint8)
+    mask = np.zeros((40, 40), bool)
+    mask[5:15, 5:15] = True
+    plain = render.grid([grey], min_size=200)
+    marked = render.grid([render.Panel(grey, "", [((20, 20, 35, 35), "truth"), ((22, 22, 30, 30), "found")], mask)],
+                         min_size=200)
+    assert plain.shape == marked.shape
+    changed = (plain != marked).any(axis=2)
+    ys, xs = np.nonzero(changed)
+    h, w = changed.shape
+    assert changed.any()
+    # the marks stay inside the picture: rows/cols from about 5/40 to 35/40 of its extent
+    assert ys.min() > 0.05 * h and xs.min() > 0.05 * w and ys.max() < 0.95 * h and xs.max() < 0.95 * w
+    red = (marked[:, :, 0] > 200) & (marked[:, :, 1] < 60) & (marked[:, :, 2] < 60)
+    yellow = (marked[:, :, 0] > 200) & (marked[:, :, 1] > 200) & (marked[:, :, 2] < 60)
+    white, black = (marked > 235).all(axis=2), (marked < 20).all(axis=2)
+    assert red.any() and yellow.any() and white.any() and black.any()    # found, outline, truth + halos
+    # the outline is in the top-left quarter, the found box in the bottom-right one
+    yy, xx = np.nonzero(yellow)
+    assert yy.max() < h / 2 and xx.max() < w / 2
+    yy, xx = np.nonzero(red)
+    assert yy.min() > h / 2 and xx.min() > w / 2
+
+
+def test_legend_colourbar_and_caption_add_room():
+    grey = np.full((40, 40, 3), 128, np.uint8)
+    base = render.grid([grey])
+    assert render.grid([grey], legend=("outline", "found", "truth")).shape[0] > base.shape[0]
+    assert render.grid([grey], colourbar="value").shape[0] > base.shape[0]
+    assert render.grid([grey], caption="word " * 200).shape[0] > render.grid([grey], caption="word").shape[0]
+    assert "99th percentile" in render.scaling_caption(99) and "min-max" in render.scaling_caption(None)
 
 
 def test_upscale_nearest():

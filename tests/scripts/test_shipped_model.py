@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 
 import minigrad as mg
+import saliency
 from models import preprocess, shapes, vgg
+from saliency.localise import box_iou
 
-from ..cli import ROOT, call
+from ..cli import ROOT, call, load_script
 
 WEIGHTS = ROOT / "weights" / "shapes_vgg.h5"
 
@@ -34,7 +36,23 @@ def test_demo_fast_mode_end_to_end(tmp_path, capsys):
         assert (tmp_path / name).stat().st_size > 1000
     assert len(list((tmp_path / "saliency").glob("*.png"))) == 3
     assert len(list((tmp_path / "images").glob("*.png"))) == 3
-    assert "summary.png" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "summary.png" in out
+    # The verdict over each GraphCut panel is the IoU of that image's box with its truth box,
+    # recomputed here from the same held-out image: the first one the demo shows.
+    demo = load_script("demo")
+    model = vgg.load(WEIGHTS)
+    images, labels, _, boxes = shapes.make_dataset(60, seed=demo.DEMO_SEED, size=64)
+    k = int(np.flatnonzero(labels == 0)[0])
+    x = preprocess.normalise(images[k], model.meta)[None]
+    smap = saliency.saliency_map(saliency.input_gradient(model, x, 0, rule="gradient"))[0]
+    _, box = saliency.localise(images[k], smap, **demo.LOCALISE)
+    iou = box_iou(box, boxes[k])
+    line = next(row for row in out.splitlines() if row.startswith(f"{k:02d}_{shapes.CLASSES[0]}:"))
+    shown = f"IoU {np.floor(iou * 100) / 100:.2f} {'≥' if iou >= 0.5 else '<'} 0.5: {'pass' if iou >= 0.5 else 'fail'}"
+    assert line.endswith(shown), (line, iou)
+    passed = sum(r.split("IoU ")[1].endswith("pass") for r in out.splitlines() if ": GraphCut box" in r)
+    assert f"{passed} of 3 GraphCut boxes pass" in out
 
 
 def test_localisation_benchmark_is_sane(tmp_path, capsys):

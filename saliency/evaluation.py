@@ -233,6 +233,7 @@ def evaluate_image(model, rgb, objects, method="gradient", crops=10, top=5, trut
         guess per ground-truth class, as the paper's benchmark assumes the class is known)
     localiser : "graphcut" (the paper) or "threshold" (the map's 95% quantile, no colour)
     batch : (class, crop) pairs per gradient pass
+    seed : SmoothGrad's noise seed
     keep_masks : also return each guess's mask (H, W) bool and map maximum (y, x)
 
     Returns
@@ -259,7 +260,7 @@ def evaluate_image(model, rgb, objects, method="gradient", crops=10, top=5, trut
     guesses = []
     for rank, (c, smap) in enumerate(zip(chosen, smaps), 1):
         if localiser == "graphcut":
-            mask, box = localise(frame[y0:y1, x0:x1], smap, seed=seed)
+            mask, box = localise(frame[y0:y1, x0:x1], smap)
         else:
             mask, box = threshold_box(smap, 0.95)
         box = scale_box((box[0] + x0, box[1] + y0, box[2] + x0, box[3] + y0), frame.shape[:2], (H, W))

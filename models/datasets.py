@@ -15,8 +15,9 @@ Two ways to give the boxes:
   ``LOC_synset_mapping.txt`` (``n01440764 tench, Tinca tinca``, one class per line, in index order)
   names the classes of a network whose weights carry no WordNet ids.
 
-Coordinates in both are inclusive pixel indices counted from 0 (``xmax`` is the box's last column);
-they are returned as the project's boxes, ``(x0, y0, x1, y1)`` with ``x1 = xmax + 1`` exclusive.
+Coordinates in both are inclusive pixel indices (``xmax`` is the box's last column), counted from 0 by
+default, as ILSVRC's boxes are read by most tools (Pascal VOC's own count from 1: ``origin=1``); they
+are returned as the project's boxes, ``(x0, y0, x1, y1)`` from 0 with ``x1 = xmax + 1`` exclusive.
 
 An object's ``<name>`` is matched to the network's classes by WordNet id when the network has them
 (its weights file, or the synset mapping), otherwise by class name (case, spaces and underscores
@@ -91,9 +92,9 @@ def read_synset_mapping(path):
 
 
 # ------------------------------------------------------------------------------- the readers
-def _box(values, where):
+def _box(values, where, origin=0):
     try:
-        xmin, ymin, xmax, ymax = (int(round(float(v))) for v in values)
+        xmin, ymin, xmax, ymax = (int(round(float(v))) - origin for v in values)
     except (TypeError, ValueError):
         raise AnnotationError(f"{where}: box {list(values)} is not four numbers") from None
     if xmin < 0 or ymin < 0 or xmax < xmin or ymax < ymin:
@@ -102,8 +103,9 @@ def _box(values, where):
     return xmin, ymin, xmax + 1, ymax + 1                          # inclusive -> exclusive ends
 
 
-def read_voc_xml(path, match):
-    """One Pascal-VOC XML file -> (objects, size or None). ``match(token, where)`` gives a class."""
+def read_voc_xml(path, match, origin=0):
+    """One Pascal-VOC XML file -> (objects, size or None). ``match(token, where)`` gives a class;
+    ``origin`` is the annotation's first pixel index (0 or 1)."""
     try:
         root = ET.parse(path).getroot()
     except FileNotFoundError:
@@ -123,13 +125,13 @@ def read_voc_xml(path, match):
         tags = [obj.findtext(f"bndbox/{t}") for t in ("xmin", "ymin", "xmax", "ymax")]
         if not name or any(t is None for t in tags):
             raise AnnotationError(f"{path}: object {k} lacks a <name> or a complete <bndbox>")
-        objects.append((match(name, path), _box(tags, f"{path}: object {k}")))
+        objects.append((match(name, path), _box(tags, f"{path}: object {k}", origin)))
     if not objects:
         raise AnnotationError(f"{path}: no <object> with a box")
     return objects, size
 
 
-def read_solution_csv(path, match):
+def read_solution_csv(path, match, origin=0):
     """``LOC_val_solution.csv``-style file -> {image id: objects}."""
     out = {}
     try:
@@ -148,7 +150,8 @@ def read_solution_csv(path, match):
         tokens = row[1].split()
         if not tokens or len(tokens) % 5:
             raise AnnotationError(f"{where}: PredictionString must be groups of 'wnid xmin ymin xmax ymax'")
-        objects = [(match(tokens[i], where), _box(tokens[i + 1:i + 5], where)) for i in range(0, len(tokens), 5)]
+        objects = [(match(tokens[i], where), _box(tokens[i + 1:i + 5], where, origin))
+                   for i in range(0, len(tokens), 5)]
         out.setdefault(row[0].strip(), []).extend(objects)
     if not out:
         raise AnnotationError(f"{path}: no annotated images")
@@ -171,17 +174,20 @@ def list_images(folder):
     return out
 
 
-def read_dataset(images, annotations, classes, wnids=None, synsets=None):
+def read_dataset(images, annotations, classes, wnids=None, synsets=None, origin=0):
     """Every image of the folder ``images`` with its ground truth, sorted by image id.
 
     annotations : a folder of VOC XML files (``STEM.xml`` per image) or a LOC_val_solution-style CSV
     classes, wnids : the network's class names and WordNet ids (or None)
     synsets : optional LOC_synset_mapping.txt; gives WordNet ids by class index when ``wnids`` is None
         (its class count must match the network's)
+    origin : the annotations' first pixel index, 0 (ILSVRC, the default) or 1 (Pascal VOC)
 
     Raises AnnotationError (one line, naming the file) for an image without an annotation, an
     unreadable or malformed annotation, or a class the network does not have.
     """
+    if origin not in (0, 1):
+        raise ValueError(f"origin must be 0 or 1, got {origin!r}")
     if wnids is None and synsets is not None:
         mapping = read_synset_mapping(synsets)
         if len(mapping) != len(classes):
@@ -192,10 +198,10 @@ def read_dataset(images, annotations, classes, wnids=None, synsets=None):
     items = []
     if os.path.isdir(annotations):
         for stem, path in paths.items():
-            objects, size = read_voc_xml(os.path.join(annotations, stem + ".xml"), match)
+            objects, size = read_voc_xml(os.path.join(annotations, stem + ".xml"), match, origin)
             items.append(Item(stem, path, objects, size))
     elif os.path.isfile(annotations):
-        table = read_solution_csv(annotations, match)
+        table = read_solution_csv(annotations, match, origin)
         for stem, path in paths.items():
             if stem not in table:
                 raise AnnotationError(f"{annotations}: no row for the image {path}")

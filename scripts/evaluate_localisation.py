@@ -47,6 +47,8 @@ def parse_args(argv=None):
     p.add_argument("--synsets", metavar="FILE", default=None,
                    help="LOC_synset_mapping.txt: the WordNet ids of the network's classes by index, for "
                         "weights that carry none (default: that file beside a CSV, if present)")
+    p.add_argument("--box-origin", type=int, choices=(0, 1), default=0,
+                   help="the annotations' first pixel index: 0 (ILSVRC, default) or 1 (Pascal VOC)")
     add_weights_arg(p)
     p.add_argument("--method", default="gradient",
                    help=f"one or more of {','.join(METHODS)}, comma-separated (default gradient, the paper)")
@@ -243,7 +245,8 @@ def main(argv=None):
     if synsets is None and os.path.isfile(args.annotations):
         beside = Path(args.annotations).with_name("LOC_synset_mapping.txt")
         synsets = str(beside) if beside.exists() else None
-    items = datasets.read_dataset(args.images, args.annotations, model.classes, model.wnids, synsets)
+    items = datasets.read_dataset(args.images, args.annotations, model.classes, model.wnids, synsets,
+                                  args.box_origin)
     items = items[:args.limit] if args.limit else items
     weights = Path(args.weights).resolve()
     settings = {"crops": args.crops, "top": args.top, "smooth_n": args.smooth_n}

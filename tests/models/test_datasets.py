@@ -39,6 +39,11 @@ def test_voc_xml_folder_by_name(folder):
     assert items[0].objects == [(2, (0, 0, 40, 30)), (1, (5, 6, 8, 9))]
     assert items[0].size == (30, 40)
     assert items[1].objects == [(0, (10, 11, 13, 14))]
+    # Pascal VOC counts pixels from 1
+    match = datasets.ClassMatcher(CLASSES)
+    assert datasets.read_voc_xml(ann / "b.xml", match, origin=1)[0] == [(0, (9, 10, 12, 13))]
+    with pytest.raises(AnnotationError, match=r"a\.xml: object 1: box .* negative"):
+        datasets.read_dataset(images, ann, CLASSES, origin=1)          # an xmin of 0 cannot be 1-based
 
 
 def test_voc_xml_folder_by_wnid(folder):

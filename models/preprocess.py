@@ -143,6 +143,16 @@ def resize_crop(rgb, meta):
     return np.asarray(im, dtype=np.uint8)[top:top + ch, left:left + cw]
 
 
+def resize_shorter(rgb, size):
+    """(H, W, 3) uint8 -> shorter side ``size`` pixels, bilinear, with :func:`resize_crop`'s arithmetic
+    (so its centre crop is the network's centre crop): the frame of the 10 crops."""
+    h, w = rgb.shape[:2]
+    nh, nw = (int(size * h / w), size) if w <= h else (size, int(size * w / h))
+    if (nh, nw) == (h, w):
+        return rgb
+    return np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.BILINEAR), dtype=np.uint8)
+
+
 def _stats(meta):
     mean = np.asarray(meta["mean"], dtype=np.float32).reshape(3, 1, 1)
     std = np.asarray(meta["std"], dtype=np.float32).reshape(3, 1, 1)

@@ -247,7 +247,7 @@ def evaluate_image(model, rgb, objects, method="gradient", crops=10, top=5, trut
     H, W = rgb.shape[:2]
     ch, cw = model.config.input_size
     size = max(int(model.meta.get("resize") or 0), ch, cw)
-    frame = resize_shorter(rgb, size)                                 # (Hr, Wr, 3), the crops' frame
+    frame = preprocess.resize_shorter(rgb, size)                      # (Hr, Wr, 3), the crops' frame
     frame_x = preprocess.normalise(frame, model.meta)                 # (3, Hr, Wr)
     logits = class_scores(model, frame_x, crops)
     truth = list(dict.fromkeys(c for c, _ in objects))
@@ -288,17 +288,6 @@ def _map_max(smap, origin, frame_shape, shape):
     """The map's maximum (first in raster order) as a pixel of the original image."""
     y, x = np.unravel_index(int(np.argmax(smap)), smap.shape)
     return scale_point((y + origin[0], x + origin[1]), frame_shape, shape)
-
-
-def resize_shorter(rgb, size):
-    """Shorter side to ``size`` pixels, bilinear, with preprocess.resize_crop's arithmetic (so its
-    centre crop is the network's centre crop)."""
-    from PIL import Image
-    h, w = rgb.shape[:2]
-    nh, nw = (int(size * h / w), size) if w <= h else (size, int(size * w / h))
-    if (nh, nw) == (h, w):
-        return rgb
-    return np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.BILINEAR), dtype=np.uint8)
 
 
 def resize_mask(mask, shape):

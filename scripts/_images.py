@@ -78,7 +78,7 @@ def load_inputs(paths, model):
         for note in notes:
             warn(f"{path}: {note}")
         size = max(int(model.meta.get("resize") or 0), crop_h, crop_w)
-        full = resize_shorter(rgb, size)
+        full = preprocess.resize_shorter(rgb, size)
         crop = preprocess.resize_crop(rgb, model.meta)
         name = Path(path).stem or "image"
         while name in used:                                  # two images with one stem
@@ -86,17 +86,6 @@ def load_inputs(paths, model):
         used.add(name)
         inputs.append(Input(name, crop, preprocess.normalise(crop, model.meta), full))
     return inputs
-
-
-def resize_shorter(rgb, size):
-    """Shorter side to ``size`` pixels, bilinear, with preprocess.resize_crop's arithmetic (so its
-    centre crop is the centre of this image)."""
-    from PIL import Image
-    h, w = rgb.shape[:2]
-    nh, nw = (int(size * h / w), size) if w <= h else (size, int(size * w / h))
-    if (nh, nw) == (h, w):
-        return rgb
-    return np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.BILINEAR), dtype=np.uint8)
 
 
 def top1(model, x):

@@ -61,7 +61,7 @@ def time_unit(arch, size, repeats):
     model.meta = dict(model.meta, resize=int(round(size * 256 / 224)), crop=size)
     rng = np.random.default_rng(0)
     rgb = np.asarray(preprocess.Image.fromarray(shapes.make_sample(rng, size=256)[0]).resize((500, 375)))
-    frame = E.resize_shorter(rgb, model.meta["resize"])
+    frame = preprocess.resize_shorter(rgb, model.meta["resize"])
     x = preprocess.normalise(frame, model.meta)
     best_scores = best_unit = float("inf")
     for k in range(repeats + 1):                      # the first pass (compilation, allocation) is not kept

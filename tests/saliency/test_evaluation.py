@@ -88,7 +88,7 @@ def small():
 
 def test_ten_crop_maps_are_ten_crop_saliency(small):
     rgb = shapes.make_dataset(1, seed=3, size=40)[0][0][:, :]
-    frame = E.resize_shorter(np.concatenate([rgb, rgb[:, :13]], axis=1), 40)        # 40 x 53
+    frame = preprocess.resize_shorter(np.concatenate([rgb, rgb[:, :13]], axis=1), 40)        # 40 x 53
     x = preprocess.normalise(frame, small.meta)
     maps, window = E.frame_maps(small, x, [2, 7], "guided", 10, batch=7)
     assert window == (0, 0, 40, 53)

@@ -25,6 +25,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -155,7 +156,8 @@ def run_shards(todo, args, weights, settings, on_done):
         client = Client(args.scheduler, timeout="30s")
     else:
         cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, env=thread_env(args.workers))
+                               dashboard_address=None, env=thread_env(args.workers),
+                               silence_logs=logging.CRITICAL)  # a failed shard is reported once, below
         client = Client(cluster)
     try:
         token = run_token(weights, settings)

@@ -186,3 +186,16 @@ def test_bad_input_is_one_line(data, tmp_path, capsys, extra, message):
     assert call("evaluate_localisation", *run) == 2
     assert message in one_error_line(capsys.readouterr().err)
     assert not (tmp_path / "results.csv").exists()
+
+
+def test_an_unreadable_image_stops_the_run_with_one_line_and_keeps_the_shards(data, tmp_path, capsys):
+    import shutil
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    (copy / "images" / "shapes_00002.png").write_bytes(b"not a png")
+    run = ["--images", copy / "images", "--annotations", copy / "annotations", "--out", tmp_path / "out",
+           "--crops", 1, "--top", 1, "--shard-size", 2, "--scheduler", "synchronous"]
+    assert call("evaluate_localisation", *run) == 2
+    assert "shapes_00002.png: not an image file" in one_error_line(capsys.readouterr().err)
+    assert [p.name for p in (tmp_path / "out" / "shards" / "gradient").iterdir()] == ["00000.json"]
+    assert not (tmp_path / "out" / "results.csv").exists()

@@ -32,6 +32,7 @@ import numpy as np
 MIN_OVERLAP = 0.5                  # the devkit's IoU threshold
 POINTING_TOLERANCE = 15            # TorchRay: pixels at 224 x 224
 METHODS = ("gradient", "deconvnet", "guided", "smoothgrad")
+LOCALISERS = ("graphcut", "threshold")
 
 
 # ------------------------------------------------------------------------- boxes and IoU
@@ -244,6 +245,10 @@ def evaluate_image(model, rgb, objects, method="gradient", crops=10, top=5, trut
     """
     from models import preprocess
     from saliency.localise import localise, threshold_box
+    for name, value, allowed in (("method", method, METHODS), ("crops", crops, (1, 10)),
+                                 ("classes", classes, ("top", "truth")), ("localiser", localiser, LOCALISERS)):
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}, got {value!r}")
     H, W = rgb.shape[:2]
     ch, cw = model.config.input_size
     size = max(int(model.meta.get("resize") or 0), ch, cw)

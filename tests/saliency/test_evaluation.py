@@ -114,3 +114,11 @@ def test_evaluate_image_boxes_in_image_pixels(small, crops):
         assert g["correct"] == E.is_correct(g["class"], g["box"], objects)
     assert isinstance(r["pointing"], bool) and isinstance(r["pointing_tolerant"], bool)
     assert r["pointing_tolerant"] or not r["pointing"]
+
+
+def test_evaluate_image_refuses_unknown_settings(small):
+    rgb = np.zeros((40, 40, 3), np.uint8)
+    for kwargs, word in (({"method": "saliency"}, "method"), ({"crops": 5}, "crops"),
+                         ({"classes": "all"}, "classes"), ({"localiser": "box"}, "localiser")):
+        with pytest.raises(ValueError, match=f"{word} must be one of"):
+            E.evaluate_image(small, rgb, [(0, (0, 0, 4, 4))], **kwargs)

@@ -56,14 +56,15 @@ def check_device(device):
 
 
 def load_model(path, device="cpu"):
-    """vgg.load with a friendly message when the default demo weights are absent."""
-    from models import vgg
+    """models.load (a network of any architecture the project reads) with a friendly message when the
+    default demo weights are absent."""
+    import models
     path = Path(path)
     if not path.exists() and path.resolve() == DEFAULT_WEIGHTS.resolve():
         raise CLIError(f"the demo weights {path} are missing: make them with "
                        "`python scripts/train_shapes.py`, or pass --weights FILE.h5")
     check_device(device)
-    return vgg.load(path, device=device)
+    return models.load(path, device=device)
 
 
 def warn(message):

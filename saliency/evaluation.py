@@ -1,0 +1,327 @@
+"""The ILSVRC localisation protocol on one image and over a data set (paper Sec. 3.2, Table 3).
+
+**Scoring**, as the ILSVRC devkit's ``eval_clsloc.m`` does it. Each image gets up to five guesses,
+each a class and one box. A guess is *correct* when its class is one of the image's ground-truth
+classes and its box overlaps some ground-truth box of that class with IoU >= 0.5. The image's top-k
+localisation error is 1 when none of its first k guesses is correct; its top-k classification error
+is 1 when none of their classes is a ground-truth class. Data-set errors are the means over images.
+
+**Boxes.** The project's boxes are ``(x0, y0, x1, y1)`` with ``x1`` and ``y1`` exclusive (the box
+is ``image[y0:y1, x0:x1]``). The devkit's are inclusive pixel boxes ``(xmin, ymin, xmax, ymax)``
+whose last column is ``xmax``, so ``xmax = x1 - 1``, and its IoU counts pixels: a width is
+``xmax - xmin + 1``. :func:`devkit_iou` is eval_clsloc.m's arithmetic line for line on inclusive
+boxes; everything else converts with :func:`to_inclusive` / :func:`from_inclusive`.
+
+**Pointing game** (Zhang et al. 2016): the map of a ground-truth class *points* at the object when
+its maximum lies on it (here: inside a ground-truth box of that class, or the mask when one is
+known). TorchRay's version counts a hit within 15 pixels of the object at 224 x 224; here the
+tolerance is ``15 * min(H, W) / 224`` pixels of the image being scored, and a hit is a region pixel
+at a distance below it.
+
+**Per image** (:func:`evaluate_image`): the top-k classes (scores averaged over the crops used),
+for each a saliency map (the centre crop, or the 10 crops averaged in the resized image),
+GMM + GraphCut + largest component + box (``localise``), the box scaled back to the original
+image's pixels, then the rule above. :func:`evaluate_shard` runs a list of image files, loading the
+network once per process (what a Dask worker calls).
+"""
+import functools
+import math
+
+import numpy as np
+
+MIN_OVERLAP = 0.5                  # the devkit's IoU threshold
+POINTING_TOLERANCE = 15            # TorchRay: pixels at 224 x 224
+METHODS = ("gradient", "deconvnet", "guided", "smoothgrad")
+LOCALISERS = ("graphcut", "threshold")
+
+
+# ------------------------------------------------------------------------- boxes and IoU
+def to_inclusive(box):
+    """(x0, y0, x1, y1) with exclusive ends -> the devkit's (xmin, ymin, xmax, ymax), inclusive."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    return x0, y0, x1 - 1, y1 - 1
+
+
+def from_inclusive(box):
+    """The devkit's inclusive (xmin, ymin, xmax, ymax) -> (x0, y0, x1, y1) with exclusive ends."""
+    xmin, ymin, xmax, ymax = (int(v) for v in box)
+    return xmin, ymin, xmax + 1, ymax + 1
+
+
+def devkit_iou(bb, bbgt):
+    """IoU of two inclusive pixel boxes, as eval_clsloc.m computes it (0 when they do not meet)."""
+    bi = (max(bb[0], bbgt[0]), max(bb[1], bbgt[1]), min(bb[2], bbgt[2]), min(bb[3], bbgt[3]))
+    iw = bi[2] - bi[0] + 1
+    ih = bi[3] - bi[1] + 1
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    ua = ((bb[2] - bb[0] + 1) * (bb[3] - bb[1] + 1)
+          + (bbgt[2] - bbgt[0] + 1) * (bbgt[3] - bbgt[1] + 1) - iw * ih)
+    return iw * ih / ua
+
+
+def best_iou(cls, box, objects):
+    """Largest devkit IoU of ``box`` (exclusive ends) with the ground-truth boxes of class ``cls``.
+
+    objects : list of (class index, box with exclusive ends). 0.0 when the class is not there.
+    """
+    return max((devkit_iou(to_inclusive(box), to_inclusive(b)) for c, b in objects if c == cls),
+               default=0.0)
+
+
+def is_correct(cls, box, objects, min_overlap=MIN_OVERLAP):
+    """The devkit's rule: right class and IoU >= ``min_overlap`` with some box of that class."""
+    return best_iou(cls, box, objects) >= min_overlap
+
+
+# ----------------------------------------------------------------------------- pointing
+def pointing_tolerance(height, width):
+    """TorchRay's 15 pixels at 224, scaled to an image of ``height`` x ``width``."""
+    return POINTING_TOLERANCE * min(height, width) / 224.0
+
+
+def pointing_hit(point, region, tolerance=0.0):
+    """Whether ``point`` (y, x) is on ``region`` ((H, W) bool), or closer than ``tolerance`` pixels
+    (Euclidean, centre to centre) to one of its pixels."""
+    region = np.asarray(region, bool)
+    y, x = int(point[0]), int(point[1])
+    if tolerance <= 0:
+        return bool(region[y, x])
+    r = int(math.ceil(tolerance))
+    y0, y1 = max(0, y - r), min(region.shape[0], y + r + 1)
+    x0, x1 = max(0, x - r), min(region.shape[1], x + r + 1)
+    yy, xx = np.mgrid[y0:y1, x0:x1]                                # (h, w) window around the point
+    near = (yy - y) ** 2 + (xx - x) ** 2 < tolerance ** 2
+    return bool((region[y0:y1, x0:x1] & near).any())
+
+
+def boxes_region(boxes, height, width):
+    """(H, W) bool: the union of boxes (exclusive ends), clipped to the image."""
+    region = np.zeros((height, width), bool)
+    for x0, y0, x1, y1 in boxes:
+        region[max(0, y0):max(0, min(height, y1)), max(0, x0):max(0, min(width, x1))] = True
+    return region
+
+
+# ------------------------------------------------------------------------- the data set
+def image_errors(guesses, objects, k):
+    """(localisation error, classification error) of one image for its first ``k`` guesses.
+
+    guesses : list of dicts with ``class`` and ``correct`` (best first).
+    """
+    first = guesses[:k]
+    truth = {c for c, _ in objects}
+    return (float(not any(g["correct"] for g in first)), float(not any(g["class"] in truth for g in first)))
+
+
+def summarise(records):
+    """summary.json's numbers from per-image records (``guesses``, ``objects``, ``pointing``,
+    ``pointing_tolerant``); errors over all images, pointing over the images that have a value."""
+    n = len(records)
+    out = {"n_images": n}
+    for k in (1, 5):
+        errs = [image_errors(r["guesses"], r["objects"], k) for r in records]
+        out[f"top{k}_loc_error"] = float(np.mean([e[0] for e in errs])) if n else float("nan")
+        out[f"top{k}_cls_error"] = float(np.mean([e[1] for e in errs])) if n else float("nan")
+    for key in ("pointing", "pointing_tolerant"):
+        hits = [r[key] for r in records if r.get(key) is not None]
+        out[key] = float(np.mean(hits)) if hits else float("nan")
+    return out
+
+
+# ----------------------------------------------------------------------- one image
+def crop_window(frame_shape, crop):
+    """(y0, x0) of the centre crop of a resized image, with preprocess.resize_crop's rounding."""
+    return int(round((frame_shape[0] - crop[0]) / 2.0)), int(round((frame_shape[1] - crop[1]) / 2.0))
+
+
+def crop_windows(frame_shape, crop, crops):
+    """The crops' windows (y0, x0, mirrored) in a resized image: its centre crop, or the 10 crops."""
+    from saliency.maps import ten_crops
+    if crops == 10:
+        return ten_crops(frame_shape[0], frame_shape[1], crop[0])
+    y, x = crop_window(frame_shape, crop)
+    return [(y, x, False)]
+
+
+def _cut(frame_x, windows, crop):
+    ch, cw = crop
+    return np.ascontiguousarray(np.stack([frame_x[:, y:y + ch, x:x + cw][:, :, ::-1] if m
+                                          else frame_x[:, y:y + ch, x:x + cw] for y, x, m in windows]))
+
+
+def class_scores(model, frame_x, crops):
+    """Logits (classes,) of an image (3, H, W) in the model's input space at the resized size,
+    averaged over the crops used (the centre crop, or the 10 crops)."""
+    import minigrad as mg
+    crop = model.config.input_size
+    batch = _cut(frame_x, crop_windows(frame_x.shape[1:], crop, crops), crop)      # (crops, 3, ch, cw)
+    with mg.no_grad():
+        logits = model(mg.Tensor(mg.to_device(batch, model.device))).data
+    return mg.backend.to_numpy(logits).mean(axis=0)
+
+
+def frame_maps(model, frame_x, targets, method, crops, smooth_n=25, seed=0, batch=10):
+    """Saliency maps of the classes ``targets`` for an image (3, H, W) at the resized size, and the
+    window (y0, x0, y1, x1) of it they cover: the centre crop, or (10 crops) the whole image, each
+    crop's map flipped back if mirrored, pasted where it came from and averaged where crops overlap
+    (as ``saliency.ten_crop_saliency``). Every (class, crop) pair is one image of a batch of at most
+    ``batch``. Returns a list of maps, one per target, and the window."""
+    import minigrad as mg
+    from saliency import maps
+    from saliency.gradients import input_gradient
+    crop = model.config.input_size
+    H, W = frame_x.shape[1:]
+    if crops == 10 and method == "smoothgrad":
+        raise ValueError("--crops 10 is not available with --method smoothgrad")
+    windows = crop_windows((H, W), crop, crops)
+    cut = _cut(frame_x, windows, crop)                                     # (crops, 3, ch, cw)
+    pairs = [(t, w) for t in targets for w in range(len(windows))]
+    out = []
+    for i in range(0, len(pairs), batch):
+        chunk = pairs[i:i + batch]
+        x = cut[[w for _, w in chunk]]                                     # (b, 3, ch, cw)
+        t = np.array([c for c, _ in chunk], np.int64)
+        if method == "smoothgrad":
+            g = maps.smoothgrad(model, x, t, n=smooth_n, rule="gradient", seed=seed)
+        else:
+            g = input_gradient(model, x, t, rule=method)
+        out.append(mg.backend.to_numpy(maps.saliency_map(g)))
+    per_crop = np.concatenate(out).reshape(len(targets), len(windows), crop[0], crop[1])
+    if crops == 1:
+        y, x, _ = windows[0]
+        return list(per_crop[:, 0]), (y, x, y + crop[0], x + crop[1])
+    count = np.zeros((H, W), np.float32)
+    for y, x, _ in windows:
+        count[y:y + crop[0], x:x + crop[1]] += 1
+    result = []
+    for crop_maps in per_crop:
+        total = np.zeros((H, W), np.float32)
+        for (y, x, m), smap in zip(windows, crop_maps):
+            total[y:y + crop[0], x:x + crop[1]] += smap[:, ::-1] if m else smap
+        result.append(total / np.maximum(count, 1))
+    return result, (0, 0, H, W)
+
+
+def scale_box(box, src_shape, dst_shape):
+    """A box (exclusive ends) from an image of ``src_shape`` (H, W) to one of ``dst_shape``: the
+    pixels it covers there (outward rounding), clipped to the image."""
+    sy, sx = dst_shape[0] / src_shape[0], dst_shape[1] / src_shape[1]
+    x0, y0, x1, y1 = box
+    return (max(0, int(math.floor(x0 * sx + 1e-9))), max(0, int(math.floor(y0 * sy + 1e-9))),
+            min(dst_shape[1], int(math.ceil(x1 * sx - 1e-9))), min(dst_shape[0], int(math.ceil(y1 * sy - 1e-9))))
+
+
+def scale_point(point, src_shape, dst_shape):
+    """A pixel (y, x) of an image of ``src_shape`` -> the pixel of ``dst_shape`` under its centre."""
+    return tuple(min(d - 1, int((p + 0.5) * d / s)) for p, s, d in zip(point, src_shape, dst_shape))
+
+
+def evaluate_image(model, rgb, objects, method="gradient", crops=10, top=5, truth_mask=None,
+                   classes="top", localiser="graphcut", smooth_n=25, seed=0, batch=10, keep_masks=False):
+    """Guesses and pointing for one image, every box in ``rgb``'s own pixels.
+
+    Parameters
+    ----------
+    model : a classifier (``model.meta`` says how to resize and crop)
+    rgb : (H, W, 3) uint8, the original image
+    objects : list of (class index, box with exclusive ends), the ground truth
+    method : gradient | deconvnet | guided | smoothgrad (ReLU rule of the map, or SmoothGrad)
+    crops : 1 (centre crop) or 10 (the paper's 10 crops averaged)
+    top : number of guesses (the top-k classes)
+    truth_mask : (H, W) bool, optional; the pointing game then uses it instead of the boxes
+    classes : "top" (the protocol: the network's top-k) or "truth" (the weak-label setting: one
+        guess per ground-truth class, as the paper's benchmark assumes the class is known)
+    localiser : "graphcut" (the paper) or "threshold" (the map's 95% quantile, no colour)
+    batch : (class, crop) pairs per gradient pass
+    seed : SmoothGrad's noise seed
+    keep_masks : also return each guess's mask (H, W) bool and map maximum (y, x)
+
+    Returns
+    -------
+    dict with ``guesses`` (list of dicts: rank, class, score, box, iou, correct [, mask, point]),
+    ``objects``, ``size`` (H, W), ``pointing`` and ``pointing_tolerant`` (bool, or None when no
+    ground-truth class could be scored)
+    """
+    from models import preprocess
+    from saliency.localise import localise, threshold_box
+    for name, value, allowed in (("method", method, METHODS), ("crops", crops, (1, 10)),
+                                 ("classes", classes, ("top", "truth")), ("localiser", localiser, LOCALISERS)):
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}, got {value!r}")
+    H, W = rgb.shape[:2]
+    ch, cw = model.config.input_size
+    size = max(int(model.meta.get("resize") or 0), ch, cw)
+    frame = preprocess.resize_shorter(rgb, size)                      # (Hr, Wr, 3), the crops' frame
+    frame_x = preprocess.normalise(frame, model.meta)                 # (3, Hr, Wr)
+    logits = class_scores(model, frame_x, crops)
+    truth = list(dict.fromkeys(c for c, _ in objects))
+    if classes == "truth":
+        chosen = truth
+    else:
+        chosen = [int(i) for i in np.argsort(-logits, kind="stable")[:top]]
+    wanted = chosen + [c for c in truth[:1] if c not in chosen]      # + the pointing game's class
+    smaps, (y0, x0, y1, x1) = frame_maps(model, frame_x, wanted, method, crops, smooth_n, seed, batch)
+    guesses = []
+    for rank, (c, smap) in enumerate(zip(chosen, smaps), 1):
+        if localiser == "graphcut":
+            mask, box = localise(frame[y0:y1, x0:x1], smap)
+        else:
+            mask, box = threshold_box(smap, 0.95)
+        box = scale_box((box[0] + x0, box[1] + y0, box[2] + x0, box[3] + y0), frame.shape[:2], (H, W))
+        g = {"rank": rank, "class": c, "score": float(logits[c]), "box": box,
+             "iou": best_iou(c, box, objects)}
+        g["correct"] = g["iou"] >= MIN_OVERLAP
+        if keep_masks:
+            full = np.zeros(frame.shape[:2], bool)
+            full[y0:y1, x0:x1] = mask
+            g["mask"] = resize_mask(full, (H, W))
+            g["point"] = _map_max(smap, (y0, x0), frame.shape[:2], (H, W))
+        guesses.append(g)
+    record = {"guesses": guesses, "objects": [(int(c), tuple(int(v) for v in b)) for c, b in objects],
+              "size": (H, W), "pointing": None, "pointing_tolerant": None}
+    if truth:                                                        # the first ground-truth class
+        c = truth[0]
+        point = _map_max(smaps[wanted.index(c)], (y0, x0), frame.shape[:2], (H, W))
+        region = truth_mask if truth_mask is not None else boxes_region([b for k, b in objects if k == c], H, W)
+        record["pointing"] = pointing_hit(point, region)
+        record["pointing_tolerant"] = pointing_hit(point, region, pointing_tolerance(H, W))
+    return record
+
+
+def _map_max(smap, origin, frame_shape, shape):
+    """The map's maximum (first in raster order) as a pixel of the original image."""
+    y, x = np.unravel_index(int(np.argmax(smap)), smap.shape)
+    return scale_point((y + origin[0], x + origin[1]), frame_shape, shape)
+
+
+def resize_mask(mask, shape):
+    """A boolean mask to ``shape`` (H, W), nearest neighbour (pixel centres)."""
+    if mask.shape == tuple(shape):
+        return mask
+    ys = np.minimum(((np.arange(shape[0]) + 0.5) * mask.shape[0] / shape[0]).astype(int), mask.shape[0] - 1)
+    xs = np.minimum(((np.arange(shape[1]) + 0.5) * mask.shape[1] / shape[1]).astype(int), mask.shape[1] - 1)
+    return mask[ys[:, None], xs[None, :]]
+
+
+# ---------------------------------------------------------------------- a shard of images
+@functools.lru_cache(maxsize=2)
+def cached_model(path, device="cpu"):
+    """The network of a weights file, loaded once per process (each Dask worker keeps its own)."""
+    import models
+    return models.load(path, device=device)
+
+
+def evaluate_shard(items, weights, device="cpu", **settings):
+    """Evaluate a list of images: ``items`` are (image id, image path, objects). Returns one record
+    per image (see :func:`evaluate_image`) with its ``image`` id added. Runs where it is called:
+    in this process, or on a Dask worker, which loads the network once and keeps it."""
+    from models import preprocess
+    model = cached_model(str(weights), device)
+    records = []
+    for image_id, path, objects in items:
+        rgb, _ = preprocess.load_image(path)
+        record = evaluate_image(model, rgb, objects, **settings)
+        record["image"] = image_id
+        records.append(record)
+    return records

@@ -108,6 +108,25 @@ def check_device(device):
     return device
 
 
+def check_same_device(op, *operands):
+    """Raise a one-line ValueError when the arrays (or Tensors) given to ``op`` are on two devices:
+    the CPU and a GPU, or two GPUs. Scalars and None are ignored.
+
+    Without it, a NumPy weight meets a CuPy input deep inside an op (and NumPy refuses the implicit
+    conversion in words about ``__array__``), or a NumPy bias is copied to the GPU on every launch.
+    """
+    devices = []
+    for a in operands:
+        a = a.data if hasattr(a, "requires_grad") else a           # a Tensor: its array
+        if isinstance(a, np.ndarray):
+            devices.append("cpu")
+        elif type(a).__module__.startswith("cupy"):
+            devices.append(f"gpu {a.device.id}")
+    if len(set(devices)) > 1:
+        raise ValueError(f"{op}: arrays on different devices ({', '.join(devices)}); put them on one "
+                         "device (Module.to(device), minigrad.to_device)")
+
+
 def to_device(array, device):
     """Move an array to ``'cpu'`` (NumPy) or ``'gpu'`` (CuPy); a no-op if already there."""
     check_device(device)

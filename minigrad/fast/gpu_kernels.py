@@ -30,15 +30,15 @@ import warnings
 
 import numpy as np
 from numba import cuda, uint32
-from numba.core.errors import NumbaPerformanceWarning
 
 THREADS = 256
 GRADIENT, DECONVNET, GUIDED = 0, 1, 2
 NO_RELU = -1
 MAX_THREADS = 2**31            # one launch covers at most this many elements (32-bit indices)
 
-warnings.filterwarnings("ignore", message=r"Grid size \d+ will likely result in GPU under-utilization",
-                        category=NumbaPerformanceWarning)
+# Numba's own warning class varies with the version (numba.core.errors, numba.cuda.core.errors) and its
+# message may start with terminal colour codes: match the message alone, anywhere.
+warnings.filterwarnings("ignore", message=r".*Grid size \d+ will likely result in GPU under-utilization")
 
 
 @cuda.jit(device=True, inline="always", cache=True)

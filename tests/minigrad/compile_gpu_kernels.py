@@ -3,7 +3,7 @@ GPU needed: ``python -m tests.minigrad.compile_gpu_kernels 9.0``.
 
 Each launcher is called on small NumPy arrays with ``_launch`` replaced by a recorder, so the kernels
 are compiled for exactly the argument types the launchers pass (float32 and float64 arrays, uint32
-sizes). Prints the names of all the module's kernels, then one JSON line per kernel and dtype: the PTX's count of 64-bit integer divisions and
+sizes). Prints the names of all the module's kernels and the low-occupancy warnings of a small launch, then one JSON line per kernel and dtype: the PTX's count of 64-bit integer divisions and
 remainders and of float64 instructions, and whether the PTX assembled to machine code (nvJitLink).
 Run by test_gpu_compile.py in a subprocess without the CUDA simulator (which the test session has on).
 """
@@ -35,6 +35,21 @@ def recorded_launches(gpu, dtype):
     return calls
 
 
+def occupancy_warnings(gpu):
+    """The "low occupancy" warnings that configuring a one-block launch gives: [with the filters in
+    force after importing gpu_kernels, with no filters]."""
+    import warnings
+    counts = []
+    for keep_filters, blocks in ((True, 1), (False, 2)):          # Numba keeps each configuration made
+        with warnings.catch_warnings(record=True) as caught:
+            if not keep_filters:
+                warnings.resetwarnings()
+            warnings.filterwarnings("always", append=True)
+            gpu._relu_forward[blocks, gpu.THREADS]
+        counts.append(sum("Grid size" in str(w.message) for w in caught))
+    return counts
+
+
 def assemble(ptx, cc):
     """Link the PTX into machine code for sm_<cc> with nvJitLink; None if nvJitLink is absent."""
     try:
@@ -58,7 +73,8 @@ def main(argv):
     from numba.cuda.dispatcher import CUDADispatcher
     cc = tuple(int(v) for v in (argv[0] if argv else "9.0").split("."))
     print(json.dumps({"kernels": sorted(name for name, f in vars(gpu).items()
-                                        if isinstance(f, CUDADispatcher) and not f.targetoptions["device"])}))
+                                        if isinstance(f, CUDADispatcher) and not f.targetoptions["device"]),
+                      "occupancy_warnings": occupancy_warnings(gpu)}))
     for dtype in (np.float32, np.float64):
         for kernel, args in recorded_launches(gpu, dtype):
             sig = tuple(typeof(a) for a in args)

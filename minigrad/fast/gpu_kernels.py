@@ -17,7 +17,7 @@ The optimisations made, against a plain translation of the CPU loops:
 - 32-bit unsigned index arithmetic (``_split``): a GPU has no 64-bit integer division, it emulates
   it in dozens of instructions, and index division is most of what im2col and col2im do. The
   launchers refuse more than 2**31 threads, so every index fits;
-- accumulators and constants in the array's dtype (``zero = out.dtype.type(0)``): a bare ``0``
+- accumulators and constants in the array's dtype (``dx.dtype.type(0)``): a bare ``0``
   would make Numba type the branch, and so the sum, as float64;
 - launched on CuPy's current stream and device (``_launch``), so a kernel never races the cuBLAS
   GEMM before it or the reuse of a scratch buffer after it, and never waits for the host;

@@ -29,9 +29,60 @@ def _import_cupy():
     return _cupy or None
 
 
+def gpu_problem():
+    """Why the GPU path cannot run here, in one line; None when it can.
+
+    Checked once per process, step by step, so that the reason names what is missing: CuPy imports,
+    it sees a CUDA device (a driver too old for CuPy's CUDA fails here), a small matmul gives the
+    right numbers (cuBLAS), and one numba.cuda kernel compiles and runs (numba-cuda, NVVM).
+    """
+    global _gpu_problem
+    if _gpu_problem is None:
+        _gpu_problem = _probe_gpu() or ""
+    return _gpu_problem or None
+
+
+_gpu_problem = None   # "" once the probe passed, the reason once it failed
+
+
+def _probe_gpu():
+    import importlib
+
+    def reason(e):
+        return " ".join(f"{type(e).__name__}: {e}".split())        # one line, whatever the library says
+
+    try:
+        cupy = importlib.import_module("cupy")
+    except Exception as e:                                          # ImportError, or a broken install
+        return f"CuPy is not installed or does not import ({reason(e)}); see the README's GPU extras"
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return "CuPy sees no CUDA device"
+    except Exception as e:                                          # no driver, or one too old for CuPy's CUDA
+        return f"CuPy cannot reach a CUDA device ({reason(e)})"
+    try:
+        a = cupy.arange(6, dtype=cupy.float32).reshape(2, 3)
+        product = cupy.asnumpy(a @ a.T)
+    except Exception as e:
+        return f"a CuPy matmul failed, cuBLAS is missing or broken ({reason(e)})"
+    if not np.array_equal(product, [[5, 14], [14, 50]]):
+        return f"a CuPy matmul gave wrong numbers: {product.tolist()} instead of [[5, 14], [14, 50]]"
+    try:
+        from .fast import gpu_kernels
+        x = cupy.asarray(np.array([-1, 2, -3, 4], np.float32))
+        out = cupy.empty_like(x)
+        gpu_kernels.relu_forward(x, out)
+        out = cupy.asnumpy(out)
+    except Exception as e:                                          # numba-cuda missing, NVVM missing, ...
+        return f"a numba.cuda kernel failed to compile or run ({reason(e)})"
+    if not np.array_equal(out, [0, 2, 0, 4]):
+        return f"a numba.cuda kernel gave wrong numbers: {out.tolist()} instead of [0, 2, 0, 4]"
+    return None
+
+
 def gpu_available():
-    """True when CuPy imports and sees at least one CUDA device."""
-    return _import_cupy() is not None
+    """True when the GPU path works here: CuPy, a CUDA device, cuBLAS and numba.cuda (``gpu_problem``)."""
+    return gpu_problem() is None
 
 
 def get_array_module(*arrays):
@@ -52,9 +103,28 @@ def check_device(device):
     """Validate a device name; raise a one-line error for an unusable GPU."""
     if device not in ("cpu", "gpu"):
         raise ValueError(f"unknown device {device!r}: use 'cpu' or 'gpu'")
-    if device == "gpu" and not gpu_available():
-        raise RuntimeError("--device gpu: no usable GPU (CuPy is not installed or sees no CUDA device)")
+    if device == "gpu" and gpu_problem():
+        raise RuntimeError(f"--device gpu: no usable GPU: {gpu_problem()}")
     return device
+
+
+def check_same_device(op, *operands):
+    """Raise a one-line ValueError when the arrays (or Tensors) given to ``op`` are on two devices:
+    the CPU and a GPU, or two GPUs. Scalars and None are ignored.
+
+    Without it, a NumPy weight meets a CuPy input deep inside an op (and NumPy refuses the implicit
+    conversion in words about ``__array__``), or a NumPy bias is copied to the GPU on every launch.
+    """
+    devices = []
+    for a in operands:
+        a = a.data if hasattr(a, "requires_grad") else a           # a Tensor: its array
+        if isinstance(a, np.ndarray):
+            devices.append("cpu")
+        elif type(a).__module__.startswith("cupy"):
+            devices.append(f"gpu {a.device.id}")
+    if len(set(devices)) > 1:
+        raise ValueError(f"{op}: arrays on different devices ({', '.join(devices)}); put them on one "
+                         "device (Module.to(device), minigrad.to_device)")
 
 
 def to_device(array, device):

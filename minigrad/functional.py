@@ -12,8 +12,9 @@ import numpy as np
 
 from . import relu_rules
 from .fast import winograd
-from .backend import get_array_module, scratch
+from .backend import check_same_device, get_array_module, scratch
 from .fast import for_array as kernels_for
+from .fast.plan import chunk_budget
 from .tensor import Function, Tensor
 
 
@@ -41,6 +42,7 @@ def _operands(op, a, b):
     """Lift a constant operand to an array of the tensor operand's dtype (no float64 leaks)."""
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError(f"{op}: at least one operand must be a Tensor")
+    check_same_device(op, a, b)
     ref = a if isinstance(a, Tensor) else b
     xp = ref.xp
 
@@ -58,6 +60,7 @@ def _operands(op, a, b):
 
 
 def _check_same_dtype(op, *arrays):
+    check_same_device(op, *arrays)
     dtypes = {a.dtype for a in arrays if a is not None}
     if len(dtypes) > 1:
         raise TypeError(f"{op}: mixed dtypes {sorted(map(str, dtypes))}; convert explicitly")
@@ -273,11 +276,7 @@ class GetItem(Function):
     def backward(ctx, g):
         xp = get_array_module(g)
         da = xp.zeros(ctx.shape, g.dtype)
-        if xp is np:
-            np.add.at(da, ctx.index, g)
-        else:
-            import cupyx
-            cupyx.scatter_add(da, ctx.index, g)
+        xp.add.at(da, ctx.index, g)
         return da, None
 
 
@@ -335,14 +334,15 @@ COLS_BUDGET = 2**22
 KEEP_COLS_LIMIT = 64 * 2**20
 
 
-def _chunks(n_images, k, oh, ow):
-    """The chunks (n0, n1, oy0, oy1) whose arrays of k rows (patch matrices, GEMM outputs) fit
-    COLS_BUDGET: several whole images when one fits, else bands of output rows of one image (at least
-    one row each)."""
-    if k * oh * ow <= COLS_BUDGET:
-        nb = COLS_BUDGET // (k * oh * ow)
+def _chunks(n_images, k, oh, ow, budget=None):
+    """The chunks (n0, n1, oy0, oy1) whose arrays of k rows (patch matrices, GEMM outputs) fit the
+    budget (default COLS_BUDGET; a GPU's: fast/plan.py): several whole images when one fits, else
+    bands of output rows of one image (at least one row each)."""
+    budget = budget or COLS_BUDGET
+    if k * oh * ow <= budget:
+        nb = budget // (k * oh * ow)
         return [(n0, min(n0 + nb, n_images), 0, oh) for n0 in range(0, n_images, nb)]
-    rows = max(1, COLS_BUDGET // (k * ow))
+    rows = max(1, budget // (k * ow))
     return [(n, n + 1, oy0, min(oy0 + rows, oh)) for n in range(n_images) for oy0 in range(0, oh, rows)]
 
 
@@ -397,7 +397,7 @@ class Conv2d(Function):
         w2 = xp.ascontiguousarray(w).reshape(O, Kc)                        # (O, K)
         out = xp.empty((N, O, P), x.dtype)                                 # (N, O, P)
         keep = ctx.needs_input_grad[1] and N * Kc * P <= KEEP_COLS_LIMIT
-        for n0, n1, oy0, oy1 in _chunks(N, max(Kc, O), oh, ow):           # cols and y within the budget
+        for n0, n1, oy0, oy1 in _chunks(N, max(Kc, O), oh, ow, chunk_budget(xp)):   # cols, y in budget
             width = (n1 - n0) * (oy1 - oy0) * ow                           # nb*P (or a band's pixels)
             cols = xp.empty((Kc, width), x.dtype) if keep else scratch(xp, "cols", (Kc, width), x.dtype)
             K.im2col(x, n0, oy0, *geometry, oy1 - oy0, ow, cols)          # (K, nb*P)
@@ -445,7 +445,7 @@ class Conv2d(Function):
         dx = xp.zeros_like(x) if need_x else None
         dw2 = xp.zeros_like(w2) if need_w else None
         db = xp.zeros(O, g.dtype) if need_b else None
-        for chunk, (n0, n1, oy0, oy1) in enumerate(_chunks(N, max(Kc, O), oh, ow)):   # as the forward's
+        for chunk, (n0, n1, oy0, oy1) in enumerate(_chunks(N, max(Kc, O), oh, ow, chunk_budget(xp))):
             width = (n1 - n0) * (oy1 - oy0) * ow                           # nb*P (or a band's pixels)
             if n1 - n0 == 1 and rule == K.NO_RELU:
                 gp = g[n0, :, oy0 * ow:oy1 * ow]                           # (O, P): a view, already packed
@@ -588,12 +588,24 @@ class Dropout(Function):
 
 
 _rng = np.random.default_rng()
+_gpu_rngs = {}                        # GPU id -> CuPy generator, seeded from _rng
 
 
 def manual_seed(seed):
     """Seed minigrad's random numbers (dropout masks, initialisation in nn)."""
     global _rng
     _rng = np.random.default_rng(seed)
+    _gpu_rngs.clear()
+
+
+def _rng_on(xp):
+    """A generator that draws on xp's device (no mask crosses from the host)."""
+    if xp is np:
+        return _rng
+    device = xp.cuda.runtime.getDevice()
+    if device not in _gpu_rngs:
+        _gpu_rngs[device] = xp.random.default_rng(int(_rng.integers(2**63)))
+    return _gpu_rngs[device]
 
 
 def rng():
@@ -606,8 +618,8 @@ def dropout(x, p=0.5, training=True):
     if not training or p == 0:
         return x
     xp = x.xp
-    keep = _rng.random(x.shape, dtype=np.float32) >= p
-    mask = xp.asarray(keep, dtype=x.dtype) * x.dtype.type(1.0 / (1.0 - p))
+    keep = _rng_on(xp).random(x.shape, dtype=np.float32) >= p
+    mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p))
     return Dropout.apply(x, mask)
 
 

@@ -87,7 +87,12 @@ def input_gradient(model, batch, target, rule="gradient", score="logit"):
     Each image's score depends only on that image, so one backward pass of the summed scores gives
     every image's gradient. Returns an array shaped like the batch, on the model's device.
     """
-    x = _input_tensor(batch, model)
+    return gradient_of_scores(model, _input_tensor(batch, model), target, rule, score)
+
+
+def gradient_of_scores(model, x, target, rule="gradient", score="logit"):
+    """``input_gradient`` of a Tensor ``x`` that is already checked, on the model's device, in its
+    dtype and requires its gradient (SmoothGrad's noisy copies: no check, no copy, no wait per step)."""
     with frozen(model):
         logits = model(x)
         t = targets_for(target, x.shape[0], logits.shape[1])

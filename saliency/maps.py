@@ -7,7 +7,7 @@ import numpy as np
 
 import minigrad as mg
 
-from .gradients import input_gradient
+from .gradients import _input_tensor, gradient_of_scores, input_gradient
 
 REDUCTIONS = ("max", "sum")
 
@@ -31,27 +31,31 @@ def smoothgrad(model, batch, target, n=50, sigma=0.15, rule="gradient", chunk=16
 
     Noise is Gaussian with std ``sigma * (max - min)`` of each image (relative to its range).
     Copies are processed ``chunk`` at a time so memory stays bounded. Returns the averaged gradient
-    (N, C, H, W); take ``saliency_map`` of it for the map.
+    (N, C, H, W) on the model's device, like ``input_gradient``; take ``saliency_map`` of it for the map.
+
+    Everything stays on the model's device: the batch goes there once, the noise is drawn there
+    (``xp.random.default_rng(seed)``) and the sum is kept there, so a GPU never waits for the host
+    between chunks.
     """
-    batch = np.asarray(mg.backend.to_numpy(batch.data if isinstance(batch, mg.Tensor) else batch))
-    if batch.ndim == 3:
-        batch = batch[None]
-    rng = np.random.default_rng(seed)
-    total = np.zeros(batch.shape, np.float64)
-    targets = np.broadcast_to(np.atleast_1d(target), (batch.shape[0],))
-    for k, image in enumerate(batch):
-        span = float(image.max() - image.min()) or 1.0
-        std = np.float32(sigma * span)
+    x = _input_tensor(batch, model).data                               # checked once, on the device
+    xp = mg.get_array_module(x)
+    rng = xp.random.default_rng(seed)
+    total = xp.zeros_like(x)
+    targets = np.broadcast_to(np.atleast_1d(target), (x.shape[0],))   # each pass checks its range
+    for k, image in enumerate(x):                                      # (C, H, W)
+        span = image.max() - image.min()
+        std = sigma * xp.where(span > 0, span, 1).astype(x.dtype)       # a 0-d array: no wait for its value
         done = 0
         while done < n:
             m = min(chunk, n - done)
-            noisy = image[None] + rng.standard_normal((m,) + image.shape, dtype=np.float32) * std
-            g = input_gradient(model, noisy.astype(batch.dtype), int(targets[k]), rule=rule)
-            total[k] += mg.backend.to_numpy(g).sum(axis=0, dtype=np.float64)
+            noise = rng.standard_normal((m,) + image.shape, dtype=xp.float32).astype(x.dtype, copy=False)
+            noisy = image[None] + noise * std                          # (m, C, H, W)
+            g = gradient_of_scores(model, mg.Tensor(noisy, requires_grad=True), int(targets[k]), rule=rule)
+            total[k] += g.sum(axis=0)
             done += m
             if progress is not None:
                 progress.update(m)
-    return (total / n).astype(batch.dtype)
+    return total / n
 
 
 def ten_crops(height, width, crop):
@@ -71,9 +75,9 @@ def ten_crop_saliency(model, image, target, crop=None, rule="gradient", reduce="
 
     image : (C, H, W) float in the model's input space, at least ``crop`` in each side.
     Each crop's map is flipped back if the crop was mirrored and added where it came from; each
-    pixel is averaged over the crops that contain it. Returns (H, W).
+    pixel is averaged over the crops that contain it, all on the model's device. Returns (H, W), a
+    NumPy array (the one copy back to the host).
     """
-    image = mg.backend.to_numpy(image)
     C, H, W = image.shape
     if crop is None:
         h, w = model.config.input_size
@@ -81,12 +85,13 @@ def ten_crop_saliency(model, image, target, crop=None, rule="gradient", reduce="
             raise ValueError(f"10 crops need a square input; this network takes {h}x{w}")
         crop = h
     windows = ten_crops(H, W, crop)
-    batch = np.stack([image[:, y:y + crop, x:x + crop][:, :, ::-1] if m else image[:, y:y + crop, x:x + crop]
+    image = mg.to_device(image, model.device)                          # once; crops, maps and sums stay there
+    xp = mg.get_array_module(image)
+    batch = xp.stack([image[:, y:y + crop, x:x + crop][:, :, ::-1] if m else image[:, y:y + crop, x:x + crop]
                       for y, x, m in windows])                          # (10, C, crop, crop)
-    maps = mg.backend.to_numpy(saliency_map(input_gradient(model, np.ascontiguousarray(batch), target, rule),
-                                            reduce))                     # (10, crop, crop)
-    total, count = np.zeros((H, W), np.float64), np.zeros((H, W), np.int32)
+    maps = saliency_map(input_gradient(model, batch, target, rule), reduce)   # (10, crop, crop)
+    total, count = xp.zeros((H, W), maps.dtype), xp.zeros((H, W), maps.dtype)
     for (y, x, m), smap in zip(windows, maps):
         total[y:y + crop, x:x + crop] += smap[:, ::-1] if m else smap
         count[y:y + crop, x:x + crop] += 1
-    return (total / np.maximum(count, 1)).astype(image.dtype)
+    return mg.backend.to_numpy(total / xp.maximum(count, 1))

@@ -272,6 +272,8 @@ def main(argv=None):
         sync_ours = cupy.cuda.Device().synchronize
         if have_torch:
             sync_torch = torch.cuda.synchronize
+            torch.backends.cuda.matmul.allow_tf32 = False      # strict float32 GEMMs and convolutions,
+            torch.backends.cudnn.allow_tf32 = False            # as CuPy's (TF32 only with CUPY_TF32=1)
 
     import numpy as np
     from tqdm import tqdm

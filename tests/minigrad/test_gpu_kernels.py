@@ -113,3 +113,62 @@ def test_gpu_relu_matches_cpu(rng, rule):
     got = dev(np.empty_like(g))
     gpu.relu_backward(dev(y), dev(g), rule, got)
     np.testing.assert_array_equal(host(got), want)
+
+
+def test_gpu_kernels_span_several_blocks(rng):
+    """Every kernel on arrays of more elements than one block of THREADS threads (several blocks, the
+    last one partly idle), against the CPU kernels."""
+    T = gpu.THREADS
+    x = rng.standard_normal((2, 3, 9, 8)).astype(np.float32)               # 432 elements
+    kh, kw, sh, sw, ph, pw = 3, 3, 2, 1, 1, 1
+    oh, ow = (9 + 2 * ph - kh) // sh + 1, (8 + 2 * pw - kw) // sw + 1
+    cols = np.empty((3 * kh * kw, 2 * oh * ow), np.float32)                # 27 x 80
+    cpu.im2col(x, 0, 0, kh, kw, sh, sw, ph, pw, oh, ow, cols)
+    got = dev(np.full_like(cols, np.nan))
+    gpu.im2col(dev(x), 0, 0, kh, kw, sh, sw, ph, pw, oh, ow, got)
+    np.testing.assert_array_equal(host(got), cols)
+    want_dx, got_dx = np.zeros_like(x), dev(np.zeros_like(x))
+    cpu.col2im(cols, 0, 0, kh, kw, sh, sw, ph, pw, oh, ow, want_dx)
+    gpu.col2im(dev(cols), 0, 0, kh, kw, sh, sw, ph, pw, oh, ow, got_dx)
+    np.testing.assert_allclose(host(got_dx), want_dx, rtol=1e-6, atol=1e-6)
+
+    y, b = rng.standard_normal((5, 2 * 30)).astype(np.float32), rng.standard_normal(5).astype(np.float32)
+    out, got_out = np.zeros((2, 5, 30), np.float32), dev(np.zeros((2, 5, 30), np.float32))   # 300 elements
+    cpu.gemm_out_to_nchw(y, b, True, 0, 0, out)
+    gpu.gemm_out_to_nchw(dev(y), dev(b), True, 0, 0, got_out)
+    np.testing.assert_array_equal(host(got_out), out)
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    packed, got_packed = np.empty_like(y), dev(np.empty_like(y))
+    cpu.nchw_to_gemm(g, out, cpu.GUIDED, 0, 0, packed)
+    gpu.nchw_to_gemm(dev(g), dev(out), gpu.GUIDED, 0, 0, got_packed)
+    np.testing.assert_array_equal(host(got_packed), packed)
+
+    xp = distinct(rng, (2, 4, 14, 13), dtype=np.float32)                   # 1456 elements in, 288 out
+    pooled = np.empty((2, 4, 6, 6), np.float32)                            # 3x3 windows, stride 2: overlapping
+    switches = np.empty((2, 4, 6, 6), np.int32)
+    cpu.maxpool_forward(xp, 3, 3, 2, 2, pooled, switches)
+    got_p, got_s = dev(np.empty_like(pooled)), dev(np.empty_like(switches))
+    gpu.maxpool_forward(dev(xp), 3, 3, 2, 2, got_p, got_s)
+    np.testing.assert_array_equal(host(got_p), pooled)
+    np.testing.assert_array_equal(host(got_s), switches)
+    gp = rng.standard_normal(pooled.shape).astype(np.float32)
+    want_dxp, got_dxp = np.zeros_like(xp), dev(np.zeros_like(xp))
+    cpu.maxpool_backward(gp, switches, 3, 3, 2, 2, want_dxp)
+    gpu.maxpool_backward(dev(gp), dev(switches), 3, 3, 2, 2, got_dxp)
+    np.testing.assert_allclose(host(got_dxp), want_dxp, rtol=1e-6, atol=1e-7)
+
+    v, gv = rng.standard_normal(3 * T + 7).astype(np.float32), rng.standard_normal(3 * T + 7).astype(np.float32)
+    r, got_r = np.empty_like(v), dev(np.empty_like(v))
+    cpu.relu_forward(v, r)
+    gpu.relu_forward(dev(v), got_r)
+    np.testing.assert_array_equal(host(got_r), r)
+    back, got_back = np.empty_like(v), dev(np.empty_like(v))
+    cpu.relu_backward(r, gv, cpu.GUIDED, back)
+    gpu.relu_backward(dev(r), dev(gv), gpu.GUIDED, got_back)
+    np.testing.assert_array_equal(host(got_back), back)
+    assert min(cols.size, x.size, out.size, pooled.size, v.size) > T    # each launch had several blocks
+
+
+def test_gpu_launch_refuses_more_threads_than_32_bit_indices_allow():
+    with pytest.raises(ValueError, match="32-bit"):
+        gpu._launch(gpu._relu_forward, gpu.MAX_THREADS, np.empty(1, np.float32), np.empty(1, np.float32))

@@ -54,9 +54,10 @@ def test_gpu_small_net_matches_cpu(rng, rule):
     assert rel(outs[1], outs[0]) < 1e-5 and rel(grads[1], grads[0]) < 1e-5
 
 
-def test_gpu_vgg16_logits_and_saliency_match_cpu():
+def test_gpu_vgg16_logits_and_saliency_match_cpu(monkeypatch):
     import saliency
     from models import vgg
+    monkeypatch.setattr(F, "WINOGRAD_MIN_CHANNELS", 0)      # the CPU side by im2col too: the same algorithm
     model = vgg.build("vgg16", seed=0).eval()
     x = np.random.default_rng(0).standard_normal((2, 3, 224, 224), dtype=np.float32)
     with mg.no_grad():
@@ -68,3 +69,63 @@ def test_gpu_vgg16_logits_and_saliency_match_cpu():
     gpu_g = saliency.input_gradient(model, x, [3, 7])
     assert rel(gpu_logits, cpu_logits) < 1e-4
     assert rel(gpu_g, cpu_g) < 1e-4
+
+
+def test_gpu_check_passes():
+    assert mg.backend.gpu_problem() is None            # a CuPy matmul and a numba.cuda launch both ran
+
+
+def test_gpu_ops_refuse_arrays_on_two_devices(rng):
+    x = gpu(rng.standard_normal((1, 2, 5, 5)).astype(np.float32))
+    w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"^conv2d: arrays on different devices \(gpu \d+, cpu\)"):
+        F.conv2d(x, w)
+    with pytest.raises(ValueError, match=r"^linear: arrays on different devices"):
+        F.linear(F.flatten(x), np.ones((4, 50), np.float32))
+    with pytest.raises(ValueError, match=r"^add: arrays on different devices"):
+        x + np.ones((5, 5), np.float32)
+
+
+def test_gpu_kernels_run_on_cupys_current_stream(rng):
+    import cupy
+    from minigrad.fast import gpu_kernels
+    x = rng.standard_normal((2, 3, 9, 8)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    want = F.conv2d_relu(mg.Tensor(x), mg.Tensor(w), padding=1).data
+    with cupy.cuda.Stream(non_blocking=True) as stream:
+        got = F.conv2d_relu(gpu(x), gpu(w), padding=1).data
+        got = cupy.asnumpy(got, stream=stream)
+        stream.synchronize()
+    assert (cupy.cuda.Device().id, stream.ptr) in gpu_kernels._streams
+    assert rel(got, want) < 1e-5
+
+
+def test_gpu_dropout_mask_is_drawn_on_the_device():
+    import cupy
+    assert type(F._rng_on(cupy)).__module__.startswith("cupy")
+    x = gpu(np.ones((64, 1000), np.float32), True)
+    mg.manual_seed(0)
+    y = F.dropout(x, 0.25, True).data
+    assert isinstance(y, cupy.ndarray) and y.dtype == np.float32
+    assert abs(float((y > 0).mean()) - 0.75) < 0.01   # 64000 draws: the standard deviation is 0.0017
+    assert set(cupy.unique(y).get().tolist()) <= {0.0, float(np.float32(1) / np.float32(0.75))}
+    mg.manual_seed(0)
+    assert bool((F.dropout(x, 0.25, True).data == y).all())   # seeded by manual_seed
+
+
+def test_gpu_smoothgrad_and_ten_crops_match_cpu():
+    import cupy
+
+    import saliency
+    from ..saliency.twin import images, random_vgg
+    model, image, batch = random_vgg(size=32), images(1, 40)[0], images(1, 32)
+    cpu_map = saliency.ten_crop_saliency(model, image, 6)
+    cpu_g = saliency.smoothgrad(model, batch, 3, n=4, sigma=0.0)
+    model.to("gpu")
+    gpu_map = saliency.ten_crop_saliency(model, image, 6)
+    assert isinstance(gpu_map, np.ndarray) and rel(gpu_map, cpu_map) < 1e-4
+    g = saliency.smoothgrad(model, batch, 3, n=4, sigma=0.0)
+    assert isinstance(g, cupy.ndarray) and rel(g, cpu_g) < 1e-4
+    noisy = saliency.smoothgrad(model, batch, 3, n=4, sigma=0.2)   # the noise drawn by CuPy
+    assert isinstance(noisy, cupy.ndarray) and noisy.dtype == np.float32 and bool(cupy.isfinite(noisy).all())
+    assert rel(noisy, g) > 1e-3                                     # it did add noise

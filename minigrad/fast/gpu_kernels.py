@@ -1,4 +1,4 @@
-"""numba.cuda kernels on CuPy arrays: the same names, arguments and maths as kernels/cpu.py.
+"""numba.cuda kernels on CuPy arrays: the same names, arguments and maths as cpu_kernels.py.
 
 Each public function launches one CUDA kernel over the elements it writes, one thread per element;
 CuPy arrays reach Numba through ``__cuda_array_interface__`` (no copies). Where the CPU kernels
@@ -8,15 +8,17 @@ that land on its own element, so no atomics are needed and the result is determi
 Because they are Numba kernels, the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) runs them on NumPy
 arrays on any machine: the test suite checks their indexing against the CPU kernels everywhere.
 
-The Winograd kernels of cpu.py have no counterpart here: functional.py uses Winograd on the CPU only,
+The Winograd kernels of cpu_kernels.py have no counterpart here: conv.py uses Winograd on the CPU only,
 and convolutions on a GPU always go by im2col + cuBLAS.
 """
 import math
 
 from numba import cuda
 
+from ..relu_rules import code
+
 THREADS = 256
-GRADIENT, DECONVNET, GUIDED = 0, 1, 2
+GRADIENT, DECONVNET, GUIDED = (code(name) for name in ("gradient", "deconvnet", "guided"))   # relu_rules' codes
 NO_RELU = -1
 
 

@@ -8,9 +8,9 @@ where * is elementwise over the 16 positions of the transformed tile, and the pr
 input channels. Summing over channels at each of the 16 positions is a GEMM, so for T tiles:
 
     U (16, O, C) = G w G^T       the filters, once per call (``filters``)
-    V (16, C, T) = B^T d B       the input tiles (kernels/cpu.py: winograd_input)
+    V (16, C, T) = B^T d B       the input tiles (cpu_kernels.py: winograd_input)
     M (16, O, T) = U @ V         16 GEMMs over channels (BLAS)
-    out = A^T M A + b            2x2 per tile, bias and ReLU fused (kernels/cpu.py: winograd_output)
+    out = A^T M A + b            2x2 per tile, bias and ReLU fused (cpu_kernels.py: winograd_output)
 
 with the 4x4 and 4x3 matrices
 
@@ -24,11 +24,11 @@ im2col's (7.0e-7 against 4.8e-7 of the largest output at 256 channels; tests/min
 
 The input gradient of such a convolution is the same convolution of the output gradient with the
 filters turned by 180 degrees and the input and output channels swapped, with padding 2 - p: Winograd
-again (``filters(w, flip=True)``). functional.py decides when to use it (``WINOGRAD_MIN_CHANNELS``).
+again (``filters(w, flip=True)``). conv.py decides when to use it (``WINOGRAD_MIN_CHANNELS``).
 """
 import numpy as np
 
-from ..backend import scratch
+from .memory import scratch
 from . import for_array as kernels_for
 
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])

@@ -41,10 +41,11 @@ class Conv2d(Function):
         (sh, sw), (ph, pw) = stride, padding
         oh, ow = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
         xpad = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))            # (N, C, H + 2ph, W + 2pw)
+        taps = xp.ascontiguousarray(w.transpose(2, 3, 0, 1))               # (kh, kw, O, C): w[:, :, i, j]
         out = xp.zeros((N, O, oh * ow), x.dtype)                           # (N, O, P)
         for i, j in product(range(kh), range(kw)):
             xs = _shifted(xpad, i, j, sh, sw, oh, ow).reshape(N, C, oh * ow)   # (N, C, P)
-            out += w[:, :, i, j] @ xs                                      # (O, C) @ (N, C, P) -> (N, O, P)
+            out += taps[i, j] @ xs                                         # (O, C) @ (N, C, P) -> (N, O, P)
         if b is not None:
             out += b[:, None]                                              # (O, 1) over P
         ctx.save_for_backward(xpad, w)
@@ -58,19 +59,22 @@ class Conv2d(Function):
         sh, sw, ph, pw, oh, ow, H, W = ctx.geometry
         N, C = xpad.shape[:2]
         O, _, kh, kw = w.shape
+        need_x, need_w = ctx.needs_input_grad[:2]
+        need_b = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
         g = g.reshape(N, O, oh * ow)                                       # (N, O, P)
-        dxpad = xp.zeros_like(xpad)                                        # (N, C, H + 2ph, W + 2pw)
-        dw = xp.zeros_like(w)                                              # (O, C, kh, kw)
+        taps = xp.ascontiguousarray(w.transpose(2, 3, 0, 1))               # (kh, kw, O, C): w[:, :, i, j]
+        dxpad = xp.zeros_like(xpad) if need_x else None                    # (N, C, H + 2ph, W + 2pw)
+        dw = xp.zeros_like(w) if need_w else None                          # (O, C, kh, kw)
         for i, j in product(range(kh), range(kw)):
-            xs = _shifted(xpad, i, j, sh, sw, oh, ow).reshape(N, C, oh * ow)   # (N, C, P)
-            dw[:, :, i, j] = xp.tensordot(g, xs, axes=([0, 2], [0, 2]))   # sum over n, p: (O, C)
-            dxs = w[:, :, i, j].T @ g                                      # (C, O) @ (N, O, P) -> (N, C, P)
-            _shifted(dxpad, i, j, sh, sw, oh, ow)[...] += dxs.reshape(N, C, oh, ow)
-        dx = dxpad[:, :, ph:ph + H, pw:pw + W]                              # (N, C, H, W): drop the padding
-        db = g.sum(axis=(0, 2))                                            # (O,)
-        need = ctx.needs_input_grad
-        return (dx if need[0] else None, dw if need[1] else None,
-                db if len(need) > 2 and need[2] else None)
+            if need_w:
+                xs = _shifted(xpad, i, j, sh, sw, oh, ow).reshape(N, C, oh * ow)   # (N, C, P)
+                dw[:, :, i, j] = xp.tensordot(g, xs, axes=([0, 2], [0, 2]))   # sum over n, p: (O, C)
+            if need_x:
+                dxs = taps[i, j].T @ g                                     # (C, O) @ (N, O, P) -> (N, C, P)
+                _shifted(dxpad, i, j, sh, sw, oh, ow)[...] += dxs.reshape(N, C, oh, ow)
+        dx = dxpad[:, :, ph:ph + H, pw:pw + W] if need_x else None         # (N, C, H, W): drop the padding
+        db = g.sum(axis=(0, 2)) if need_b else None                        # (O,)
+        return dx, dw, db
 
 
 def conv2d(x, w, b, stride, padding):

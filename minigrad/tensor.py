@@ -69,7 +69,7 @@ class Function:
     @classmethod
     def apply_later(cls, *inputs, **params):
         """As ``apply``, but the forward runs only when the output's ``data`` is first read. The fast
-        tier uses this to see what consumes a convolution's output before computing it (fast/relu.py)."""
+        tier uses this to see what consumes a convolution's output before computing it (fast/conv.py)."""
         needs = tuple(_grad_enabled and isinstance(t, Tensor) and t.requires_grad for t in inputs)
         record = any(needs)                             # under no_grad nothing needs a gradient
         ctx = Context(needs)
@@ -110,8 +110,8 @@ class Tensor:
     @property
     def data(self):
         if self._later is not None:                     # a forward put off (Function.apply_later)
-            forward, self._later = self._later, None
-            self._data = forward()
+            self._data = self._later()
+            self._later = None
         return self._data
 
     @data.setter

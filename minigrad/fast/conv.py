@@ -79,7 +79,7 @@ class Conv2d(Function):
 
     @staticmethod
     def forward(ctx, x, w, b=None, stride=(1, 1), padding=(0, 0), relu=False):
-        xp, K = get_array_module(x), for_array(x)
+        xp, kernels = get_array_module(x), for_array(x)
         x = xp.ascontiguousarray(x)
         N, C, H, W = x.shape
         O, _, kh, kw = w.shape
@@ -100,15 +100,15 @@ class Conv2d(Function):
         for n0, n1, oy0, oy1 in _chunks(N, max(Kc, O), oh, ow):           # cols and y within the budget
             width = (n1 - n0) * (oy1 - oy0) * ow                           # nb*P (or a band's pixels)
             cols = xp.empty((Kc, width), x.dtype) if keep else scratch(xp, "cols", (Kc, width), x.dtype)
-            K.im2col(x, n0, oy0, *geometry, oy1 - oy0, ow, cols)          # (K, nb*P)
+            kernels.im2col(x, n0, oy0, *geometry, oy1 - oy0, ow, cols)          # (K, nb*P)
             if keep:
                 ctx.cols.append(cols)
             if n1 - n0 == 1 and oy1 - oy0 == oh:                           # one whole image: GEMM into out
                 xp.matmul(w2, cols, out=out[n0])                           # (O, P)
-                K.gemm_out_to_nchw(out[n0], bias, relu, 0, 0, out[n0:n1])  # bias (+ ReLU) in place
+                kernels.gemm_out_to_nchw(out[n0], bias, relu, 0, 0, out[n0:n1])  # bias (+ ReLU) in place
             else:                                                          # (O, nb*P) -> out[n0:n1, :, band]
                 y = xp.matmul(w2, cols, out=scratch(xp, "gemm", (O, width), x.dtype))
-                K.gemm_out_to_nchw(y, bias, relu, n0, oy0 * ow, out)
+                kernels.gemm_out_to_nchw(y, bias, relu, n0, oy0 * ow, out)
         out = out.reshape(N, O, oh, ow)                                    # (N, O, oh, ow)
         ctx.save_for_backward(x, w, out if relu else None)
         return out
@@ -116,7 +116,7 @@ class Conv2d(Function):
     @staticmethod
     def backward(ctx, g):
         x, w, y = ctx.saved
-        xp, K = get_array_module(x), for_array(x)
+        xp, kernels = get_array_module(x), for_array(x)
         kh, kw, sh, sw, ph, pw = ctx.geometry
         N, C = x.shape[:2]
         oh, ow = ctx.out_size
@@ -132,13 +132,13 @@ class Conv2d(Function):
                                partial(_chunks, N)) if ctx.needs_input_grad[0] else None
             need_b = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
             return dx, None, (g.sum(axis=(0, 2, 3)) if need_b else None)
-        rule = K.NO_RELU
+        rule = kernels.NO_RELU
         if ctx.relu and relu_rules._observers:                             # observers want the ReLU's own
             g = relu.backward(y, g)                                        # arrays: go through it apart
         elif ctx.relu:                                                     # else fused into the packing
             rule = relu_rules.code()
         g = xp.ascontiguousarray(g).reshape(N, O, P)                       # (N, O, P)
-        y = y.reshape(N, O, P) if rule != K.NO_RELU else g
+        y = y.reshape(N, O, P) if rule != kernels.NO_RELU else g
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         need_b = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
         w2 = xp.ascontiguousarray(w).reshape(O, Kc)                        # (O, K)
@@ -147,11 +147,11 @@ class Conv2d(Function):
         db = xp.zeros(O, g.dtype) if need_b else None
         for chunk, (n0, n1, oy0, oy1) in enumerate(_chunks(N, max(Kc, O), oh, ow)):   # as the forward's
             width = (n1 - n0) * (oy1 - oy0) * ow                           # nb*P (or a band's pixels)
-            if n1 - n0 == 1 and rule == K.NO_RELU:
+            if n1 - n0 == 1 and rule == kernels.NO_RELU:
                 gp = g[n0, :, oy0 * ow:oy1 * ow]                           # (O, P): a view, already packed
             else:                                                          # (O, nb*P), packed like y,
                 gp = scratch(xp, "gemm", (O, width), g.dtype)              # through the ReLU's rule
-                K.nchw_to_gemm(g, y, rule, n0, oy0 * ow, gp)
+                kernels.nchw_to_gemm(g, y, rule, n0, oy0 * ow, gp)
             if need_b:
                 db += gp.sum(axis=1)
             if need_w:
@@ -159,11 +159,11 @@ class Conv2d(Function):
                     cols = ctx.cols[chunk]                                 # kept by the forward
                 else:
                     cols = scratch(xp, "cols", (Kc, width), x.dtype)       # (K, nb*P)
-                    K.im2col(x, n0, oy0, *ctx.geometry, oy1 - oy0, ow, cols)
+                    kernels.im2col(x, n0, oy0, *ctx.geometry, oy1 - oy0, ow, cols)
                 dw2 += gp @ cols.T                                         # (O, nb*P) @ (nb*P, K)
             if need_x:                                                     # (cols, if scratch, is used up)
                 dcols = xp.matmul(w2.T, gp, out=scratch(xp, "cols", (Kc, width), x.dtype))   # (K, nb*P)
-                K.col2im(dcols, n0, oy0, *ctx.geometry, oy1 - oy0, ow, dx)  # (K, nb*P) -> dx[n0:n1]
+                kernels.col2im(dcols, n0, oy0, *ctx.geometry, oy1 - oy0, ow, dx)  # (K, nb*P) -> dx[n0:n1]
         ctx.cols = []                                                      # free them
         return dx, (dw2.reshape(w.shape) if need_w else None), db
 

@@ -14,24 +14,24 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride):
-        xp, K = get_array_module(x), for_array(x)
+        xp, kernels = get_array_module(x), for_array(x)
         x = xp.ascontiguousarray(x)
         (kh, kw), (sh, sw) = kernel_size, stride
         N, C, H, W = x.shape
         oh, ow = (H - kh) // sh + 1, (W - kw) // sw + 1
         out = xp.empty((N, C, oh, ow), x.dtype)
         switches = xp.empty((N, C, oh, ow), xp.int32)                    # flat index y*W + x
-        K.maxpool_forward(x, kh, kw, sh, sw, out, switches)
+        kernels.maxpool_forward(x, kh, kw, sh, sw, out, switches)
         ctx.save_for_backward(switches)
         ctx.shape, ctx.window = x.shape, (kh, kw, sh, sw)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        xp, K = get_array_module(g), for_array(g)
+        xp, kernels = get_array_module(g), for_array(g)
         (switches,) = ctx.saved
         dx = xp.zeros(ctx.shape, g.dtype)
-        K.maxpool_backward(xp.ascontiguousarray(g), switches, *ctx.window, dx)
+        kernels.maxpool_backward(xp.ascontiguousarray(g), switches, *ctx.window, dx)
         return dx, None, None
 
 

@@ -15,10 +15,10 @@ from . import conv, for_array
 
 def backward(y, g):
     """Back through a ReLU whose output was y, with the rule in force (relu_rules.py)."""
-    xp, K = get_array_module(g), for_array(g)
+    xp, kernels = get_array_module(g), for_array(g)
     g = xp.ascontiguousarray(g)
     dx = xp.empty_like(g)
-    K.relu_backward(y.ravel(), g.ravel(), relu_rules.code(), dx.ravel())
+    kernels.relu_backward(y.ravel(), g.ravel(), relu_rules.code(), dx.ravel())
     if relu_rules._observers:
         relu_rules.notify(y > 0, g, dx)
     return dx
@@ -29,10 +29,10 @@ class ReLU(Function):
 
     @staticmethod
     def forward(ctx, x):
-        xp, K = get_array_module(x), for_array(x)
+        xp, kernels = get_array_module(x), for_array(x)
         x = xp.ascontiguousarray(x)
         out = xp.empty_like(x)
-        K.relu_forward(x.ravel(), out.ravel())
+        kernels.relu_forward(x.ravel(), out.ravel())
         ctx.save_for_backward(out)                                        # [out > 0] = [x > 0]
         return out
 

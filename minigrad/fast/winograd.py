@@ -48,7 +48,7 @@ def conv(x, U, b, padding, relu, chunks):
     """The 3x3 stride-1 convolution of x (N, C, H, W) with the transformed filters U (16, O, C), plus b
     (and the ReLU if ``relu``), a chunk of tiles at a time: ``chunks(k, th, tw)`` gives the chunks
     (n0, n1, ty0, ty1) of whole images or bands of tile rows whose arrays of k rows fit the budget."""
-    K = kernels_for(x)
+    kernels = kernels_for(x)
     N, C, H, W = x.shape
     O = U.shape[1]
     ph, pw = padding
@@ -58,7 +58,7 @@ def conv(x, U, b, padding, relu, chunks):
     for n0, n1, ty0, ty1 in chunks(16 * max(C, O), th, tw):
         T = (n1 - n0) * (ty1 - ty0) * tw                                   # tiles in this chunk
         V = scratch(np, "cols", (16, C, T), x.dtype)
-        K.winograd_input(x, n0, ty0, ph, pw, ty1 - ty0, tw, V)            # (16, C, T)
+        kernels.winograd_input(x, n0, ty0, ph, pw, ty1 - ty0, tw, V)            # (16, C, T)
         M = np.matmul(U, V, out=scratch(np, "gemm", (16, O, T), x.dtype))  # 16 GEMMs: (O, C) @ (C, T)
-        K.winograd_output(M, b, relu, n0, ty0, ty1 - ty0, tw, out)        # (N, O, oh, ow)
+        kernels.winograd_output(M, b, relu, n0, ty0, ty1 - ty0, tw, out)        # (N, O, oh, ow)
     return out

@@ -5,8 +5,11 @@
     y = mg.functional.relu(x).sum()
     y.backward()                 # x.grad
     with mg.relu_rule("deconvnet"): ...
+    with mg.use_ops("simple"): ...   # the heavy ops' reading tier; default "fast" (env MINIGRAD_OPS)
 
-Reading order: backend, tensor, functional, relu_rules, fast/ (kernels, winograd), nn, optim, gradcheck.
+Reading order: backend, tensor, functional (and losses), relu_rules, tiers, simple, nn, optim,
+gradcheck; for speed, the fast tier: fast/ (conv, relu, pool, winograd, memory, cpu_kernels,
+gpu_kernels; reference holds the naive loops the kernels are tested against).
 """
 from . import backend, functional, nn, optim
 from .backend import get_array_module, gpu_available, to_device
@@ -14,7 +17,8 @@ from .functional import manual_seed
 from .gradcheck import GradcheckError, gradcheck
 from .relu_rules import current_rule, relu_rule
 from .tensor import Tensor, is_grad_enabled, no_grad
+from .tiers import current_ops, use_ops
 
 __all__ = ["Tensor", "no_grad", "is_grad_enabled", "relu_rule", "current_rule", "gradcheck",
            "GradcheckError", "functional", "nn", "optim", "backend", "get_array_module",
-           "gpu_available", "to_device", "manual_seed"]
+           "gpu_available", "to_device", "manual_seed", "use_ops", "current_ops"]

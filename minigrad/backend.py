@@ -1,14 +1,12 @@
 """The array backend: NumPy on the CPU, CuPy on the GPU, chosen by the array itself.
 
-Everything outside ``minigrad/fast`` is written once for both, with the idiom
+Everything outside ``minigrad/fast`` (the fast tier's kernels) is written once for both, with the idiom
 
     xp = get_array_module(x)      # numpy or cupy
     y = xp.maximum(x, 0)
 
 CuPy is imported lazily and is optional: a CPU-only machine never imports it.
 """
-import threading
-
 import numpy as np
 
 #: dtype that Python scalars and lists become, and that models use.
@@ -133,41 +131,6 @@ def to_device(array, device):
     if device == "cpu":
         return array.get() if get_array_module(array) is not np else np.asarray(array)
     return _import_cupy().asarray(array)
-
-
-#: scratch buffers of this thread, one per (array module, GPU, purpose, dtype): see ``scratch``
-_scratch = threading.local()
-
-
-def scratch(xp, purpose, shape, dtype):
-    """An uninitialised array for temporary use, carved from a buffer kept from call to call.
-
-    The convolution's patch matrices and GEMM results (up to 16 MB each) are needed again for every
-    chunk, layer and step. Fresh arrays that large come from the operating system as new pages each
-    time (glibc hands big blocks back on free), and the kernel must fault in and zero every page
-    (measured, with the activations: 60-130 ms of system time per VGG16 image, against a forward of
-    about 400 ms). One buffer per purpose, reused, costs nothing after the first call.
-
-    The array is valid until the next ``scratch`` call with the same purpose: use it and drop it.
-    Each thread has its own buffers (two threads running convolutions never share one); they are held
-    until ``free_scratch()`` or the thread's end.
-    """
-    size = 1
-    for d in shape:
-        size *= d
-    device = None if xp is np else xp.cuda.runtime.getDevice()   # one set of buffers per GPU
-    key = (xp.__name__, device, purpose, np.dtype(dtype).str)
-    buffers = _scratch.__dict__.setdefault("buffers", {})
-    buf = buffers.get(key)
-    if buf is None or buf.size < size:
-        buffers.pop(key, None)                      # free the old one before allocating the new
-        buf = buffers[key] = xp.empty(size, dtype)
-    return buf[:size].reshape(shape)
-
-
-def free_scratch():
-    """Release this thread's scratch buffers (they are made again on demand)."""
-    _scratch.__dict__.pop("buffers", None)
 
 
 def to_numpy(array):

@@ -14,10 +14,13 @@ ReLU rule swapped. That is the paper's point, and in this engine it is literally
         score.backward()
 
 The rule in force when ``backward()`` runs is the one used. Nothing else in the engine knows about
-deconvnets. The fast kernels implement these same formulas (fast/cpu_kernels.py: relu_backward).
+deconvnets. On the simple tier (simple.py) the ReLU's backward calls the function below that
+defines the rule in force (``in_force()``); the fast tier's kernels implement the same formulas
+(fast/cpu_kernels.py: relu_backward) and are told which by ``code(name)``.
 """
 import contextlib
 
+#: the rule names; a rule's code for the compiled kernels is its index here (``code``).
 RULES = ("gradient", "deconvnet", "guided")
 
 _rule = "gradient"
@@ -42,6 +45,22 @@ def guided(x_positive, g):
 def current_rule():
     """The name of the ReLU backward rule now in force."""
     return _rule
+
+
+def in_force():
+    """The function of the rule now in force: ``gradient``, ``deconvnet`` or ``guided`` above."""
+    return {"gradient": gradient, "deconvnet": deconvnet, "guided": guided}[_rule]
+
+
+def code(name=None):
+    """The compiled kernels' number for rule ``name`` (default: the rule in force): its index in RULES."""
+    return RULES.index(_rule if name is None else name)
+
+
+def notify(x_positive, g, result):
+    """Hand one ReLU backward's arrays to the observers (``observe``); both tiers call this."""
+    for callback in _observers:
+        callback(x_positive, g, result)
 
 
 @contextlib.contextmanager

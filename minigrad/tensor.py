@@ -11,6 +11,7 @@ unless ``retain_grad()`` was called.
 The ops themselves live in ``functional.py``; the operators below are thin calls into it.
 """
 import contextlib
+import functools
 
 import numpy as np
 
@@ -61,14 +62,26 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **params):
+        out = cls.apply_later(*inputs, **params)
+        out.data                                        # run the forward now
+        return out
+
+    @classmethod
+    def apply_later(cls, *inputs, **params):
+        """As ``apply``, but the forward runs only when the output's ``data`` is first read. The fast
+        tier uses this to see what consumes a convolution's output before computing it (fast/conv.py)."""
         needs = tuple(_grad_enabled and isinstance(t, Tensor) and t.requires_grad for t in inputs)
         record = any(needs)                             # under no_grad nothing needs a gradient
         ctx = Context(needs)
         arrays = [t.data if isinstance(t, Tensor) else t for t in inputs]
-        out = Tensor(cls.forward(ctx, *arrays, **params), requires_grad=record)
+        out = Tensor(_NOT_YET, requires_grad=record)
+        out._later = functools.partial(cls.forward, ctx, *arrays, **params)
         if record:
             out._op, out._ctx, out._inputs = cls, ctx, inputs
         return out
+
+
+_NOT_YET = np.empty(0, DEFAULT_DTYPE)                  # the data of an output whose forward is put off
 
 
 def _as_array(data):
@@ -86,7 +99,7 @@ class Tensor:
     def __init__(self, data, requires_grad=False):
         if isinstance(data, Tensor):
             data = data.data
-        self.data = _as_array(data)
+        self._data, self._later = _as_array(data), None
         self.requires_grad = bool(requires_grad)
         self.grad = None
         self._op = self._ctx = None
@@ -94,6 +107,17 @@ class Tensor:
         self._retain = False
 
     # ---- properties -------------------------------------------------------------------------
+    @property
+    def data(self):
+        if self._later is not None:                     # a forward put off (Function.apply_later)
+            self._data = self._later()
+            self._later = None
+        return self._data
+
+    @data.setter
+    def data(self, array):
+        self._data, self._later = array, None
+
     shape = property(lambda self: self.data.shape)
     dtype = property(lambda self: self.data.dtype)
     ndim = property(lambda self: self.data.ndim)

@@ -23,7 +23,6 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import backend, nn
-from minigrad import functional as F
 
 from . import formats, imagenet
 from .formats import hdf5
@@ -203,20 +202,11 @@ class VGG(nn.Module):
                              f"{', '.join(self.layer_names)}")
         stop = max(self.layer_names.index(n) for n in wanted) if wanted else len(self.layer_names) - 1
         self._check_input(x, stop)
-        out, i = {}, 0
-        while i <= stop:
-            name, layer = self.layer_names[i], getattr(self, self.layer_names[i])
-            fuse = (isinstance(layer, nn.Conv2d) and name not in wanted and i + 1 <= stop
-                    and isinstance(getattr(self, self.layer_names[i + 1]), nn.ReLU))
-            if fuse:                                   # relu(conv(x)) in one pass, same maths
-                x = F.conv2d_relu(x, layer.weight, layer.bias, layer.stride, layer.padding)
-                i += 1
-                name = self.layer_names[i]
-            else:
-                x = layer(x)
+        out = {}
+        for name in self.layer_names[:stop + 1]:
+            x = getattr(self, name)(x)
             if name in wanted:
                 out[name] = x
-            i += 1
         if isinstance(until, str):
             return out[until]
         return out if until is not None else x

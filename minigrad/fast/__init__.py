@@ -1,6 +1,14 @@
-"""The fast tier: compiled kernels ``cpu_kernels`` (Numba @njit on NumPy arrays), ``gpu_kernels``
-(numba.cuda on CuPy arrays), ``winograd`` (Winograd F(2x2, 3x3)), and ``reference`` (naive loops, the
-ground truth the compiled kernels are tested against)."""
+"""The fast tier: the heavy ops of simple.py, computed the same way but faster (tested equal).
+
+    conv.py          chunked im2col + GEMM, kept patch matrices, fused bias+ReLU, Winograd dispatch;
+                     the plan constants (COLS_BUDGET, KEEP_COLS_LIMIT, WINOGRAD_MIN_CHANNELS)
+    relu.py          ReLU by compiled loops; fused into the convolution before it when it can be
+    pool.py          max pooling with switches by compiled loops
+    winograd.py      Winograd F(2x2, 3x3)
+    memory.py        scratch buffers reused from call to call
+    cpu_kernels.py   Numba @njit kernels;  gpu_kernels.py  numba.cuda kernels (same names, same maths)
+    reference.py     naive loops: the ground truth the compiled kernels are tested against
+"""
 import numpy as np
 
 
@@ -11,3 +19,8 @@ def for_array(array):
         return cpu_kernels
     from . import gpu_kernels
     return gpu_kernels
+
+
+from .conv import conv2d  # noqa: E402  (the tier's ops; they need for_array above)
+from .pool import max_pool2d  # noqa: E402
+from .relu import relu  # noqa: E402

@@ -29,14 +29,18 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from ..relu_rules import code
+
 # Threads: Numba's OpenMP layer leaves its threads spinning after each parallel loop, and they then
 # fight OpenBLAS's threads for the cores during the GEMM that follows (measured on 2 cores: im2col
 # plus GEMM took 15x longer than either alone). The workqueue layer's threads sleep when idle.
 if not os.environ.get("NUMBA_THREADING_LAYER"):
     numba.config.THREADING_LAYER = "workqueue"
 
-# Rule codes: the index in relu_rules.RULES; NO_RELU for a convolution without a fused ReLU.
-GRADIENT, DECONVNET, GUIDED = 0, 1, 2
+# Rule codes from relu_rules (the one list of rules), frozen into the compiled code; NO_RELU for a
+# convolution without a fused ReLU. (The cache is keyed on this file: after reordering
+# relu_rules.RULES, delete minigrad/fast/__pycache__.)
+GRADIENT, DECONVNET, GUIDED = (code(name) for name in ("gradient", "deconvnet", "guided"))
 NO_RELU = -1
 
 

@@ -23,16 +23,18 @@ The optimisations made, against a plain translation of the CPU loops:
   GEMM before it or the reuse of a scratch buffer after it, and never waits for the host;
 - Numba's "low occupancy" warning is silenced: the late layers of a network are small by nature.
 
-The Winograd kernels of cpu_kernels.py have no counterpart here: convolutions on a GPU always go by
-im2col + cuBLAS.
+The Winograd kernels of cpu_kernels.py have no counterpart here: conv.py uses Winograd on the CPU only,
+and convolutions on a GPU always go by im2col + cuBLAS.
 """
 import warnings
 
 import numpy as np
 from numba import cuda, uint32
 
+from ..relu_rules import code
+
 THREADS = 256
-GRADIENT, DECONVNET, GUIDED = 0, 1, 2
+GRADIENT, DECONVNET, GUIDED = (code(name) for name in ("gradient", "deconvnet", "guided"))   # relu_rules' codes
 NO_RELU = -1
 MAX_THREADS = 2**31            # one launch covers at most this many elements (32-bit indices)
 

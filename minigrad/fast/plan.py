@@ -1,8 +1,8 @@
 """How much of a convolution's work one chunk holds, by device.
 
-The convolution (functional.Conv2d) goes a chunk of images, or a band of rows of one image, at a time,
+The fast convolution (conv.Conv2d) goes a chunk of images, or a band of rows of one image, at a time,
 so that its patch matrix and GEMM output stay within a budget of elements. On the CPU the budget is
-small (``functional.COLS_BUDGET``: 16 MB of float32, a size the caches and the page faults favour).
+small (``conv.COLS_BUDGET``: 16 MB of float32, a size the caches and the page faults favour).
 On a GPU each chunk costs two kernel launches and a GEMM, and small GEMMs leave the GPU idle, so the
 budget is larger: with 2**22 elements a VGG16 forward at batch 32 makes 712 GEMMs and 1424 launches;
 with 2**26 it makes 48 and 96 (counted in tests/minigrad/test_gpu_plan.py).
@@ -10,7 +10,7 @@ with 2**26 it makes 48 and 96 (counted in tests/minigrad/test_gpu_plan.py).
 import numpy as np
 
 #: elements of one chunk's patch matrix or GEMM output on a GPU (float32: 256 MB), at most a 64th of
-#: the device's memory (two such buffers are kept, ``backend.scratch``).
+#: the device's memory (two such buffers are kept, ``memory.scratch``).
 GPU_COLS_BUDGET = 2**26
 
 _gpu_budgets = {}      # device id -> budget
@@ -18,7 +18,7 @@ _gpu_budgets = {}      # device id -> budget
 
 def chunk_budget(xp):
     """The chunk budget, in elements, for arrays of module ``xp``; None for NumPy (then the CPU's
-    ``functional.COLS_BUDGET`` applies)."""
+    ``conv.COLS_BUDGET`` applies)."""
     if xp is np:
         return None
     device = xp.cuda.Device()

@@ -8,9 +8,9 @@ where * is elementwise over the 16 positions of the transformed tile, and the pr
 input channels. Summing over channels at each of the 16 positions is a GEMM, so for T tiles:
 
     U (16, O, C) = G w G^T       the filters, once per call (``filters``)
-    V (16, C, T) = B^T d B       the input tiles (kernels/cpu.py: winograd_input)
+    V (16, C, T) = B^T d B       the input tiles (cpu_kernels.py: winograd_input)
     M (16, O, T) = U @ V         16 GEMMs over channels (BLAS)
-    out = A^T M A + b            2x2 per tile, bias and ReLU fused (kernels/cpu.py: winograd_output)
+    out = A^T M A + b            2x2 per tile, bias and ReLU fused (cpu_kernels.py: winograd_output)
 
 with the 4x4 and 4x3 matrices
 
@@ -24,11 +24,11 @@ im2col's (7.0e-7 against 4.8e-7 of the largest output at 256 channels; tests/min
 
 The input gradient of such a convolution is the same convolution of the output gradient with the
 filters turned by 180 degrees and the input and output channels swapped, with padding 2 - p: Winograd
-again (``filters(w, flip=True)``). functional.py decides when to use it (``WINOGRAD_MIN_CHANNELS``).
+again (``filters(w, flip=True)``). conv.py decides when to use it (``WINOGRAD_MIN_CHANNELS``).
 """
 import numpy as np
 
-from ..backend import scratch
+from .memory import scratch
 from . import for_array as kernels_for
 
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
@@ -48,7 +48,7 @@ def conv(x, U, b, padding, relu, chunks):
     """The 3x3 stride-1 convolution of x (N, C, H, W) with the transformed filters U (16, O, C), plus b
     (and the ReLU if ``relu``), a chunk of tiles at a time: ``chunks(k, th, tw)`` gives the chunks
     (n0, n1, ty0, ty1) of whole images or bands of tile rows whose arrays of k rows fit the budget."""
-    K = kernels_for(x)
+    kernels = kernels_for(x)
     N, C, H, W = x.shape
     O = U.shape[1]
     ph, pw = padding
@@ -58,7 +58,7 @@ def conv(x, U, b, padding, relu, chunks):
     for n0, n1, ty0, ty1 in chunks(16 * max(C, O), th, tw):
         T = (n1 - n0) * (ty1 - ty0) * tw                                   # tiles in this chunk
         V = scratch(np, "cols", (16, C, T), x.dtype)
-        K.winograd_input(x, n0, ty0, ph, pw, ty1 - ty0, tw, V)            # (16, C, T)
+        kernels.winograd_input(x, n0, ty0, ph, pw, ty1 - ty0, tw, V)            # (16, C, T)
         M = np.matmul(U, V, out=scratch(np, "gemm", (16, O, T), x.dtype))  # 16 GEMMs: (O, C) @ (C, T)
-        K.winograd_output(M, b, relu, n0, ty0, ty1 - ty0, tw, out)        # (N, O, oh, ow)
+        kernels.winograd_output(M, b, relu, n0, ty0, ty1 - ty0, tw, out)        # (N, O, oh, ow)
     return out

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from minigrad import functional as F
+from minigrad import functional as F, relu_rules
 
 from ..conftest import away_from_zero, distinct
 
@@ -35,7 +35,7 @@ def pair(*arrays):
     ((2, 3, 17, 15), (8, 3, 3, 3), 1, 1), ((1, 4, 12, 13), (5, 4, 5, 5), 2, 2),
     ((3, 2, 9, 9), (4, 2, 1, 1), 1, 0), ((2, 3, 11, 10), (2, 3, 3, 5), (3, 2), (0, 1)),
     ((1, 64, 28, 28), (64, 64, 3, 3), 1, 1)])
-def test_conv2d(rng, xshape, wshape, stride, padding):
+def test_conv2d(tier, rng, xshape, wshape, stride, padding):
     x, w, b = (rng.standard_normal(s).astype(np.float32) for s in (xshape, wshape, wshape[:1]))
     (mx, mw, mb), (tx, tw, tb) = pair(x, w, b)
     out = F.conv2d(mx, mw, mb, stride, padding)
@@ -49,7 +49,7 @@ def test_conv2d(rng, xshape, wshape, stride, padding):
 
 
 @pytest.mark.parametrize("xshape,k,s", [((2, 3, 8, 8), 2, 2), ((2, 2, 9, 11), 3, 2), ((1, 3, 7, 7), 2, 1)])
-def test_max_pool2d(rng, xshape, k, s):
+def test_max_pool2d(tier, rng, xshape, k, s):
     x = distinct(rng, xshape, dtype=np.float32)
     (mx,), (tx,) = pair(x)
     out, ref = F.max_pool2d(mx, k, s), torch.nn.functional.max_pool2d(tx, k, s)
@@ -57,7 +57,9 @@ def test_max_pool2d(rng, xshape, k, s):
     g = rng.standard_normal(out.shape).astype(np.float32)
     out.backward(g)
     ref.backward(torch.tensor(g))
-    assert rel_err(mx.grad, tx.grad) == 0    # max and masks: exact
+    # exact, except where windows overlap: an element that is the maximum of several windows gets the
+    # sum of their gradients, which the simple tier adds in another order (float32 rounding, 6e-8 a term)
+    assert rel_err(mx.grad, tx.grad) <= (0 if k == s else 1e-6)
 
 
 class TorchRelu(torch.autograd.Function):
@@ -80,8 +82,8 @@ class TorchRelu(torch.autograd.Function):
         return g.clamp(min=0) * (x > 0), None                # relu(grad_out) * [x > 0]
 
 
-@pytest.mark.parametrize("rule", ["gradient", "deconvnet", "guided"])
-def test_relu_rules(rng, rule):
+@pytest.mark.parametrize("rule", relu_rules.RULES)
+def test_relu_rules(tier, rng, rule):
     x = away_from_zero(rng, (2, 3, 5, 4), dtype=np.float32)
     g = away_from_zero(rng, (2, 3, 5, 4), dtype=np.float32)
     (mx,), (tx,) = pair(x)

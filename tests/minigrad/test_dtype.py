@@ -29,7 +29,7 @@ def vgg16_features(width=1.0):
                          nn.Linear(64, 10))
 
 
-def test_vgg16_sized_forward_and_backward_stay_float32(rng):
+def test_vgg16_sized_forward_and_backward_stay_float32(tier, rng):
     net = vgg16_features()
     x = mg.Tensor(rng.standard_normal((2, 3, 64, 64)).astype(np.float32), requires_grad=True)
     loss = F.cross_entropy(F.log_softmax(net(x)) * 1.0, np.array([1, 7]))
@@ -46,7 +46,7 @@ def test_vgg16_sized_forward_and_backward_stay_float32(rng):
                 f"gradient of {t._op.__name__ if t._op else 'leaf'} is {t.grad.dtype if t.grad is not None else None}"
 
 
-def test_each_op_keeps_float32(rng):
+def test_each_op_keeps_float32(tier, rng):
     def f32(*shape):
         return mg.Tensor(rng.standard_normal(shape).astype(np.float32), requires_grad=True)
 

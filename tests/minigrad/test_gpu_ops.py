@@ -8,6 +8,7 @@ import pytest
 
 import minigrad as mg
 from minigrad import functional as F
+from minigrad.fast import conv as fast_conv
 
 from ..conftest import away_from_zero, distinct
 
@@ -57,7 +58,7 @@ def test_gpu_small_net_matches_cpu(rng, rule):
 def test_gpu_vgg16_logits_and_saliency_match_cpu(monkeypatch):
     import saliency
     from models import vgg
-    monkeypatch.setattr(F, "WINOGRAD_MIN_CHANNELS", 0)      # the CPU side by im2col too: the same algorithm
+    monkeypatch.setattr(fast_conv, "WINOGRAD_MIN_CHANNELS", 0)      # the CPU side by im2col too: the same algorithm
     model = vgg.build("vgg16", seed=0).eval()
     x = np.random.default_rng(0).standard_normal((2, 3, 224, 224), dtype=np.float32)
     with mg.no_grad():

@@ -1,0 +1,188 @@
+"""The fast tier's convolution: see simple.py's Conv2d for the maths, read as kh*kw shifted GEMMs.
+
+Optimisations made (each measured on VGG16; README "Speed"):
+- im2col: the kh*kw shifted copies stacked into one patch matrix, so the kh*kw GEMMs over C become
+  one GEMM over C*kh*kw (BLAS / cuBLAS); the data movement is a compiled kernel (cpu_kernels.py,
+  gpu_kernels.py);
+- chunks: a few images, or a band of rows of one image, at a time, so that the patch matrix and the
+  GEMM result stay within ``COLS_BUDGET`` elements;
+- scratch buffers (memory.py) for the patch matrices and GEMM results, reused by every chunk and layer;
+- the patch matrices kept for the weight gradient when training (``KEEP_COLS_LIMIT``);
+- bias and ReLU fused into the pass that unpacks the GEMM result, the ReLU rule into the pass that
+  packs the gradient (``relu_of``: the model just applies a ReLU to the convolution's output);
+- Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions with enough channels (``WINOGRAD_MIN_CHANNELS``).
+"""
+from functools import partial
+
+import numpy as np
+
+from .. import relu_rules
+from ..backend import get_array_module
+from ..tensor import Function
+from . import for_array, relu, winograd
+from .memory import scratch
+from .plan import chunk_budget
+
+#: elements of the patch matrix, or of the GEMM's output if larger, of one chunk (float32: 16 MB).
+#: Larger chunks mean fewer, larger GEMMs; smaller ones bound memory (VGG16's conv1_2 alone needs 29M
+#: for one 224x224 image).
+COLS_BUDGET = 2**22
+
+#: when the weights need a gradient (training), the forward keeps its patch matrices for the backward
+#: if they hold at most this many elements in all (float32: 256 MB); otherwise the backward redoes them.
+KEEP_COLS_LIMIT = 64 * 2**20
+
+
+def _chunks(n_images, k, oh, ow, budget=None):
+    """The chunks (n0, n1, oy0, oy1) whose arrays of k rows (patch matrices, GEMM outputs) fit the
+    budget (default COLS_BUDGET; a GPU's: plan.py): several whole images when one fits, else bands of
+    output rows of one image (at least one row each)."""
+    budget = budget or COLS_BUDGET
+    if k * oh * ow <= budget:
+        nb = budget // (k * oh * ow)
+        return [(n0, min(n0 + nb, n_images), 0, oh) for n0 in range(0, n_images, nb)]
+    rows = max(1, budget // (k * ow))
+    return [(n, n + 1, oy0, min(oy0 + rows, oh)) for n in range(n_images) for oy0 in range(0, oh, rows)]
+
+
+#: 3x3 stride-1 convolutions whose weights need no gradient (inference, saliency, class models) go by
+#: Winograd F(2x2, 3x3) (winograd.py) on the CPU when both channel counts are at least this. With
+#: fewer channels its 16 GEMMs, each summing over C terms, run too slowly to pay for the transforms
+#: (VGG16's 64-channel layers were no faster; 128 beat 64 and 256 on the benchmark). 0: never.
+WINOGRAD_MIN_CHANNELS = 128
+
+
+def _winograd_applies(x, w, stride, padding):
+    return (WINOGRAD_MIN_CHANNELS > 0 and get_array_module(x) is np and w.shape[2:] == (3, 3)
+            and stride == (1, 1) and max(padding) <= 2 and min(w.shape[:2]) >= WINOGRAD_MIN_CHANNELS)
+
+
+class Conv2d(Function):
+    """2-D cross-correlation by im2col + GEMM, a chunk of images at a time (bounded memory).
+
+    out[n, o, y, x] = b[o] + sum_{c,i,j} w[o, c, i, j] * x[n, c, y*sh + i - ph, x*sw + j - pw]
+
+    The simple tier (simple.py: Conv2d) does one GEMM per kernel tap (i, j) over a shifted copy of x.
+    Here the kh*kw shifted copies are stacked into one patch matrix (im2col), so the kh*kw GEMMs
+    become one. For a chunk of nb images (or a band of rows of one image), with P its output pixels
+    per image and K = C*kh*kw:
+        cols (K, nb*P) = im2col(x)     y (O, nb*P) = W (O, K) @ cols     out[n, o, p] = y[o, n*P + p] + b[o]
+    and backwards, with g packed the same way as y:
+        dW += g (O, nb*P) @ cols.T      dcols (K, nb*P) = W.T @ g      dx = col2im(dcols)
+
+    With ``relu=True`` (``relu_of``: a ReLU applied to this op's output) the ReLU is fused into the
+    unpacking pass, and backwards its rule (the one in force, exactly as the separate ReLU op would
+    apply it) into the pass that packs g. Under ``relu_rules.observe`` it is applied apart instead, so
+    that the observers see the ReLU's arrays.
+
+    When the weights need no gradient and the convolution is 3x3, stride 1, with enough channels
+    (``_winograd_applies``), forward and input gradient go by Winograd F(2x2, 3x3) instead (winograd.py).
+    """
+
+    @staticmethod
+    def forward(ctx, x, w, b=None, stride=(1, 1), padding=(0, 0), relu=False):
+        xp, kernels = get_array_module(x), for_array(x)
+        x = xp.ascontiguousarray(x)
+        N, C, H, W = x.shape
+        O, _, kh, kw = w.shape
+        (sh, sw), (ph, pw) = stride, padding
+        oh, ow = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+        P, Kc = oh * ow, C * kh * kw
+        geometry = (kh, kw, sh, sw, ph, pw)
+        bias = b if b is not None else xp.zeros(O, x.dtype)
+        ctx.geometry, ctx.out_size, ctx.relu, ctx.cols = geometry, (oh, ow), relu, []
+        ctx.winograd = not ctx.needs_input_grad[1] and _winograd_applies(x, w, stride, padding)
+        if ctx.winograd:
+            out = winograd.conv(x, winograd.filters(w), bias, padding, relu, partial(_chunks, N))
+            ctx.save_for_backward(x, w, out if relu else None)
+            return out
+        w2 = xp.ascontiguousarray(w).reshape(O, Kc)                        # (O, K)
+        out = xp.empty((N, O, P), x.dtype)                                 # (N, O, P)
+        keep = ctx.needs_input_grad[1] and N * Kc * P <= KEEP_COLS_LIMIT
+        for n0, n1, oy0, oy1 in _chunks(N, max(Kc, O), oh, ow, chunk_budget(xp)):           # cols and y within the budget
+            width = (n1 - n0) * (oy1 - oy0) * ow                           # nb*P (or a band's pixels)
+            cols = xp.empty((Kc, width), x.dtype) if keep else scratch(xp, "cols", (Kc, width), x.dtype)
+            kernels.im2col(x, n0, oy0, *geometry, oy1 - oy0, ow, cols)          # (K, nb*P)
+            if keep:
+                ctx.cols.append(cols)
+            if n1 - n0 == 1 and oy1 - oy0 == oh:                           # one whole image: GEMM into out
+                xp.matmul(w2, cols, out=out[n0])                           # (O, P)
+                kernels.gemm_out_to_nchw(out[n0], bias, relu, 0, 0, out[n0:n1])  # bias (+ ReLU) in place
+            else:                                                          # (O, nb*P) -> out[n0:n1, :, band]
+                y = xp.matmul(w2, cols, out=scratch(xp, "gemm", (O, width), x.dtype))
+                kernels.gemm_out_to_nchw(y, bias, relu, n0, oy0 * ow, out)
+        out = out.reshape(N, O, oh, ow)                                    # (N, O, oh, ow)
+        ctx.save_for_backward(x, w, out if relu else None)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w, y = ctx.saved
+        xp, kernels = get_array_module(x), for_array(x)
+        kh, kw, sh, sw, ph, pw = ctx.geometry
+        N, C = x.shape[:2]
+        oh, ow = ctx.out_size
+        O = w.shape[0]
+        P, Kc = oh * ow, C * kh * kw
+        if ctx.winograd:
+            # Only dx (the weights need no gradient): the convolution of g with the filters turned by
+            # 180 degrees, input and output channels swapped, padding 2 - p; Winograd again.
+            if ctx.relu:
+                g = relu.backward(y, g)
+            U = winograd.filters(w, flip=True).transpose(0, 2, 1)         # (16, C, O)
+            dx = winograd.conv(xp.ascontiguousarray(g), U, xp.zeros(C, x.dtype), (2 - ph, 2 - pw), False,
+                               partial(_chunks, N)) if ctx.needs_input_grad[0] else None
+            need_b = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
+            return dx, None, (g.sum(axis=(0, 2, 3)) if need_b else None)
+        rule = kernels.NO_RELU
+        if ctx.relu and relu_rules._observers:                             # observers want the ReLU's own
+            g = relu.backward(y, g)                                        # arrays: go through it apart
+        elif ctx.relu:                                                     # else fused into the packing
+            rule = relu_rules.code()
+        g = xp.ascontiguousarray(g).reshape(N, O, P)                       # (N, O, P)
+        y = y.reshape(N, O, P) if rule != kernels.NO_RELU else g
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        need_b = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
+        w2 = xp.ascontiguousarray(w).reshape(O, Kc)                        # (O, K)
+        dx = xp.zeros_like(x) if need_x else None
+        dw2 = xp.zeros_like(w2) if need_w else None
+        db = xp.zeros(O, g.dtype) if need_b else None
+        for chunk, (n0, n1, oy0, oy1) in enumerate(_chunks(N, max(Kc, O), oh, ow, chunk_budget(xp))):   # as the forward's
+            width = (n1 - n0) * (oy1 - oy0) * ow                           # nb*P (or a band's pixels)
+            if n1 - n0 == 1 and rule == kernels.NO_RELU:
+                gp = g[n0, :, oy0 * ow:oy1 * ow]                           # (O, P): a view, already packed
+            else:                                                          # (O, nb*P), packed like y,
+                gp = scratch(xp, "gemm", (O, width), g.dtype)              # through the ReLU's rule
+                kernels.nchw_to_gemm(g, y, rule, n0, oy0 * ow, gp)
+            if need_b:
+                db += gp.sum(axis=1)
+            if need_w:
+                if ctx.cols:
+                    cols = ctx.cols[chunk]                                 # kept by the forward
+                else:
+                    cols = scratch(xp, "cols", (Kc, width), x.dtype)       # (K, nb*P)
+                    kernels.im2col(x, n0, oy0, *ctx.geometry, oy1 - oy0, ow, cols)
+                dw2 += gp @ cols.T                                         # (O, nb*P) @ (nb*P, K)
+            if need_x:                                                     # (cols, if scratch, is used up)
+                dcols = xp.matmul(w2.T, gp, out=scratch(xp, "cols", (Kc, width), x.dtype))   # (K, nb*P)
+                kernels.col2im(dcols, n0, oy0, *ctx.geometry, oy1 - oy0, ow, dx)  # (K, nb*P) -> dx[n0:n1]
+        ctx.cols = []                                                      # free them
+        return dx, (dw2.reshape(w.shape) if need_w else None), db
+
+
+def conv2d(x, w, b, stride, padding):
+    """Tensors in, checked by functional.conv2d. The forward is put off until the output is read:
+    if what reads it is a ReLU, the two run as one op (``relu_of``)."""
+    params = dict(stride=stride, padding=padding, relu=False)
+    return Conv2d.apply_later(x, w, b, **params) if b is not None else Conv2d.apply_later(x, w, **params)
+
+
+def relu_of(x):
+    """relu(x) as one fused op when x is the output of ``conv2d`` above and nothing has read it yet;
+    else None. The convolution then runs with ``relu=True``; x itself stays unevaluated, and is only
+    computed (a second time, without the ReLU) if something reads it later."""
+    later = x._later
+    if later is None or later.func is not Conv2d.forward or later.keywords["relu"]:
+        return None
+    ctx, *arrays = later.args
+    return Conv2d.apply(*(x._inputs or arrays), **dict(later.keywords, relu=True))

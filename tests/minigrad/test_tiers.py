@@ -1,0 +1,198 @@
+"""The two ops tiers (simple.py, fast/) compute the same thing: every heavy op forward and backward,
+under every ReLU rule, and a small VGG-style net end to end, equal in float64 to 1e-12 (the two add
+the same products in other orders: float64 rounding, about 1e-15 of values of order 10). And the
+switch that selects a tier refuses anything else."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import functional as F, nn, relu_rules
+from minigrad.fast import conv as fast_conv
+from minigrad.tiers import TIERS
+
+from ..conftest import away_from_zero
+from .test_network_ops import CONV_CASES, POOL_CASES
+
+TOL = dict(rtol=1e-12, atol=1e-12)
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def on_both_tiers(fn):
+    """{tier: fn()} with each tier in force."""
+    results = {}
+    for name in TIERS:
+        with mg.use_ops(name):
+            results[name] = fn()
+    return results
+
+
+def assert_tiers_equal(results):
+    simple, fast = results["simple"], results["fast"]
+    assert len(simple) == len(fast)
+    for a, b in zip(simple, fast):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert a.dtype == b.dtype and a.shape == b.shape
+            np.testing.assert_allclose(a, b, **TOL)
+
+
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("xshape,wshape,stride,padding", CONV_CASES)
+def test_conv2d_forward_and_backward_equal(rng, xshape, wshape, stride, padding, relu):
+    O, kh, kw = wshape
+    x, w, b = rng.standard_normal(xshape), rng.standard_normal((O, xshape[1], kh, kw)), rng.standard_normal(O)
+    rules = relu_rules.RULES if relu else ("gradient",)
+    for rule in rules:
+        def run():
+            xt, wt, bt = (mg.Tensor(a, requires_grad=True) for a in (x, w, b))
+            out = F.conv2d(xt, wt, bt, stride, padding)
+            out = F.relu(out) if relu else out
+            g = np.random.default_rng(7).standard_normal(out.shape)
+            with mg.relu_rule(rule):
+                out.backward(g)
+            return out.data, xt.grad, wt.grad, bt.grad
+        assert_tiers_equal(on_both_tiers(run))
+
+
+@pytest.mark.parametrize("xshape,kernel,stride", POOL_CASES)
+def test_max_pool2d_forward_and_backward_equal_with_ties(rng, xshape, kernel, stride):
+    """Values from {0, 1, 2}: many ties, which both tiers give to the first maximum of a window."""
+    x = rng.integers(0, 3, xshape).astype(np.float64)
+
+    def run():
+        xt = mg.Tensor(x, requires_grad=True)
+        out = F.max_pool2d(xt, kernel, stride)
+        out.backward(np.random.default_rng(7).standard_normal(out.shape))
+        return out.data, xt.grad
+    assert_tiers_equal(on_both_tiers(run))
+
+
+@pytest.mark.parametrize("rule", relu_rules.RULES)
+def test_relu_forward_and_backward_equal(rng, rule):
+    x, g = rng.standard_normal((2, 3, 5, 4)), rng.standard_normal((2, 3, 5, 4))
+
+    def run():
+        xt = mg.Tensor(x, requires_grad=True)
+        out = F.relu(xt)
+        with mg.relu_rule(rule):
+            out.backward(g)
+        return out.data, xt.grad
+    assert_tiers_equal(on_both_tiers(run))
+
+
+def small_vgg(dtype):
+    """A VGG-style stack: two blocks of 3x3 convolutions + ReLU + 2x2 pooling, then two linear layers."""
+    mg.manual_seed(3)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(),
+                        nn.MaxPool2d(2), nn.Conv2d(4, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Flatten(), nn.Linear(6 * 3 * 2, 8), nn.ReLU(), nn.Linear(8, 5))
+    for p in net.parameters():
+        p.data = (p.data + 0.05).astype(dtype)                        # non-zero biases too
+    return net
+
+
+@pytest.mark.parametrize("rule", relu_rules.RULES)
+def test_small_vgg_end_to_end_equal(rng, rule):
+    """The input gradient of a class score (what saliency maps are made of), float64, every rule;
+    the observers see the same ReLU arrays on both tiers."""
+    x = rng.standard_normal((2, 3, 13, 10))
+
+    def run():
+        net, xt, seen = small_vgg(np.float64), mg.Tensor(x, requires_grad=True), []
+        logits = net(xt)
+        with mg.relu_rule(rule), relu_rules.observe(lambda *arrays: seen.append(arrays)):
+            logits[:, 3].sum().backward()
+        assert len(seen) == 4                                         # one per ReLU
+        return [logits.data, xt.grad] + [a for arrays in seen for a in arrays]
+    assert_tiers_equal(on_both_tiers(run))
+
+
+def test_small_vgg_stays_float32(tier, rng):
+    net = small_vgg(np.float32)
+    xt = mg.Tensor(rng.standard_normal((2, 3, 13, 10)).astype(np.float32), requires_grad=True)
+    logits = net(xt)
+    with mg.relu_rule("guided"):
+        logits[:, 1].sum().backward()
+    assert logits.dtype == np.float32 and xt.grad.dtype == np.float32
+    assert all(p.grad.dtype == np.float32 for p in net.parameters())
+
+
+def test_the_simple_tier_calls_the_rule_function(rng, monkeypatch):
+    """On the simple tier the ReLU backward runs relu_rules.deconvnet itself (a breakpoint there
+    stops once per ReLU); the fast tier's kernels apply the same rule by its code."""
+    calls = []
+    original = relu_rules.deconvnet
+    monkeypatch.setattr(relu_rules, "deconvnet", lambda *args: calls.append(1) or original(*args))
+    x = rng.standard_normal((1, 3, 13, 10))
+    for name, expected in (("simple", 4), ("fast", 0)):
+        with mg.use_ops(name), mg.relu_rule("deconvnet"):
+            xt = mg.Tensor(x, requires_grad=True)
+            small_vgg(np.float64)(xt)[:, 0].sum().backward()
+        assert len(calls) == expected, name
+        calls.clear()
+
+
+def test_fast_tier_fuses_only_what_nothing_else_read(rng):
+    """relu(conv(x)) runs as one op on the fast tier; the convolution's own output is computed (again,
+    without the ReLU) only if something reads it, and then it is the pre-activation, on both tiers."""
+    x, w = mg.Tensor(rng.standard_normal((2, 3, 6, 5)), requires_grad=True), mg.Tensor(rng.standard_normal((4, 3, 3, 3)))
+    results = {}
+    for name in TIERS:
+        with mg.use_ops(name):
+            pre = F.conv2d(x, w, None, 1, 1)
+            post = F.relu(pre)
+            assert (post._op is fast_conv.Conv2d) == (name == "fast")
+            assert (pre._later is not None) == (name == "fast")              # not computed yet
+            results[name] = (pre.data, post.data)
+            assert (pre.data < 0).any()
+            np.testing.assert_array_equal(post.data, np.maximum(pre.data, 0))
+            with mg.no_grad():                                                # and without a graph
+                np.testing.assert_array_equal(F.relu(F.conv2d(x, w, None, 1, 1)).data, post.data)
+    assert_tiers_equal({k: list(v) for k, v in results.items()})
+
+
+def test_vgg_forward_returns_the_conv_and_relu_activations(tier, rng):
+    """A model's forward is a plain loop; asking for a conv and its ReLU gives both (the fused path
+    leaves the conv's own output to be computed when read)."""
+    from models import vgg
+    model = vgg.build({"blocks": [[4, 4]], "fc": None, "input_size": 8}, seed=0).eval()
+    acts = model(mg.Tensor(rng.standard_normal((1, 3, 8, 8)).astype(np.float32)), until=["conv1_1", "relu1_1"])
+    conv, relu = acts["conv1_1"].data, acts["relu1_1"].data
+    assert (conv < 0).any()
+    np.testing.assert_array_equal(relu, np.maximum(conv, 0))
+
+
+def test_use_ops_switches_restores_and_refuses(rng):
+    start = mg.current_ops()
+    assert start in TIERS
+    with mg.use_ops("simple"):
+        assert mg.current_ops() == "simple"
+        with mg.use_ops("fast"):
+            assert mg.current_ops() == "fast"
+        assert mg.current_ops() == "simple"
+    assert mg.current_ops() == start
+    with pytest.raises(ValueError, match="use_ops: unknown ops tier 'turbo'; choose one of simple, fast"):
+        with mg.use_ops("turbo"):
+            pass
+    assert mg.current_ops() == start
+
+
+def _python(code, tier):
+    env = dict(os.environ, MINIGRAD_OPS=tier, PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_environment_variable_selects_and_refuses():
+    code = ("import sys, numpy as np, minigrad as mg; from minigrad import functional as F; "
+            "x = mg.Tensor(np.ones((1, 1, 4, 4))); F.max_pool2d(F.relu(F.conv2d(x, x[:, :, :3, :3])), 2); "
+            "print(mg.current_ops(), 'numba' in sys.modules)")
+    simple = _python(code, "simple")
+    assert simple.returncode == 0 and simple.stdout.split() == ["simple", "False"], simple.stderr
+    bad = _python("import minigrad", "turbo")
+    assert bad.returncode != 0
+    assert bad.stderr.strip().splitlines()[-1] == \
+        "ValueError: MINIGRAD_OPS: unknown ops tier 'turbo'; choose one of simple, fast"

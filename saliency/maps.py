@@ -7,7 +7,7 @@ import numpy as np
 
 import minigrad as mg
 
-from .gradients import input_gradient
+from .gradients import input_gradient, rule_in_force
 
 REDUCTIONS = ("max", "sum")
 
@@ -26,13 +26,15 @@ def saliency_map(g, reduce="max"):
     return a.max(axis=-3) if reduce == "max" else a.sum(axis=-3)
 
 
-def smoothgrad(model, batch, target, n=50, sigma=0.15, rule="gradient", chunk=16, seed=0, progress=None):
+def smoothgrad(model, batch, target, n=50, sigma=0.15, rule=None, chunk=16, seed=0, progress=None):
     """SmoothGrad (Smilkov et al. 2017): the input gradient averaged over ``n`` noisy copies.
 
+    ``rule``: the ReLU rule of each pass (None: the rule in force when called).
     Noise is Gaussian with std ``sigma * (max - min)`` of each image (relative to its range).
     Copies are processed ``chunk`` at a time so memory stays bounded. Returns the averaged gradient
     (N, C, H, W); take ``saliency_map`` of it for the map.
     """
+    rule = rule_in_force(rule)
     batch = np.asarray(mg.backend.to_numpy(batch.data if isinstance(batch, mg.Tensor) else batch))
     if batch.ndim == 3:
         batch = batch[None]
@@ -66,10 +68,11 @@ def ten_crops(height, width, crop):
     return [(y, x, m) for m in (False, True) for y, x in corners]
 
 
-def ten_crop_saliency(model, image, target, crop=None, rule="gradient", reduce="max"):
+def ten_crop_saliency(model, image, target, crop=None, rule=None, reduce="max"):
     """The paper's map averaged over the 10 crops, mapped back into image coordinates.
 
     image : (C, H, W) float in the model's input space, at least ``crop`` in each side.
+    rule : the ReLU rule (None: the rule in force).
     Each crop's map is flipped back if the crop was mirrored and added where it came from; each
     pixel is averaged over the crops that contain it. Returns (H, W).
     """

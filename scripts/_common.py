@@ -17,6 +17,7 @@ DEEPINSIDE_DEBUG=1 to see the traceback anyway.
 """
 import ctypes
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -100,17 +101,26 @@ def run(main, argv=None):
     """Call ``main(argv)`` and exit with its return code; bad input exits 2 with one line.
 
     Run as a program (``argv`` None), a script owns its process, so it first lets the C allocator
-    keep freed memory for reuse (``keep_freed_memory``: no page faults on every layer's activations).
+    keep freed memory for reuse (``keep_freed_memory``: no page faults on every layer's activations)
+    and takes over Ctrl-C (``models.files.on_sigint``): a KeyboardInterrupt that a library swallowed
+    still stops every output file from being committed, and the exit status is 130.
     """
+    from models import files
     prog = Path(sys.argv[0]).name
     if argv is None:
         keep_freed_memory()
+        signal.signal(signal.SIGINT, files.on_sigint)
     try:
         code = main(argv)
+        if files.interrupted():                                # raised, but lost on the way
+            raise KeyboardInterrupt
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         code = 130
     except (CLIError, ValueError, OSError, RuntimeError, MemoryError) as e:
+        if files.interrupted():                                # an error caused by the interrupt
+            print(f"{prog}: interrupted", file=sys.stderr)
+            sys.exit(130)
         if os.environ.get("DEEPINSIDE_DEBUG"):
             raise
         message = str(e) or type(e).__name__

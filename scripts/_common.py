@@ -15,10 +15,12 @@
 OSError; an unusable GPU) into one line on stderr and exit code 2, never a traceback. Set
 DEEPINSIDE_DEBUG=1 to see the traceback anyway.
 """
+import argparse
 import ctypes
 import os
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +46,47 @@ def add_device_arg(parser):
                         help="where to run: cpu (NumPy + Numba) or gpu (CuPy + numba.cuda); default cpu")
 
 
+def _cannot_write(folder):
+    """None when files can be made in ``folder`` (or, if it is missing, the folders to it can be
+    made), else the reason. Tried for real (a temporary file), since permission bits do not tell
+    about read-only file systems, or about root."""
+    target = probe = Path(os.path.abspath(folder))
+    while not probe.exists():                              # the nearest folder that exists
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is not a folder"
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as e:
+        reason = e.strerror or str(e)
+        return reason if probe == target else f"{probe}: {reason}"
+    return None
+
+
+def output_folder(text):
+    """argparse type of an output folder (--out DIR): refused at once, before any work, when it is a
+    file or cannot be written to; the folder is made later, when the first file is written."""
+    if Path(text).exists() and not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a folder")
+    reason = _cannot_write(text)
+    if reason:
+        raise argparse.ArgumentTypeError(f"cannot write to the folder {text}: {reason}")
+    return text
+
+
+def output_file(text):
+    """argparse type of an output file (--out FILE): refused at once when it is a folder or its
+    folder cannot be written to."""
+    if Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; name the file to write")
+    folder = os.path.dirname(text) or "."
+    reason = _cannot_write(folder)
+    if reason:
+        raise argparse.ArgumentTypeError(f"cannot write {text}: the folder {folder}: {reason}")
+    return text
+
+
 def check_device(device):
     """Raise CLIError when ``device`` cannot be used here (gpu without CuPy or a CUDA device)."""
     if device == "cpu":
@@ -61,8 +104,8 @@ def load_model(path, device="cpu"):
     from models import vgg
     path = Path(path)
     if not path.exists() and path.resolve() == DEFAULT_WEIGHTS.resolve():
-        raise CLIError(f"the demo weights {path} are missing: make them with "
-                       "`python scripts/train_shapes.py`, or pass --weights FILE.h5")
+        raise CLIError(f"the demo weights {path} are missing: restore them with `git checkout "
+                       "weights/shapes_vgg.h5` (weights/README.md: how they were made), or pass --weights FILE.h5")
     check_device(device)
     return vgg.load(path, device=device)
 

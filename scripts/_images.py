@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import add_device_arg, add_weights_arg, warn
+from _common import add_device_arg, add_weights_arg, output_folder, warn
 from models.files import atomic_path
 
 
@@ -22,7 +22,8 @@ def add_common_args(parser, image=True, target_help=None):
                         help=target_help or "class index or name (e.g. 281 or tabby); default: each "
                                             "image's top-1 class")
     add_device_arg(parser)
-    parser.add_argument("--out", default="out", metavar="DIR", help="output folder (default out/)")
+    parser.add_argument("--out", default="out", type=output_folder, metavar="DIR",
+                        help="output folder (default out/)")
     parser.add_argument("--save-npy", action="store_true", help="also write the raw arrays as .npy")
 
 

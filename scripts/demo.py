@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from _common import add_device_arg, add_weights_arg, check_device, load_model, run
+from _common import add_device_arg, add_weights_arg, check_device, load_model, output_folder, run
 from _images import class_label, output_dir, save_npy
 
 RULES = ("gradient", "deconvnet", "guided")
@@ -27,7 +27,7 @@ def parse_args(argv=None):
                                             "write the pictures to --out.")
     add_weights_arg(p)
     add_device_arg(p)
-    p.add_argument("--out", default="out", metavar="DIR", help="output folder (default out/)")
+    p.add_argument("--out", default="out", type=output_folder, metavar="DIR", help="output folder (default out/)")
     p.add_argument("--fast", action="store_true", help="3 images and 20 class-model steps (a smoke test)")
     p.add_argument("--steps", type=int, default=200, help="class-model steps per class (default 200)")
     p.add_argument("--save-npy", action="store_true", help="also write the raw maps as .npy")

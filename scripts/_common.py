@@ -99,10 +99,19 @@ def check_device(device):
     return device
 
 
-def load_model(path, device="cpu"):
-    """vgg.load with a friendly message when the default demo weights are absent."""
+def load_model(path, device="cpu", images=None):
+    """vgg.load with a friendly message when the default demo weights are absent.
+
+    ``images``: the user's --image paths, if any; with the shipped shapes model they get a note
+    (once) that this network knows only shapes, and how to use a real one.
+    """
     from models import vgg
     path = Path(path)
+    if images and path.exists() and path.resolve() == DEFAULT_WEIGHTS.resolve():
+        warn(f"using the shipped demo model {DEFAULT_WEIGHTS.relative_to(PROJECT_ROOT)}, trained only on "
+             "10 synthetic shapes (circle, ring, triangle, ..., L-shape): on other pictures its classes and "
+             "maps mean little. For a real network, convert VGG16 weights and pass --weights FILE.h5 "
+             "(weights/README.md says how)")
     if not path.exists() and path.resolve() == DEFAULT_WEIGHTS.resolve():
         raise CLIError(f"the demo weights {path} are missing: restore them with `git checkout "
                        "weights/shapes_vgg.h5` (weights/README.md: how they were made), or pass --weights FILE.h5")

@@ -34,7 +34,7 @@ def main(argv=None):
     from minigrad import backend
     from models import imagenet, preprocess
 
-    model = load_model(args.weights, args.device)
+    model = load_model(args.weights, args.device, args.image)
     if model.config.fc is None:
         raise ValueError(f"{args.weights}: this network has no classifier (converted without its top)")
     k = min(args.top, len(model.classes))

@@ -41,7 +41,7 @@ def main(argv=None):
     import saliency
     from saliency import render
 
-    model = load_classifier(args.weights, args.device)
+    model = load_classifier(args.weights, args.device, args.image)
     target = resolve_target(args.target, model)
     out = output_dir(args.out)
     for item in load_inputs(args.image, model):

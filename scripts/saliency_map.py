@@ -62,7 +62,7 @@ def main(argv=None):
 
     from saliency import render
 
-    model = load_classifier(args.weights, args.device)
+    model = load_classifier(args.weights, args.device, args.image)
     target = resolve_target(args.target, model)
     inputs = load_inputs(args.image, model)
     out = output_dir(args.out)

@@ -17,6 +17,7 @@ DEEPINSIDE_DEBUG=1 to see the traceback anyway.
 """
 import argparse
 import ctypes
+import math
 import os
 import signal
 import sys
@@ -44,6 +45,17 @@ def add_weights_arg(parser):
 def add_device_arg(parser):
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
                         help="where to run: cpu (NumPy + Numba) or gpu (CuPy + numba.cuda); default cpu")
+
+
+def finite_float(text):
+    """argparse type of every number option: a float that is finite (float() takes 'nan' and 'inf')."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
 
 
 def _cannot_write(folder):

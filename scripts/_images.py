@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import add_device_arg, add_weights_arg, output_folder, warn
+from _common import add_device_arg, add_weights_arg, finite_float, output_folder, warn
 from models.files import atomic_path
 
 
@@ -28,7 +28,7 @@ def add_common_args(parser, image=True, target_help=None):
 
 
 def add_clip_arg(parser):
-    parser.add_argument("--clip-percentile", type=float, default=99.0, metavar="P",
+    parser.add_argument("--clip-percentile", type=finite_float, default=99.0, metavar="P",
                         help="show maps clipped at this percentile (default 99; 100 = min-max)")
 
 

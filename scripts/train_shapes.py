@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from _common import DEFAULT_WEIGHTS, add_device_arg, check_device, output_file, run, warn
+from _common import DEFAULT_WEIGHTS, add_device_arg, check_device, finite_float, output_file, run, warn
 
 #: the demo network: three blocks of two 3x3 convolutions, one hidden fully connected layer.
 BLOCKS = [[16, 16], [32, 32], [64, 64]]
@@ -49,11 +49,11 @@ def parse_args(argv=None):
     p.add_argument("--test-size", type=int, default=2000, help="held-out images (default 2000)")
     p.add_argument("--epochs", type=int, default=5, help="passes over the training set (default 5)")
     p.add_argument("--batch", type=int, default=32, help="batch size (default 32)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam's peak learning rate (default 1e-3)")
-    p.add_argument("--dropout", type=float, default=0.2, help="dropout before the last layer (default 0.2)")
+    p.add_argument("--lr", type=finite_float, default=1e-3, help="Adam's peak learning rate (default 1e-3)")
+    p.add_argument("--dropout", type=finite_float, default=0.2, help="dropout before the last layer (default 0.2)")
     p.add_argument("--curriculum-steps", type=int, default=800, metavar="K",
                    help="steps over which silhouettes are mixed in (default 800; 0: none)")
-    p.add_argument("--curriculum-share", type=float, default=0.5, metavar="F",
+    p.add_argument("--curriculum-share", type=finite_float, default=0.5, metavar="F",
                    help="share of silhouettes in the first batch (default 0.5)")
     p.add_argument("--resume", default=None, metavar="FILE.h5",
                    help="start from these weights (a shapes network) instead of a fresh initialisation")

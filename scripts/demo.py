@@ -5,10 +5,12 @@
     python scripts/demo.py --fast          # a quick smoke run (fewer images and steps)
 
 Generates held-out test images (one per class), and writes:
-  out/images/            the test images
-  out/saliency/          per image: gradient, deconvnet and guided maps, and the localisation
-  out/class_models.png   the class model of every class (paper Sec. 2)
-  out/summary.png        all of it on one page
+  out/images/               the test images
+  out/saliency/             per image: gradient, deconvnet and guided maps, and the localisation
+  out/class_models.png      the class model of every class (paper Sec. 2)
+  out/saliency_summary.png  the maps and localisations of every image on one page
+  out/summary.png           all of it on one page
+and, at the end, lists what it wrote.
 """
 import argparse
 import time
@@ -20,6 +22,29 @@ from _images import class_label, output_dir, save_npy
 
 RULES = ("gradient", "deconvnet", "guided")
 DEMO_SEED = 2013                       # the paper's year; any seed the training did not use
+
+
+#: what the demo's outputs are, for the listing at the end (a file not named here is listed bare)
+CONTENTS = {"summary.png": "everything on one page", "saliency_summary.png": "the maps and localisations",
+            "class_models.png": "the class model of every class", "images": "the test images",
+            "saliency": "maps and localisation per image"}
+
+
+def listing(out, since):
+    """One aligned line per file or folder under ``out`` that this run wrote (modified since the
+    time ``since``, less a second for coarse file-system clocks), with what it holds."""
+    def fresh(path):
+        return path.is_file() and path.stat().st_mtime >= since - 1
+    rows = []
+    for path in sorted(out.iterdir(), key=lambda p: (p.is_dir(), p.name)):
+        if path.is_dir():
+            n = sum(map(fresh, path.rglob("*")))
+            if n:
+                rows.append((f"{path}/", f"{CONTENTS.get(path.name, '')} ({n} file{'s' * (n != 1)})".strip()))
+        elif fresh(path):
+            rows.append((str(path), CONTENTS.get(path.name, "")))
+    width = max((len(name) for name, _ in rows), default=0)
+    return [f"  {name:<{width}}  {what}".rstrip() for name, what in rows]
 
 
 def parse_args(argv=None):
@@ -37,7 +62,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     check_device(args.device)
-    t0 = time.perf_counter()
+    t0, started = time.perf_counter(), time.time()
     from tqdm import tqdm
 
     import minigrad as mg
@@ -112,10 +137,8 @@ def main(argv=None):
         class_grid = np.asarray(Image.fromarray(class_grid).resize((width, h), Image.LANCZOS))
     render.save_png(out / "summary.png", np.concatenate([summary, pad, class_grid], axis=0))
     print(f"done in {time.perf_counter() - t0:.0f} s. Pictures in {out}/:")
-    print(f"  {out / 'summary.png'}           everything on one page")
-    print(f"  {out / 'saliency'}/               maps and localisation per image")
-    print(f"  {out / 'class_models.png'}      the class model of every class")
-    print(f"  {out / 'images'}/                 the test images")
+    for line in listing(out, started):
+        print(line)
     return 0
 
 

@@ -34,7 +34,13 @@ def test_demo_fast_mode_end_to_end(tmp_path, capsys):
         assert (tmp_path / name).stat().st_size > 1000
     assert len(list((tmp_path / "saliency").glob("*.png"))) == 3
     assert len(list((tmp_path / "images").glob("*.png"))) == 3
-    assert "summary.png" in capsys.readouterr().out
+    # The closing listing names everything the run wrote, aligned in two columns.
+    printed = capsys.readouterr().out.splitlines()
+    rows = printed[printed.index(next(l for l in printed if l.startswith("done in"))) + 1:]
+    written = sorted(f"{p}/" if p.is_dir() else str(p) for p in tmp_path.iterdir())
+    assert sorted(r.split()[0] for r in rows) == written, rows
+    assert len({r.index(r.split()[1], len(r.split()[0]) + 2) for r in rows}) == 1, rows    # one column
+    assert [r for r in rows if "saliency_summary.png" in r][0].endswith("the maps and localisations")
 
 
 def test_localisation_benchmark_is_sane(tmp_path, capsys):

@@ -161,28 +161,42 @@ def keep_freed_memory():
     return bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1) and mallopt(M_MMAP_MAX, 0))   # musl's returns 0
 
 
+class NoteInterrupt:
+    """The scripts' SIGINT handler: notes the Ctrl-C (``interrupted``), then raises KeyboardInterrupt
+    as Python's own handler does. The note outlives a KeyboardInterrupt that a library swallowed (one
+    raised inside a weakref callback, such as h5py's clean-up, is printed and dropped):
+    ``models.files.atomic_path`` then refuses to commit, and ``run`` exits 130."""
+
+    def __init__(self):
+        self.interrupted = False
+
+    def __call__(self, signum, frame):
+        self.interrupted = True
+        raise KeyboardInterrupt
+
+
 def run(main, argv=None):
     """Call ``main(argv)`` and exit with its return code; bad input exits 2 with one line.
 
     Run as a program (``argv`` None), a script owns its process, so it first lets the C allocator
     keep freed memory for reuse (``keep_freed_memory``: no page faults on every layer's activations)
-    and takes over Ctrl-C (``models.files.on_sigint``): a KeyboardInterrupt that a library swallowed
+    and takes over Ctrl-C (:class:`NoteInterrupt`): a KeyboardInterrupt that a library swallowed
     still stops every output file from being committed, and the exit status is 130.
     """
-    from models import files
     prog = Path(sys.argv[0]).name
+    note = NoteInterrupt()
     if argv is None:
         keep_freed_memory()
-        signal.signal(signal.SIGINT, files.on_sigint)
+        signal.signal(signal.SIGINT, note)
     try:
         code = main(argv)
-        if files.interrupted():                                # raised, but lost on the way
+        if note.interrupted:                                   # raised, but lost on the way
             raise KeyboardInterrupt
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         code = 130
     except (CLIError, ValueError, OSError, RuntimeError, MemoryError) as e:
-        if files.interrupted():                                # an error caused by the interrupt
+        if note.interrupted:                                   # an error caused by the interrupt
             print(f"{prog}: interrupted", file=sys.stderr)
             sys.exit(130)
         if os.environ.get("DEEPINSIDE_DEBUG"):

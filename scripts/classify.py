@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import add_device_arg, add_weights_arg, load_model, output_folder, run, warn
+from _common import CLIError, add_device_arg, add_weights_arg, load_model, output_folder, run, warn
 from _images import atomic_write, output_dir, save_npy
 
 
@@ -49,8 +49,11 @@ def main(argv=None):
     if args.top < 1:
         raise ValueError(f"--top must be at least 1, got {args.top}")
     folder = args.out or ("out" if args.save_npy else None)
-    if folder is not None:
-        output_folder(folder)                                       # writable? before the work
+    if folder is not None and args.out is None:                     # out/ for --save-npy: writable?
+        try:
+            output_folder(folder)
+        except argparse.ArgumentTypeError as e:
+            raise CLIError(f"--save-npy: {e}") from None
     import minigrad as mg
     from minigrad import backend
     from models import imagenet, preprocess

@@ -78,6 +78,12 @@ def test_classify_target_out_and_save_npy(setup, capsys, tmp_path, monkeypatch, 
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["astronaut_logits.npy"]
     assert call("classify", "--weights", weights, "--image", img, "--target", "n02123045") == 2
     assert "not a class name of this model (5 classes)" in _one_error_line(capsys.readouterr().err)
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "out").write_text("a file where out/ would go")
+    monkeypatch.chdir(blocked)
+    assert call("classify", "--weights", weights, "--image", img, "--save-npy") == 2
+    assert "--save-npy: out exists and is not a folder" in _one_error_line(capsys.readouterr().err)
 
 
 def test_top_larger_than_classes_is_clipped_with_a_note(setup, capsys):

@@ -5,6 +5,10 @@
 activation inside the net instead of a class score: under the deconvnet rule that is Zeiler & Fergus'
 "reconstruction from layer n", which Sec. 4 shows is the same computation with another ReLU rule.
 
+Every function here that takes ``rule`` (and those in maps.py) uses, by default (``rule=None``), the
+rule in force: ``with mg.relu_rule("deconvnet"): input_gradient(...)`` gives the deconvnet
+reconstruction. An explicit ``rule=`` overrides the switch.
+
 The weights need no gradient here, so they are switched off for the pass: the convolutions then
 compute only the input gradient (no weight-gradient GEMMs).
 """
@@ -33,6 +37,11 @@ def frozen(model):
         for p, flag in zip(params, flags):
             p.requires_grad = flag
         model.train(training)
+
+
+def rule_in_force(rule=None):
+    """``rule`` if given, else the ReLU rule now in force (``mg.relu_rule``; "gradient" outside any)."""
+    return mg.current_rule() if rule is None else rule
 
 
 def _input_tensor(batch, model):
@@ -81,18 +90,21 @@ def class_scores(logits, targets, score="logit"):
     return logp if score == "log_probability" else logp.exp()
 
 
-def input_gradient(model, batch, target, rule="gradient", score="logit"):
-    """dS_c / dI for each image of ``batch`` (N, 3, H, W) and its own target class.
+def input_gradient(model, batch, target, rule=None, score="logit"):
+    """dS_c / dI for each image of ``batch`` (N, 3, H, W) and its own target class, under ``rule``
+    ("gradient", "deconvnet" or "guided"; None: the rule in force).
 
     Each image's score depends only on that image, so one backward pass of the summed scores gives
     every image's gradient. Returns an array shaped like the batch, on the model's device.
     """
-    return gradient_of_scores(model, _input_tensor(batch, model), target, rule, score)
+    return gradient_of_scores(model, _input_tensor(batch, model), target, rule_in_force(rule), score)
 
 
-def gradient_of_scores(model, x, target, rule="gradient", score="logit"):
+def gradient_of_scores(model, x, target, rule=None, score="logit"):
     """``input_gradient`` of a Tensor ``x`` that is already checked, on the model's device, in its
-    dtype and requires its gradient (SmoothGrad's noisy copies: no check, no copy, no wait per step)."""
+    dtype and requires its gradient (SmoothGrad's noisy copies: no check, no copy, no wait per step).
+    ``rule``: None for the rule in force."""
+    rule = rule_in_force(rule)
     with frozen(model):
         logits = model(x)
         t = targets_for(target, x.shape[0], logits.shape[1])
@@ -102,14 +114,16 @@ def gradient_of_scores(model, x, target, rule="gradient", score="logit"):
     return x.grad
 
 
-def layer_gradient(model, batch, layer, channel=None, top_k=1, rule="deconvnet"):
+def layer_gradient(model, batch, layer, channel=None, top_k=1, rule=None):
     """Back-project from inside the net: the gradient of the ``top_k`` strongest activations of
-    ``layer`` (within ``channel`` if given, else over all channels), per image, under ``rule``.
+    ``layer`` (within ``channel`` if given, else over all channels), per image, under ``rule``
+    (None: the rule in force).
 
     With ``rule="deconvnet"`` and top_k=1 this is the deconvnet reconstruction of the strongest unit
     of layer n (Zeiler & Fergus 2014; paper Sec. 4). Returns (gradient, units) where ``units`` lists,
     per image, the flat indices into that layer's activation (C*H*W or features) that were used.
     """
+    rule = rule_in_force(rule)
     x = _input_tensor(batch, model)
     with frozen(model):
         act = model(x, until=layer)

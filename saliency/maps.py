@@ -7,7 +7,7 @@ import numpy as np
 
 import minigrad as mg
 
-from .gradients import _input_tensor, gradient_of_scores, input_gradient
+from .gradients import _input_tensor, gradient_of_scores, input_gradient, rule_in_force
 
 REDUCTIONS = ("max", "sum")
 
@@ -26,9 +26,10 @@ def saliency_map(g, reduce="max"):
     return a.max(axis=-3) if reduce == "max" else a.sum(axis=-3)
 
 
-def smoothgrad(model, batch, target, n=50, sigma=0.15, rule="gradient", chunk=16, seed=0, progress=None):
+def smoothgrad(model, batch, target, n=50, sigma=0.15, rule=None, chunk=16, seed=0, progress=None):
     """SmoothGrad (Smilkov et al. 2017): the input gradient averaged over ``n`` noisy copies.
 
+    ``rule``: the ReLU rule of each pass (None: the rule in force when called).
     Noise is Gaussian with std ``sigma * (max - min)`` of each image (relative to its range).
     Copies are processed ``chunk`` at a time so memory stays bounded. Returns the averaged gradient
     (N, C, H, W) on the model's device, like ``input_gradient``; take ``saliency_map`` of it for the map.
@@ -37,6 +38,7 @@ def smoothgrad(model, batch, target, n=50, sigma=0.15, rule="gradient", chunk=16
     (``xp.random.default_rng(seed)``) and the sum is kept there, so a GPU never waits for the host
     between chunks.
     """
+    rule = rule_in_force(rule)
     x = _input_tensor(batch, model).data                               # checked once, on the device
     xp = mg.get_array_module(x)
     rng = xp.random.default_rng(seed)
@@ -70,10 +72,11 @@ def ten_crops(height, width, crop):
     return [(y, x, m) for m in (False, True) for y, x in corners]
 
 
-def ten_crop_saliency(model, image, target, crop=None, rule="gradient", reduce="max"):
+def ten_crop_saliency(model, image, target, crop=None, rule=None, reduce="max"):
     """The paper's map averaged over the 10 crops, mapped back into image coordinates.
 
     image : (C, H, W) float in the model's input space, at least ``crop`` in each side.
+    rule : the ReLU rule (None: the rule in force).
     Each crop's map is flipped back if the crop was mirrored and added where it came from; each
     pixel is averaged over the crops that contain it, all on the model's device. Returns (H, W), a
     NumPy array (the one copy back to the host).

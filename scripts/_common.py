@@ -15,9 +15,13 @@
 OSError; an unusable GPU) into one line on stderr and exit code 2, never a traceback. Set
 DEEPINSIDE_DEBUG=1 to see the traceback anyway.
 """
+import argparse
 import ctypes
+import math
 import os
+import signal
 import sys
+import tempfile
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +47,58 @@ def add_device_arg(parser):
                         help="where to run: cpu (NumPy + Numba) or gpu (CuPy + numba.cuda); default cpu")
 
 
+def finite_float(text):
+    """argparse type of every number option: a float that is finite (float() takes 'nan' and 'inf')."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _cannot_write(folder):
+    """None when files can be made in ``folder`` (or, if it is missing, the folders to it can be
+    made), else the reason. Tried for real (a temporary file), since permission bits do not tell
+    about read-only file systems, or about root."""
+    target = probe = Path(os.path.abspath(folder))
+    while not probe.exists():                              # the nearest folder that exists
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is not a folder"
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as e:
+        reason = e.strerror or str(e)
+        return reason if probe == target else f"{probe}: {reason}"
+    return None
+
+
+def output_folder(text):
+    """argparse type of an output folder (--out DIR): refused at once, before any work, when it is a
+    file or cannot be written to; the folder is made later, when the first file is written."""
+    if Path(text).exists() and not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a folder")
+    reason = _cannot_write(text)
+    if reason:
+        raise argparse.ArgumentTypeError(f"cannot write to the folder {text}: {reason}")
+    return text
+
+
+def output_file(text):
+    """argparse type of an output file (--out FILE): refused at once when it is a folder or its
+    folder cannot be written to."""
+    if Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; name the file to write")
+    folder = os.path.dirname(text) or "."
+    reason = _cannot_write(folder)
+    if reason:
+        raise argparse.ArgumentTypeError(f"cannot write {text}: the folder {folder}: {reason}")
+    return text
+
+
 def check_device(device):
     """Raise CLIError when ``device`` cannot be used here (gpu without CuPy or a CUDA device)."""
     if device == "cpu":
@@ -55,14 +111,23 @@ def check_device(device):
     return device
 
 
-def load_model(path, device="cpu"):
+def load_model(path, device="cpu", images=None):
     """models.load (a network of any architecture the project reads) with a friendly message when the
-    default demo weights are absent."""
+    default demo weights are absent.
+
+    ``images``: the user's --image paths, if any; with the shipped shapes model they get a note
+    (once) that this network knows only shapes, and how to use a real one.
+    """
     import models
     path = Path(path)
+    if images and path.exists() and path.resolve() == DEFAULT_WEIGHTS.resolve():
+        warn(f"using the shipped demo model {DEFAULT_WEIGHTS.relative_to(PROJECT_ROOT)}, trained only on "
+             "10 synthetic shapes (circle, ring, triangle, ..., L-shape): on other pictures its classes and "
+             "maps mean little. For a real network, convert VGG16 weights and pass --weights FILE.h5 "
+             "(weights/README.md says how)")
     if not path.exists() and path.resolve() == DEFAULT_WEIGHTS.resolve():
-        raise CLIError(f"the demo weights {path} are missing: make them with "
-                       "`python scripts/train_shapes.py`, or pass --weights FILE.h5")
+        raise CLIError(f"the demo weights {path} are missing: restore them with `git checkout "
+                       "weights/shapes_vgg.h5` (weights/README.md: how they were made), or pass --weights FILE.h5")
     check_device(device)
     return models.load(path, device=device)
 
@@ -97,21 +162,44 @@ def keep_freed_memory():
     return bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1) and mallopt(M_MMAP_MAX, 0))   # musl's returns 0
 
 
+class NoteInterrupt:
+    """The scripts' SIGINT handler: notes the Ctrl-C (``interrupted``), then raises KeyboardInterrupt
+    as Python's own handler does. The note outlives a KeyboardInterrupt that a library swallowed (one
+    raised inside a weakref callback, such as h5py's clean-up, is printed and dropped):
+    ``models.files.atomic_path`` then refuses to commit, and ``run`` exits 130."""
+
+    def __init__(self):
+        self.interrupted = False
+
+    def __call__(self, signum, frame):
+        self.interrupted = True
+        raise KeyboardInterrupt
+
+
 def run(main, argv=None):
     """Call ``main(argv)`` and exit with its return code; bad input exits 2 with one line.
 
     Run as a program (``argv`` None), a script owns its process, so it first lets the C allocator
-    keep freed memory for reuse (``keep_freed_memory``: no page faults on every layer's activations).
+    keep freed memory for reuse (``keep_freed_memory``: no page faults on every layer's activations)
+    and takes over Ctrl-C (:class:`NoteInterrupt`): a KeyboardInterrupt that a library swallowed
+    still stops every output file from being committed, and the exit status is 130.
     """
     prog = Path(sys.argv[0]).name
+    note = NoteInterrupt()
     if argv is None:
         keep_freed_memory()
+        signal.signal(signal.SIGINT, note)
     try:
         code = main(argv)
+        if note.interrupted:                                   # raised, but lost on the way
+            raise KeyboardInterrupt
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         code = 130
     except (CLIError, ValueError, OSError, RuntimeError, MemoryError) as e:
+        if note.interrupted:                                   # an error caused by the interrupt
+            print(f"{prog}: interrupted", file=sys.stderr)
+            sys.exit(130)
         if os.environ.get("DEEPINSIDE_DEBUG"):
             raise
         message = str(e) or type(e).__name__

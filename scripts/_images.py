@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import add_device_arg, add_weights_arg, warn
+from _common import add_device_arg, add_weights_arg, finite_float, output_folder, warn
 from models.files import atomic_path
 
 
@@ -24,12 +24,13 @@ def add_common_args(parser, image=True, target_help=None):
                         help=target_help or "class index or name (e.g. 281 or tabby); default: each "
                                             "image's top-1 class")
     add_device_arg(parser)
-    parser.add_argument("--out", default="out", metavar="DIR", help="output folder (default out/)")
+    parser.add_argument("--out", default="out", type=output_folder, metavar="DIR",
+                        help="output folder (default out/)")
     parser.add_argument("--save-npy", action="store_true", help="also write the raw arrays as .npy")
 
 
 def add_clip_arg(parser):
-    parser.add_argument("--clip-percentile", type=float, default=99.0, metavar="P",
+    parser.add_argument("--clip-percentile", type=finite_float, default=99.0, metavar="P",
                         help="show maps clipped at this percentile (default 99; 100 = min-max)")
 
 
@@ -40,10 +41,10 @@ def clip_percentile(args):
     return None if args.clip_percentile == 100 else args.clip_percentile
 
 
-def load_classifier(path, device):
+def load_classifier(path, device, images=None):
     """load_model, refusing a network without its classifier (class scores need one)."""
     from _common import load_model
-    model = load_model(path, device)
+    model = load_model(path, device, images)
     if model.config.fc is None:
         raise ValueError(f"{path}: this network has no classifier (converted without its top), so it has "
                          "no class scores")

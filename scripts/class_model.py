@@ -14,7 +14,7 @@ import argparse
 
 import numpy as np
 
-from _common import check_device, run
+from _common import check_device, finite_float, run
 from _images import add_common_args, atomic_write, class_label, load_classifier, output_dir, save_npy
 
 
@@ -24,16 +24,16 @@ def parse_args(argv=None):
     add_common_args(p, image=False, target_help="class index or name, a comma-separated list, or 'all' "
                                                 "(default: all)")
     p.add_argument("--steps", type=int, default=300, help="gradient ascent steps (default 300)")
-    p.add_argument("--lr", type=float, default=None, help="step size (default: 1.0 with --paper, else 0.5)")
-    p.add_argument("--l2", type=float, default=None, metavar="LAMBDA",
+    p.add_argument("--lr", type=finite_float, default=None, help="step size (default: 1.0 with --paper, else 0.5)")
+    p.add_argument("--l2", type=finite_float, default=None, metavar="LAMBDA",
                    help="weight lambda of ||I||^2 (default 1e-3)")
     p.add_argument("--paper", action="store_true",
                    help="the paper's recipe only: no jitter, blur, clipping or total variation")
     p.add_argument("--jitter", type=int, default=None, help="random shift in pixels per step (default 2)")
     p.add_argument("--blur-every", type=int, default=None, metavar="K", help="Gaussian blur every K steps (default 4)")
-    p.add_argument("--blur-sigma", type=float, default=0.5, help="blur width in pixels (default 0.5)")
+    p.add_argument("--blur-sigma", type=finite_float, default=0.5, help="blur width in pixels (default 0.5)")
     p.add_argument("--no-clip", action="store_true", help="do not clip to the valid pixel range")
-    p.add_argument("--tv", type=float, default=0.0, help="total-variation weight (default 0)")
+    p.add_argument("--tv", type=finite_float, default=0.0, help="total-variation weight (default 0)")
     p.add_argument("--snapshot-every", type=int, default=0, metavar="K",
                    help="keep the image every K steps (for --gif; default steps/20 with --gif)")
     p.add_argument("--gif", action="store_true", help="also write an animated GIF of the ascent")

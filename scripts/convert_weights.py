@@ -8,7 +8,7 @@ The .pth is read without PyTorch, by an unpickler that refuses anything but tens
 """
 import argparse
 
-from _common import run
+from _common import output_file, run
 
 ARCHS = ("vgg11", "vgg13", "vgg16", "vgg19")
 
@@ -22,7 +22,7 @@ def parse_args(argv=None):
         epilog="Exit status: 0 on success, 2 on bad input. The output is written to a temporary "
                "name and renamed, so a failed run leaves no partial file.")
     parser.add_argument("src", metavar="SRC", help="Keras .h5 or torchvision .pth file")
-    parser.add_argument("--out", required=True, metavar="DST.h5", help="output file")
+    parser.add_argument("--out", required=True, type=output_file, metavar="DST.h5", help="output file")
     parser.add_argument("--arch", choices=ARCHS,
                         help="expected architecture (default: inferred from the layers; given, it is checked)")
     return parser.parse_args(argv)

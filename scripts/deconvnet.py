@@ -36,7 +36,7 @@ def main(argv=None):
     check_device(args.device)
     from saliency import deconvnet, render
 
-    model = load_classifier(args.weights, args.device)
+    model = load_classifier(args.weights, args.device, args.image)
     if args.layer is not None and args.layer not in model.layer_names:
         raise ValueError(f"--layer {args.layer}: not a layer of this network ({', '.join(model.layer_names)})")
     if args.channel is not None and args.layer is None:

@@ -5,18 +5,19 @@
     python scripts/demo.py --fast          # a quick smoke run (fewer images and steps)
 
 Generates held-out test images (one per class), and writes:
-  out/images/            the test images
-  out/saliency/          per image: gradient, deconvnet and guided maps, and the localisation
-  out/class_models.png   the class model of every class (paper Sec. 2), titled with its score
+  out/images/               the test images
+  out/saliency/             per image: gradient, deconvnet and guided maps, and the localisation
+  out/class_models.png      the class model of every class (paper Sec. 2), titled with its score
   out/saliency_summary.png  the maps and localisations of every image on one page
-  out/summary.png        all of it on one page, with a legend and a caption saying how maps are scaled
+  out/summary.png           all of it on one page, with a legend and a caption saying how maps are scaled
+and, at the end, lists what it wrote.
 """
 import argparse
 import time
 
 import numpy as np
 
-from _common import add_device_arg, add_weights_arg, check_device, load_model, run
+from _common import add_device_arg, add_weights_arg, check_device, load_model, output_folder, run
 from _images import class_label, output_dir, save_npy
 
 RULES = ("gradient", "deconvnet", "guided")
@@ -57,12 +58,35 @@ def summary_page(rows, class_images, class_titles, heat_label, caption):
     return render.to_array(render.finish(fig, caption, LEGEND, heat_label, bar_under=top))
 
 
+#: what the demo's outputs are, for the listing at the end (a file not named here is listed bare)
+CONTENTS = {"summary.png": "everything on one page", "saliency_summary.png": "the maps and localisations",
+            "class_models.png": "the class model of every class", "images": "the test images",
+            "saliency": "maps and localisation per image"}
+
+
+def listing(out, since):
+    """One aligned line per file or folder under ``out`` that this run wrote (modified since the
+    time ``since``, less a second for coarse file-system clocks), with what it holds."""
+    def fresh(path):
+        return path.is_file() and path.stat().st_mtime >= since - 1
+    rows = []
+    for path in sorted(out.iterdir(), key=lambda p: (p.is_dir(), p.name)):
+        if path.is_dir():
+            n = sum(map(fresh, path.rglob("*")))
+            if n:
+                rows.append((f"{path}/", f"{CONTENTS.get(path.name, '')} ({n} file{'s' * (n != 1)})".strip()))
+        elif fresh(path):
+            rows.append((str(path), CONTENTS.get(path.name, "")))
+    width = max((len(name) for name, _ in rows), default=0)
+    return [f"  {name:<{width}}  {what}".rstrip() for name, what in rows]
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Run every method of the paper on the shipped demo network and "
                                             "write the pictures to --out.")
     add_weights_arg(p)
     add_device_arg(p)
-    p.add_argument("--out", default="out", metavar="DIR", help="output folder (default out/)")
+    p.add_argument("--out", default="out", type=output_folder, metavar="DIR", help="output folder (default out/)")
     p.add_argument("--fast", action="store_true", help="3 images and 20 class-model steps (a smoke test)")
     p.add_argument("--steps", type=int, default=200, help="class-model steps per class (default 200)")
     p.add_argument("--save-npy", action="store_true", help="also write the raw maps as .npy")
@@ -72,7 +96,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     check_device(args.device)
-    t0 = time.perf_counter()
+    t0, started = time.perf_counter(), time.time()
     from tqdm import tqdm
 
     import minigrad as mg
@@ -141,10 +165,8 @@ def main(argv=None):
     render.save_png(out / "summary.png", summary_page(rows, class_images, class_titles, heat_label,
                                                       f"{map_caption()}\n{verdict}\n{class_caption}"))
     print(f"done in {time.perf_counter() - t0:.0f} s. Pictures in {out}/:")
-    print(f"  {out / 'summary.png'}           everything on one page")
-    print(f"  {out / 'saliency'}/               maps and localisation per image")
-    print(f"  {out / 'class_models.png'}      the class model of every class")
-    print(f"  {out / 'images'}/                 the test images")
+    for line in listing(out, started):
+        print(line)
     return 0
 
 

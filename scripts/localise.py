@@ -12,7 +12,7 @@ import argparse
 
 import numpy as np
 
-from _common import check_device, run
+from _common import check_device, finite_float, run
 from _images import (add_common_args, class_label, load_classifier, load_inputs, output_dir, resolve_target, save_npy,
                      top1)
 from saliency_map import METHODS, compute_map
@@ -24,10 +24,10 @@ def parse_args(argv=None):
     add_common_args(p)
     p.add_argument("--method", choices=METHODS, default="gradient", help="which saliency map (default gradient)")
     p.add_argument("--crops", type=int, choices=(1, 10), default=1, help="1 or 10 crops for the map (default 1)")
-    p.add_argument("--fg-quantile", type=float, default=0.95, help="foreground seeds above this quantile (0.95)")
-    p.add_argument("--bg-quantile", type=float, default=0.30, help="background seeds below this quantile (0.30)")
+    p.add_argument("--fg-quantile", type=finite_float, default=0.95, help="foreground seeds above this quantile (0.95)")
+    p.add_argument("--bg-quantile", type=finite_float, default=0.30, help="background seeds below this quantile (0.30)")
     p.add_argument("--components", type=int, default=5, help="Gaussian components per colour model (5)")
-    p.add_argument("--gamma", type=float, default=50.0, help="weight of the pairwise term (50, as in GrabCut)")
+    p.add_argument("--gamma", type=finite_float, default=50.0, help="weight of the pairwise term (50, as in GrabCut)")
     return p.parse_args(argv)
 
 
@@ -41,7 +41,7 @@ def main(argv=None):
     import saliency
     from saliency import render
 
-    model = load_classifier(args.weights, args.device)
+    model = load_classifier(args.weights, args.device, args.image)
     target = resolve_target(args.target, model)
     out = output_dir(args.out)
     for item in load_inputs(args.image, model):

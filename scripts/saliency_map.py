@@ -11,7 +11,7 @@ NAME_METHOD_map.png (the map alone, full resolution).
 import argparse
 
 
-from _common import check_device, run
+from _common import check_device, finite_float, run
 from _images import (add_clip_arg, add_common_args, class_label, clip_percentile, load_classifier, load_inputs,
                      output_dir, resolve_target, save_npy, top1)
 
@@ -29,7 +29,7 @@ def parse_args(argv=None):
                    help="1: the centre crop; 10: average the map over the 4 corner and centre crops and "
                         "their mirror images, in image coordinates (the paper's setting)")
     p.add_argument("--smooth-n", type=int, default=50, metavar="N", help="SmoothGrad samples (default 50)")
-    p.add_argument("--smooth-sigma", type=float, default=0.15, metavar="S",
+    p.add_argument("--smooth-sigma", type=finite_float, default=0.15, metavar="S",
                    help="SmoothGrad noise, relative to the image's range (default 0.15)")
     add_clip_arg(p)
     return p.parse_args(argv)
@@ -62,7 +62,7 @@ def main(argv=None):
 
     from saliency import render
 
-    model = load_classifier(args.weights, args.device)
+    model = load_classifier(args.weights, args.device, args.image)
     target = resolve_target(args.target, model)
     inputs = load_inputs(args.image, model)
     out = output_dir(args.out)

@@ -1,11 +1,13 @@
 #!/usr/bin/env python
 """Train the shipped demo network: a small VGG on the synthetic shapes task, with minigrad alone.
 
-    python scripts/train_shapes.py                      # writes weights/shapes_vgg.h5
+    python scripts/train_shapes.py                      # writes out/shapes_vgg.h5
     python scripts/train_shapes.py --epochs 2 --train-size 4000 --out quick.h5
-    python scripts/train_shapes.py --resume weights/shapes_vgg.h5 --seed 1 --lr 5e-4 --curriculum-steps 0
+    python scripts/train_shapes.py --resume out/shapes_vgg.h5 --seed 1 --lr 5e-4 --curriculum-steps 0
 
-(weights/README.md gives the exact commands that made the shipped file.)
+(weights/README.md gives the exact commands that made the shipped file.) The shipped file,
+weights/shapes_vgg.h5, is replaced only when --out names it; the script then says so, at the start
+and at the end (`git checkout weights/shapes_vgg.h5` brings the shipped one back).
 
 The images come from models/shapes.py (seeded, so the same command makes the same data); each
 batch is augmented by a random element of the square's symmetry group (rot90 and mirror), under
@@ -20,11 +22,12 @@ with it, at batch 32, held-out accuracy was 70% after 1125 steps.)
 """
 import argparse
 import math
+import os
 import time
 
 import numpy as np
 
-from _common import PROJECT_ROOT, add_device_arg, check_device, run
+from _common import DEFAULT_WEIGHTS, add_device_arg, check_device, finite_float, output_file, run, warn
 
 #: the demo network: three blocks of two 3x3 convolutions, one hidden fully connected layer.
 BLOCKS = [[16, 16], [32, 32], [64, 64]]
@@ -37,19 +40,20 @@ HELD_OUT_SEED_OFFSET = 1_000_000       # held-out images come from seed + this: 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Train the small VGG of the shapes demo with minigrad and "
                                             "save it in the project's HDF5 weight format.")
-    p.add_argument("--out", default=str(PROJECT_ROOT / "weights" / "shapes_vgg.h5"), metavar="FILE.h5",
-                   help="where to write the weights (default weights/shapes_vgg.h5)")
+    p.add_argument("--out", default="out/shapes_vgg.h5", type=output_file, metavar="FILE.h5",
+                   help="where to write the weights (default out/shapes_vgg.h5; the shipped model "
+                        "weights/shapes_vgg.h5 is replaced only when named here)")
     p.add_argument("--seed", type=int, default=0, help="seed of data, initialisation and order (default 0)")
     p.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
     p.add_argument("--train-size", type=int, default=24000, help="training images (default 24000)")
     p.add_argument("--test-size", type=int, default=2000, help="held-out images (default 2000)")
     p.add_argument("--epochs", type=int, default=5, help="passes over the training set (default 5)")
     p.add_argument("--batch", type=int, default=32, help="batch size (default 32)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam's peak learning rate (default 1e-3)")
-    p.add_argument("--dropout", type=float, default=0.2, help="dropout before the last layer (default 0.2)")
+    p.add_argument("--lr", type=finite_float, default=1e-3, help="Adam's peak learning rate (default 1e-3)")
+    p.add_argument("--dropout", type=finite_float, default=0.2, help="dropout before the last layer (default 0.2)")
     p.add_argument("--curriculum-steps", type=int, default=800, metavar="K",
                    help="steps over which silhouettes are mixed in (default 800; 0: none)")
-    p.add_argument("--curriculum-share", type=float, default=0.5, metavar="F",
+    p.add_argument("--curriculum-share", type=finite_float, default=0.5, metavar="F",
                    help="share of silhouettes in the first batch (default 0.5)")
     p.add_argument("--resume", default=None, metavar="FILE.h5",
                    help="start from these weights (a shapes network) instead of a fresh initialisation")
@@ -81,6 +85,11 @@ def main(argv=None):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
     check_device(args.device)
+    replacing = os.path.exists(args.out)
+    if replacing:
+        shipped = os.path.samefile(args.out, DEFAULT_WEIGHTS) if DEFAULT_WEIGHTS.exists() else False
+        warn(f"{args.out} exists: it will be replaced when training ends"
+             + (" (it is the shipped model; `git checkout weights/shapes_vgg.h5` brings it back)" if shipped else ""))
     from tqdm import tqdm
 
     import minigrad as mg
@@ -151,7 +160,8 @@ def main(argv=None):
     model.to("cpu")
     vgg.save(model, args.out)
     print(f"held-out accuracy {acc:.4f} on {args.test_size} images; training took {minutes:.1f} min "
-          f"({(time.perf_counter() - t0) / 60:.1f} min in all); saved {args.out}")
+          f"({(time.perf_counter() - t0) / 60:.1f} min in all); saved {args.out}"
+          + (" (replaced the file that was there)" if replacing else ""))
     return 0
 
 

@@ -45,6 +45,47 @@ def test_classify_prints_top_k_matching_the_model(setup, capsys, photo):
     assert "grey image converted to RGB" in err                        # the note, on stderr
 
 
+def test_classify_target_out_and_save_npy(setup, capsys, tmp_path, monkeypatch, photo):
+    """--target reports that class's probability and rank; --out writes the table as CSV, --save-npy
+    the logits (to out/ when --out is not given), as the README says every script does."""
+    import csv
+    weights, img, grey = setup
+    model = vgg.load(weights)
+    with mg.no_grad():
+        logits = model(preprocess.prepare(photo, model.meta)[None]).data[0]
+    probs = imagenet.softmax(logits.astype(np.float64))
+    last = int(np.argmin(probs))                                        # not in the top 2
+    out = tmp_path / "results"
+    assert call("classify", "--weights", weights, "--image", img, grey, "--top", 2,
+                "--target", model.classes[last], "--out", out, "--save-npy") == 0
+    printed = capsys.readouterr().out.splitlines()
+    target_line = printed[3]
+    assert f"({len(probs)})" in target_line and f"{probs[last]:7.2%}" in target_line and "target" in target_line
+    with open(out / "classify.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["image"] for r in rows] == [str(img)] * 3 + [str(grey)] * 3
+    mine = rows[:3]
+    assert [int(r["rank"]) for r in mine] == [1, 2, len(probs)] and [r["target"] for r in mine] == ["0", "0", "1"]
+    for r in mine:
+        i = int(r["index"])
+        assert r["class"] == imagenet.display_name(model.classes[i])
+        np.testing.assert_allclose(float(r["probability"]), probs[i], rtol=1e-5)
+        np.testing.assert_allclose(float(r["logit"]), logits[i], rtol=1e-5)
+    np.testing.assert_array_equal(np.load(out / "astronaut_logits.npy"), logits)
+    assert sorted(p.name for p in out.iterdir()) == ["astronaut_logits.npy", "classify.csv", "grey_logits.npy"]
+    monkeypatch.chdir(tmp_path)
+    assert call("classify", "--weights", weights, "--image", img, "--save-npy") == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["astronaut_logits.npy"]
+    assert call("classify", "--weights", weights, "--image", img, "--target", "n02123045") == 2
+    assert "not a class name of this model (5 classes)" in _one_error_line(capsys.readouterr().err)
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "out").write_text("a file where out/ would go")
+    monkeypatch.chdir(blocked)
+    assert call("classify", "--weights", weights, "--image", img, "--save-npy") == 2
+    assert "--save-npy: out exists and is not a folder" in _one_error_line(capsys.readouterr().err)
+
+
 def test_top_larger_than_classes_is_clipped_with_a_note(setup, capsys):
     weights, img, _ = setup
     assert call("classify", "--weights", weights, "--image", img, "--top", 50) == 0

@@ -33,6 +33,30 @@ def test_lookup(query, index):
     assert lookup(query) == index
 
 
+@pytest.mark.parametrize("query, index", [
+    ("n02123045", 281), ("tabby cat", 281), ("Tabby Cat", 281), ("tabby, tabby cat", 281),
+    ("great grey owl, great gray owl, Strix nebulosa", 24), ("sports car, sport car", 817)])
+def test_wordnet_ids_synonym_lists_and_longer_names(query, index):
+    """As LOC_synset_mapping.txt writes a class (``n02123045 tabby, tabby cat``): the id, the list,
+    or one of its names, also with the model's class list (a converted file's) instead of the default."""
+    assert lookup(query) == index
+    assert lookup(query, list(imagenet.names())) == index
+    with pytest.raises(ClassLookupError, match="ambiguous: 281, 282 \\('tabby', 'tiger cat'"):
+        lookup("tabby, tiger cat")
+
+
+def test_suggestions_by_words_and_by_spelling():
+    with pytest.raises(ClassLookupError) as info:
+        lookup("cat")
+    message = str(info.value)
+    for name in ("'tiger cat' (282)", "'Persian cat' (283)", "'Siamese cat' (284)", "'Egyptian cat' (285)"):
+        assert name in message, message
+    with pytest.raises(ClassLookupError, match=r"did you mean 'great white shark' \(2\), 'tiger shark' \(3\)"):
+        lookup("white shark")
+    with pytest.raises(ClassLookupError, match=r"did you mean 'flamingo' \(130\)\?$"):
+        lookup("flamingoo")
+
+
 def test_ambiguous_names_list_their_indices():
     with pytest.raises(ClassLookupError, match=r"^'crane' is ambiguous: 134, 517"):
         lookup("crane")

@@ -153,3 +153,30 @@ def test_training_gradients_of_every_weight_match_torch(batch):
         layer = getattr(model, name)
         assert rel(layer.weight.grad, t.weight.grad.numpy()) < 1e-4, name
         assert rel(layer.bias.grad, t.bias.grad.numpy()) < 1e-4, name
+
+
+def test_rule_defaults_to_the_rule_in_force_and_an_argument_overrides(model, batch):
+    """Every function taking ``rule`` follows ``mg.relu_rule(...)`` when not given one (issue: inside
+    ``with mg.relu_rule("deconvnet")`` the library's own default "gradient" used to win)."""
+    def each(**rule):                                               # rule="...", or nothing
+        g = saliency.input_gradient(model, batch, TARGETS, **rule)
+        lg, _ = saliency.layer_gradient(model, batch, "conv2_2", **rule)
+        sg = saliency.smoothgrad(model, batch[:1], 2, n=2, chunk=2, **rule)
+        big = images(1, 36)[0]                                      # (3, 36, 36): 10 crops of 32
+        tc = saliency.ten_crop_saliency(model, big, 2, crop=32, **rule)
+        return g, lg, sg, tc
+
+    explicit = {r: each(rule=r) for r in ("gradient", "deconvnet", "guided")}
+    for a, b in zip(explicit["gradient"], explicit["deconvnet"]):
+        assert not np.array_equal(a, b)                             # the rules do differ here
+    for r in ("gradient", "deconvnet", "guided"):
+        with mg.relu_rule(r):
+            for got, want in zip(each(), explicit[r]):              # the rule in force
+                np.testing.assert_array_equal(got, want)
+            with mg.relu_rule("deconvnet" if r != "deconvnet" else "gradient"):
+                for got, want in zip(each(rule=r), explicit[r]):    # an explicit argument wins
+                    np.testing.assert_array_equal(got, want)
+    for got, want in zip(each(), explicit["gradient"]):             # outside any block: the gradient
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(each(rule=None), explicit["gradient"]):    # None: the rule in force
+        np.testing.assert_array_equal(got, want)

@@ -37,6 +37,7 @@ def test_demo_fast_mode_end_to_end(tmp_path, capsys):
     assert len(list((tmp_path / "saliency").glob("*.png"))) == 3
     assert len(list((tmp_path / "images").glob("*.png"))) == 3
     out = capsys.readouterr().out
+    printed = out.splitlines()
     assert "summary.png" in out
     # The verdict over each GraphCut panel is the IoU of that image's box with its truth box,
     # recomputed here from the same held-out image: the first one the demo shows.
@@ -53,6 +54,12 @@ def test_demo_fast_mode_end_to_end(tmp_path, capsys):
     assert line.endswith(shown), (line, iou)
     passed = sum(r.split("IoU ")[1].endswith("pass") for r in out.splitlines() if ": GraphCut box" in r)
     assert f"{passed} of 3 GraphCut boxes pass" in out
+    # The closing listing names everything the run wrote, aligned in two columns.
+    rows = printed[printed.index(next(l for l in printed if l.startswith("done in"))) + 1:]
+    written = sorted(f"{p}/" if p.is_dir() else str(p) for p in tmp_path.iterdir())
+    assert sorted(r.split()[0] for r in rows) == written, rows
+    assert len({r.index(r.split()[1], len(r.split()[0]) + 2) for r in rows}) == 1, rows    # one column
+    assert [r for r in rows if "saliency_summary.png" in r][0].endswith("the maps and localisations")
 
 
 def test_localisation_benchmark_is_sane(tmp_path, capsys):

@@ -1,0 +1,38 @@
+"""scripts/train_shapes.py: where it writes. A trial run once replaced the shipped model by default."""
+import hashlib
+
+from models import vgg
+
+from ..cli import ROOT, call
+
+SHIPPED = ROOT / "weights" / "shapes_vgg.h5"
+TINY = ("--train-size", 16, "--test-size", 8, "--epochs", 1, "--batch", 8, "--size", 16, "--curriculum-steps", 0)
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_writes_under_out_by_default_and_leaves_the_shipped_model(tmp_path, monkeypatch, capsys):
+    before = SHIPPED.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    try:
+        assert call("train_shapes", *TINY) == 0
+        assert SHIPPED.read_bytes() == before, "the default run replaced weights/shapes_vgg.h5"
+    finally:
+        if SHIPPED.read_bytes() != before:              # a regression must not cost the shipped file
+            SHIPPED.write_bytes(before)
+    written = tmp_path / "out" / "shapes_vgg.h5"
+    assert vgg.load(written).config.input_size == (16, 16)
+    out = capsys.readouterr()
+    assert "saved out/shapes_vgg.h5" in out.out and "replaced" not in out.out + out.err
+
+
+def test_replacing_a_file_needs_out_naming_it_and_is_reported(tmp_path, capsys):
+    target = tmp_path / "mine.h5"
+    target.write_bytes(b"an older file")
+    assert call("train_shapes", *TINY, "--out", target) == 0
+    assert vgg.load(target).config.input_size == (16, 16)
+    out = capsys.readouterr()
+    assert f"{target} exists: it will be replaced" in out.err
+    assert f"saved {target} (replaced the file that was there)" in out.out

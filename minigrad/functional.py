@@ -11,6 +11,7 @@ import numpy as np
 
 from . import tiers
 from .backend import check_same_device, get_array_module
+from .randomness import Dropout, dropout, manual_seed, rng  # noqa: F401  (F.dropout, F.manual_seed)
 from .tensor import Function, Tensor
 
 
@@ -355,55 +356,6 @@ def max_pool2d(x, kernel_size, stride=None):
 def relu(x):
     """max(x, 0); its backward follows the ReLU rule in force (relu_rules.py)."""
     return tiers.in_force().relu(x)
-
-
-class Dropout(Function):
-    """Inverted dropout: keep each unit with probability 1 - p and scale it by 1 / (1 - p)."""
-
-    @staticmethod
-    def forward(ctx, x, mask):
-        ctx.save_for_backward(mask)
-        return x * mask
-
-    @staticmethod
-    def backward(ctx, g):
-        return g * ctx.saved[0], None
-
-
-_rng = np.random.default_rng()
-_gpu_rngs = {}                        # GPU id -> CuPy generator, seeded from _rng
-
-
-def manual_seed(seed):
-    """Seed minigrad's random numbers (dropout masks, initialisation in nn)."""
-    global _rng
-    _rng = np.random.default_rng(seed)
-    _gpu_rngs.clear()
-
-
-def _rng_on(xp):
-    """A generator that draws on xp's device (no mask crosses from the host)."""
-    if xp is np:
-        return _rng
-    device = xp.cuda.runtime.getDevice()
-    if device not in _gpu_rngs:
-        _gpu_rngs[device] = xp.random.default_rng(int(_rng.integers(2**63)))
-    return _gpu_rngs[device]
-
-
-def rng():
-    return _rng
-
-
-def dropout(x, p=0.5, training=True):
-    if not 0 <= p < 1:
-        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
-    if not training or p == 0:
-        return x
-    xp = x.xp
-    keep = _rng_on(xp).random(x.shape, dtype=np.float32) >= p
-    mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p))
-    return Dropout.apply(x, mask)
 
 
 from .losses import cross_entropy, log_softmax, softmax  # noqa: E402,F401  (they use the ops above)

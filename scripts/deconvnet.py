@@ -34,6 +34,7 @@ def main(argv=None):
     args = parse_args(argv)
     clip = clip_percentile(args)
     check_device(args.device)
+    from minigrad import relu_rules
     from saliency import deconvnet, render
 
     model = load_classifier(args.weights, args.device, args.image)
@@ -49,7 +50,7 @@ def main(argv=None):
             if args.layer else f"class {class_label(model, t)}"
         r = deconvnet.compare_rules(model, item.x[None], t, layer=args.layer, channel=args.channel)
         checks = deconvnet.equivalence_checks(model, item.x[None], t)
-        rules = ("gradient", "deconvnet", "guided")
+        rules = relu_rules.RULES
         heat = [render.heatmap(r["maps"][k][0], clip) for k in rules]
         signed = [render.signed_map(r["grads"][k][0]) for k in rules]
         caption = (f"from {source}. ||deconvnet - gradient|| / ||gradient|| = "

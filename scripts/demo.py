@@ -20,7 +20,6 @@ import numpy as np
 from _common import add_device_arg, add_weights_arg, check_device, load_model, output_folder, run
 from _images import class_label, output_dir, save_npy
 
-RULES = ("gradient", "deconvnet", "guided")
 DEMO_SEED = 2013                       # the paper's year; any seed the training did not use
 CLIP = 99                              # heat maps: each map's 99th percentile and above is the top colour
 LOCALISE = dict(fg_quantile=0.95, bg_quantile=0.30)
@@ -100,6 +99,7 @@ def main(argv=None):
     from tqdm import tqdm
 
     import minigrad as mg
+    from minigrad import relu_rules
     import saliency
     from models import preprocess, shapes
     from saliency import render
@@ -126,16 +126,16 @@ def main(argv=None):
             render.save_png(out / "images" / f"{name}.png", rgb)
             x = preprocess.normalise(rgb, model.meta)[None]
             maps = {r: mg.backend.to_numpy(saliency.saliency_map(saliency.input_gradient(model, x, label, rule=r)))[0]
-                    for r in RULES}
+                    for r in relu_rules.RULES}
             mask, box = saliency.localise(rgb, maps["gradient"], **LOCALISE)
             panel, iou = render.localisation_panel(rgb, mask, box, tuple(int(v) for v in boxes[k]))
             row = [render.Panel(rgb, f"image: {shapes.CLASSES[label]}")]
-            row += [render.Panel(render.heatmap(maps[r], CLIP), r) for r in RULES] + [panel]
+            row += [render.Panel(render.heatmap(maps[r], CLIP), r) for r in relu_rules.RULES] + [panel]
             render.save_png(out / "saliency" / f"{name}.png",
                             render.grid(row, ncols=5, min_size=140, legend=LEGEND, colourbar=heat_label,
                                         caption=f"class {class_label(model, label)}. {map_caption()}"))
             if args.save_npy:
-                for r in RULES:
+                for r in relu_rules.RULES:
                     save_npy(out / "saliency" / f"{name}_{r}.npy", maps[r])
             rows.append(row)
             ious.append(iou)

@@ -11,6 +11,7 @@ import pytest
 
 pytest.importorskip("numba.cuda")
 
+from minigrad import relu_rules  # noqa: E402
 from minigrad.fast import cpu_kernels as cpu, gpu_kernels as gpu  # noqa: E402
 
 from ..conftest import distinct  # noqa: E402
@@ -99,7 +100,7 @@ def test_gpu_maxpool_matches_cpu(rng, shape, kh, kw, sh, sw):
     np.testing.assert_allclose(host(got_dx), want_dx, rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("rule", [0, 1, 2], ids=["gradient", "deconvnet", "guided"])
+@pytest.mark.parametrize("rule", [relu_rules.code(r) for r in relu_rules.RULES], ids=list(relu_rules.RULES))
 def test_gpu_relu_matches_cpu(rng, rule):
     x = rng.standard_normal(50).astype(np.float32)
     g = rng.standard_normal(50).astype(np.float32)

@@ -8,6 +8,7 @@ import pytest
 
 import minigrad as mg
 from minigrad import functional as F
+from minigrad import randomness, relu_rules
 from minigrad.fast import conv as fast_conv
 
 from ..conftest import away_from_zero, distinct
@@ -39,7 +40,7 @@ def test_gpu_pool_relu_gradcheck_float64(rng):
     assert mg.gradcheck(F.relu, [y])
 
 
-@pytest.mark.parametrize("rule", ["gradient", "deconvnet", "guided"])
+@pytest.mark.parametrize("rule", relu_rules.RULES)
 def test_gpu_small_net_matches_cpu(rng, rule):
     x = rng.standard_normal((2, 3, 16, 16)).astype(np.float32)
     w1 = rng.standard_normal((8, 3, 3, 3)).astype(np.float32) * 0.3
@@ -103,7 +104,7 @@ def test_gpu_kernels_run_on_cupys_current_stream(rng):
 
 def test_gpu_dropout_mask_is_drawn_on_the_device():
     import cupy
-    assert type(F._rng_on(cupy)).__module__.startswith("cupy")
+    assert type(randomness._rng_on(cupy)).__module__.startswith("cupy")
     x = gpu(np.ones((64, 1000), np.float32), True)
     mg.manual_seed(0)
     y = F.dropout(x, 0.25, True).data

@@ -97,3 +97,49 @@ def class_model(model, target, steps=200, lr=1.0, l2=1e-3, jitter=0, blur_every=
     if return_history:
         return image, {"scores": scores, "snapshots": snapshots}
     return image
+
+
+def _score_gradient(model, image, t):
+    """(S_c(image), dS_c/dimage) for one (3, H, W) image on the host."""
+    x = mg.Tensor(mg.to_device(image[None].copy(), model.device), requires_grad=True)
+    score = model(x)[0, t]
+    score.backward()
+    return float(score.item()), mg.backend.to_numpy(x.grad)[0]
+
+
+def norm_gradient(image, p):
+    """d ||I||_p / dI for p in {1, 2}: sign(I), or I / ||I||_2 (0 at the zero image, as PyTorch's norm)."""
+    if p == 1:
+        return np.sign(image)
+    if p == 2:
+        n = np.sqrt(np.sum(image * image, dtype=image.dtype))
+        return image / n if n > 0 else np.zeros_like(image)
+    raise ValueError(f"p must be 1 or 2, got {p!r}")
+
+
+def tutorial_class_model(model, target, lam=0.1, p=2, steps=151, lr=6.0, snapshot_every=10, progress=None,
+                         return_history=False):
+    """The recipe of a widely read tutorial of the paper: plain SGD on the image from the zero image,
+
+        loss = -S_c(I) + lam * ||I||_p          (the p-norm itself, not squared; p in {1, 2})
+        I <- I - lr * d loss / dI               (lr 6.0, 151 steps)
+
+    with a snapshot every ``snapshot_every`` steps (for a GIF). Returns I (3, H, W), and with
+    ``return_history`` a dict with 'scores' and 'snapshots' as :func:`class_model`.
+    """
+    t = int(targets_for(target, 1, model.config.num_classes)[0])
+    H, W = model.config.input_size
+    image = np.zeros((3, H, W), model.parameters()[0].dtype)
+    scores, snapshots = [], []
+    with frozen(model):
+        for step in range(steps):
+            score, grad = _score_gradient(model, image, t)
+            scores.append(score)
+            image = image - np.float32(lr) * (np.float32(lam) * norm_gradient(image, p) - grad)
+            if snapshot_every and (step + 1) % snapshot_every == 0:
+                snapshots.append((step + 1, image.copy()))
+            if progress is not None:
+                progress.update(1)
+    if return_history:
+        return image, {"scores": scores, "snapshots": snapshots}
+    return image

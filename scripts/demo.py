@@ -29,7 +29,8 @@ def parse_args(argv=None):
     add_device_arg(p)
     p.add_argument("--out", default="out", metavar="DIR", help="output folder (default out/)")
     p.add_argument("--fast", action="store_true", help="3 images and 20 class-model steps (a smoke test)")
-    p.add_argument("--steps", type=int, default=200, help="class-model steps per class (default 200)")
+    p.add_argument("--steps", type=int, default=512, help="class-model steps per class (default 512, the "
+                                                        "library's default recipe)")
     p.add_argument("--save-npy", action="store_true", help="also write the raw maps as .npy")
     return p.parse_args(argv)
 
@@ -84,13 +85,12 @@ def main(argv=None):
 
     class_images = []
     for c in tqdm(range(len(model.classes)), desc="class models", unit="class"):
-        image = saliency.class_model(model, c, steps=steps, lr=0.5, l2=1e-3, jitter=2, blur_every=4,
-                                     blur_sigma=0.5, clip=True)
-        class_images.append(preprocess.to_display(image, model.meta, stretch=True))
+        image = saliency.class_model(model, c, steps=steps)              # the library's default recipe
+        class_images.append(preprocess.to_display(image, model.meta))     # in the pixel range: shown as is
     render.save_png(out / "class_models.png",
                     render.grid(class_images, [class_label(model, c) for c in range(len(model.classes))], ncols=5,
-                                caption=f"class models: {steps} steps of gradient ascent on S_c - 1e-3 ||I||^2 "
-                                        "with jitter, blur and clipping"))
+                                caption=f"class models: {steps} steps of Adam 0.05 on S_c with lucid's random "
+                                        "transforms on a decorrelated Fourier image; pixels shown as is"))
 
     cells, titles = [], []
     for row, title in zip(rows, row_titles):

@@ -29,8 +29,8 @@ def parse_args(argv=None):
     add_device_arg(p)
     p.add_argument("--out", default="out", metavar="DIR", help="output folder (default out/)")
     p.add_argument("--fast", action="store_true", help="3 images and 20 class-model steps (a smoke test)")
-    p.add_argument("--steps", type=int, default=512, help="class-model steps per class (default 512, the "
-                                                        "library's default recipe)")
+    p.add_argument("--steps", type=int, default=200, help="class-model steps per class (default 200; the "
+                                                        "library's default is 512)")
     p.add_argument("--save-npy", action="store_true", help="also write the raw maps as .npy")
     return p.parse_args(argv)
 

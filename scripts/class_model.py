@@ -258,13 +258,15 @@ def main(argv=None):
             sweep_titles.append(f"p {setting[0]}, lambda {setting[1]:g}" if setting else "")
             pictures.append(picture)
             titles.append(f"{imagenet.display_name(model.classes[t])}{tag.replace('_', ' ')}"
-                          + ("" if said == t else f"\n! seen as {imagenet.display_name(model.classes[said])}"))
+                          + ("" if said == t else f"\n! seen as {imagenet.display_name(model.classes[said])}")
+                          + ("\n! score barely moved" if warning else ""))
             curves.append((titles[-1].split("\n")[0], scores))
         if args.sweep:
             save_figure(grid_figure(sweep_pics, sweep_titles, f"{class_label(model, t)}; {describe(preset, cfg)}; "
                                     "rows p = 1, 2; columns lambda = 0.001, 0.1, 1.0; each picture stretched "
                                     "to the full range", ncols=3), out / f"class_model_sweep_{t}_{name}.png")
     how = ("pictures shown as is" if preset == "default" else "each picture stretched to the full range")
+    how += f"; '! score barely moved': it rose by less than {STALL:g}"
     if len(pictures) > 1:
         caption = (f"class models ({describe(preset, cfg)}); {how}; '!' = the network classifies "
                    "the picture as another class")

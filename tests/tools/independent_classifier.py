@@ -44,7 +44,7 @@ def to_input(pictures):
     return torch.from_numpy(np.ascontiguousarray(x))
 
 
-def train(out, n=10000, epochs=3, seed=TRAIN_SEED, threads=1):
+def train(out, n=10000, epochs=3, seed=TRAIN_SEED, threads=1, resume=None):
     import torch
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
@@ -57,6 +57,8 @@ def train(out, n=10000, epochs=3, seed=TRAIN_SEED, threads=1):
     for m in net.modules():                                     # He init: plain stacks need it
         if isinstance(m, torch.nn.Conv2d):
             torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+    if resume:                                                  # more epochs on new images, no curriculum
+        net.load_state_dict(torch.load(resume, weights_only=True)["state"])
     opt = torch.optim.Adam(net.parameters(), 2e-3)
     steps = epochs * (n // 64)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
@@ -70,7 +72,7 @@ def train(out, n=10000, epochs=3, seed=TRAIN_SEED, threads=1):
         for k in range(n // 64):
             idx = order[k * 64:(k + 1) * 64]
             xb, yb = x_all[idx], y_all[idx]
-            if epoch == 0 and k % 4 == 0:
+            if epoch == 0 and k % 4 == 0 and not resume:
                 j = torch.randint(len(y_plain), (64,), generator=gen)
                 xb, yb = x_plain[j], y_plain[j]
             if torch.rand(1, generator=gen).item() < 0.5:           # mirror: shapes stay their class
@@ -101,9 +103,6 @@ def load(path):
     import torch
     saved = torch.load(path, weights_only=True)
     net = network()
-    for m in net.modules():                                     # He init: plain stacks need it
-        if isinstance(m, torch.nn.Conv2d):
-            torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
     net.load_state_dict(saved["state"])
     return net.eval(), saved
 
@@ -121,5 +120,7 @@ if __name__ == "__main__":
     p.add_argument("--out", required=True)
     p.add_argument("--n", type=int, default=10000)
     p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--resume", help="continue from this file, on images of --seed")
+    p.add_argument("--seed", type=int, default=TRAIN_SEED)
     args = p.parse_args()
-    train(args.out, args.n, args.epochs)
+    train(args.out, args.n, args.epochs, seed=args.seed, resume=args.resume)

@@ -1,6 +1,6 @@
 """Which ingredient of the default class-model recipe removes the left-border pile-up? (dev tool)
 
-    python tests/tools/pileup_ablation.py [steps]
+    python tests/tools/pileup_ablation.py [STEPS [CLASS ...]]
 
 For circle, ring and cross (the classes whose plain-recipe models pile up at the left border and
 stall), it runs variants of the recipe and prints the shipped network's verdict on the picture, the
@@ -36,7 +36,7 @@ def roll_jitter(model, c, steps, lr=1.0, l2=1e-3, jitter=8, seed=0):
         return image, scores[0], _score_gradient(model, image, c)[0]
 
 
-def main(steps):
+def main(steps, classes=(0, 1, 5)):
     model = vgg.load(ROOT / "weights" / "shapes_vgg.h5")
     lucid = PRESETS["lucid"]
     variants = {
@@ -48,7 +48,7 @@ def main(steps):
         "pixels + Adam + lucid transforms": dict(lucid, param="pixel", clip=True),
         "default (lucid)": dict(lucid),
     }
-    for c in (0, 1, 5):
+    for c in classes:
         rows = [("paper + np.roll jitter 8 (wrap-around)",) + roll_jitter(model, c, steps)]
         for name, kw in variants.items():
             img, h = saliency.class_model(model, c, return_history=True, **dict(kw, steps=steps))
@@ -64,4 +64,4 @@ def main(steps):
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 150)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 150, [int(c) for c in sys.argv[2:]] or (0, 1, 5))

@@ -8,9 +8,14 @@ by gradient ascent on I, starting from the zero image (which, in the model's mea
 space, is the mean image), with the weights fixed. ``S_c`` is the unnormalised class score (the
 logit): maximising the softmax could be done by pushing the other classes down instead.
 
-The paper's recipe is just that (all the options below off; the script's ``--paper``). The optional regularisers are the usual ones for
-nicer pictures (Yosinski et al. 2015; Mahendran & Vedaldi 2015): random jitter, a Gaussian blur
-every k steps, clipping to the valid pixel range, and a total-variation penalty.
+The paper's recipe is just that: ``PRESETS["paper"]``, the script's ``--paper``. On the shipped
+shapes network it piles up at the left border: the network's gradient at the mean image lies mostly
+in the leftmost columns (README, "Class models"). The default is therefore lucid's recipe
+(``PRESETS["lucid"]``): random shifts that fill in the mean (never a wrap-around), scales and
+rotations each step, on a decorrelated Fourier image, with Adam (saliency/transforms.py). Yosinski
+et al. (2015)'s regularisers (decay, a Gaussian blur every k steps, clipping) and a total-variation
+penalty are there for the pixel parametrisation. ``tutorial_class_model`` is the recipe of a widely
+read tutorial of the paper (SGD lr 6 on -S_c + lambda ||I||_p).
 """
 import math
 
@@ -66,7 +71,7 @@ PRESETS = {
 
 def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", param="fourier", jitter=(8, 4),
                 scales=PRESETS["lucid"]["scales"], degrees=10.0, decay=0.0, blur_every=0, blur_sigma=0.5,
-                clip=False, tv=0.0, snapshot_every=0, progress=None, return_history=False, seed=0):
+                clip=False, tv=0.0, settle=0, snapshot_every=0, progress=None, return_history=False, seed=0):
     """Gradient ascent on ``S_c(T(I)) - l2 * ||I||^2`` (T: a random transform each step); returns I (3, H, W).
 
     The paper's recipe is ``**PRESETS["paper"]``: pixels from the zero image, x += lr * gradient, no
@@ -82,6 +87,7 @@ def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", par
     blur_every, blur_sigma : Gaussian blur every k steps (pixel parametrisation only)
     clip : keep pixels inside the valid range of the model's input space (pixel parametrisation)
     tv : weight of a total-variation penalty (pixel parametrisation)
+    settle : the last ``settle`` steps see the image itself, without the random transforms
     progress : a tqdm-like object with ``update(1)`` and ``set_postfix``, optional
     return_history : also return a dict with 'scores' (S_c per step, of the transformed image the
         step saw), 'final_score' (S_c of the returned image) and 'snapshots' ((step, image) pairs
@@ -113,7 +119,8 @@ def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", par
     scores, snapshots = [], []
     with frozen(model):
         for step in range(steps):
-            T = RandomAffine(rng, image.shape, jitter, scales, degrees) if transformed else None
+            random = transformed and step < steps - settle
+            T = RandomAffine(rng, image.shape, jitter, scales, degrees) if random else None
             score, grad = _score_gradient(model, T(image) if T else image, t)
             scores.append(score)
             if T:

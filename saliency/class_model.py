@@ -71,7 +71,7 @@ PRESETS = {
 
 def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", param="fourier", jitter=(8, 4),
                 scales=PRESETS["lucid"]["scales"], degrees=10.0, decay=0.0, blur_every=0, blur_sigma=0.5,
-                clip=False, tv=0.0, settle=0, snapshot_every=0, progress=None, return_history=False, seed=0):
+                clip=False, tv=0.0, snapshot_every=0, progress=None, return_history=False, seed=0):
     """Gradient ascent on ``S_c(T(I)) - l2 * ||I||^2`` (T: a random transform each step); returns I (3, H, W).
 
     The paper's recipe is ``**PRESETS["paper"]``: pixels from the zero image, x += lr * gradient, no
@@ -87,7 +87,6 @@ def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", par
     blur_every, blur_sigma : Gaussian blur every k steps (pixel parametrisation only)
     clip : keep pixels inside the valid range of the model's input space (pixel parametrisation)
     tv : weight of a total-variation penalty (pixel parametrisation)
-    settle : the last ``settle`` steps see the image itself, without the random transforms
     progress : a tqdm-like object with ``update(1)`` and ``set_postfix``, optional
     return_history : also return a dict with 'scores' (S_c per step, of the transformed image the
         step saw), 'final_score' (S_c of the returned image) and 'snapshots' ((step, image) pairs
@@ -119,8 +118,7 @@ def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", par
     scores, snapshots = [], []
     with frozen(model):
         for step in range(steps):
-            random = transformed and step < steps - settle
-            T = RandomAffine(rng, image.shape, jitter, scales, degrees) if random else None
+            T = RandomAffine(rng, image.shape, jitter, scales, degrees) if transformed else None
             score, grad = _score_gradient(model, T(image) if T else image, t)
             scores.append(score)
             if T:

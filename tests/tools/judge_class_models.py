@@ -15,11 +15,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from cli import load_script  # noqa: E402
 
 from models import vgg  # noqa: E402
+from tests.cli import load_script  # noqa: E402
 from tests.tools import independent_classifier  # noqa: E402
 
 

@@ -8,10 +8,17 @@ by gradient ascent on I, starting from the zero image (which, in the model's mea
 space, is the mean image), with the weights fixed. ``S_c`` is the unnormalised class score (the
 logit): maximising the softmax could be done by pushing the other classes down instead.
 
-The paper's recipe is just that (all the options below off; the script's ``--paper``). The optional regularisers are the usual ones for
-nicer pictures (Yosinski et al. 2015; Mahendran & Vedaldi 2015): random jitter, a Gaussian blur
-every k steps, clipping to the valid pixel range, and a total-variation penalty.
+The paper's recipe is just that: ``PRESETS["paper"]``, the script's ``--paper``. On the shipped
+shapes network it piles up at the left border: the network's gradient at the mean image lies mostly
+in the leftmost columns (README, "Class models"). The default is therefore lucid's recipe
+(``PRESETS["lucid"]``): random shifts that fill in the mean (never a wrap-around), scales and
+rotations each step, on a decorrelated Fourier image, with Adam (saliency/transforms.py). Yosinski
+et al. (2015)'s regularisers (decay, a Gaussian blur every k steps, clipping) and a total-variation
+penalty are there for the pixel parametrisation. ``tutorial_class_model`` is the recipe of a widely
+read tutorial of the paper (SGD lr 6 on -S_c + lambda ||I||_p).
 """
+import math
+
 import numpy as np
 
 import minigrad as mg
@@ -50,50 +57,161 @@ def _tv_gradient(x):
     return g
 
 
-def class_model(model, target, steps=200, lr=1.0, l2=1e-3, jitter=0, blur_every=0, blur_sigma=0.5,
-                clip=False, tv=0.0, snapshot_every=0, progress=None, return_history=False, seed=0):
-    """Gradient ascent on ``S_c(I) - l2 * ||I||^2`` from the zero image; returns I (3, H, W).
+PRESETS = {
+    # the paper: plain gradient ascent on S_c - lambda ||I||^2 from the zero image
+    "paper": dict(steps=300, lr=1.0, l2=1e-3, optimizer="sgd", param="pixel", jitter=(), scales=(1.0,),
+                  degrees=0.0, decay=0.0, blur_every=0, clip=False),
+    # lucid's standard transforms (pad 12 with the mean, jitter 8, scale 1 + (i - 5) / 50, rotate
+    # -10..10 degrees, jitter 4) on the decorrelated Fourier parametrisation, Adam 0.05, 512 steps
+    "lucid": dict(steps=512, lr=0.05, l2=0.0, optimizer="adam", param="fourier", jitter=(8, 4),
+                  scales=tuple(1 + (i - 5) / 50 for i in range(11)), degrees=10.0, decay=0.0, blur_every=0,
+                  clip=False),
+}
 
-    jitter : shift the image by up to this many pixels (random, undone after the step) each step
-    blur_every, blur_sigma : Gaussian blur every k steps
-    clip : keep pixels inside the valid range of the model's input space
-    tv : weight of a total-variation penalty
+
+def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", param="fourier", jitter=(8, 4),
+                scales=PRESETS["lucid"]["scales"], degrees=10.0, decay=0.0, blur_every=0, blur_sigma=0.5,
+                clip=False, tv=0.0, snapshot_every=0, progress=None, return_history=False, seed=0):
+    """Gradient ascent on ``S_c(T(I)) - l2 * ||I||^2`` (T: a random transform each step); returns I (3, H, W).
+
+    The paper's recipe is ``**PRESETS["paper"]``: pixels from the zero image, x += lr * gradient, no
+    transform. The defaults are lucid's (``PRESETS["lucid"]``).
+
+    optimizer : "sgd" (I += lr * ascent direction) or "adam" (Kingma & Ba, betas 0.9, 0.999)
+    param : "pixel" (the pixels are the variable, starting at zero: the mean image) or "fourier"
+        (a 1/f-scaled spectrum in a decorrelated colour space through a sigmoid: saliency.transforms)
+    jitter : shifts in pixels drawn each step, each uniform in -j/2..j/2 (pixels that come in from
+        outside are the mean; no wrap-around)
+    scales, degrees : a random scale from ``scales`` and a rotation in -degrees..degrees each step
+    decay : I *= (1 - decay) after each step (Yosinski et al. 2015); pixel parametrisation only
+    blur_every, blur_sigma : Gaussian blur every k steps (pixel parametrisation only)
+    clip : keep pixels inside the valid range of the model's input space (pixel parametrisation)
+    tv : weight of a total-variation penalty (pixel parametrisation)
     progress : a tqdm-like object with ``update(1)`` and ``set_postfix``, optional
-    return_history : also return a dict with 'scores' (S_c per step, before the update) and
-        'snapshots' (list of (step, image) every ``snapshot_every`` steps)
+    return_history : also return a dict with 'scores' (S_c per step, of the transformed image the
+        step saw), 'final_score' (S_c of the returned image) and 'snapshots' ((step, image) pairs
+        every ``snapshot_every`` steps)
     """
+    from .transforms import FourierImage, RandomAffine
+    if optimizer not in ("sgd", "adam") or param not in ("pixel", "fourier"):
+        raise ValueError(f"optimizer must be sgd or adam and param pixel or fourier, got {optimizer!r}, {param!r}")
     t = int(targets_for(target, 1, model.config.num_classes)[0])
     H, W = model.config.input_size
     dtype = model.parameters()[0].dtype
     rng = np.random.default_rng(seed)
-    image = np.zeros((3, H, W), dtype)
-    lo, hi = valid_range(model.meta) if clip else (None, None)
+    jitter = (jitter,) if np.isscalar(jitter) else tuple(jitter)
+    jitter = tuple(int(j) for j in jitter if j)
+    transformed = bool(jitter) or degrees or any(s != 1 for s in scales)
+    lo, hi = valid_range(model.meta)
+    mean, std = (np.asarray(model.meta[k], np.float32).reshape(3, 1, 1) for k in ("mean", "std"))
+    if param == "fourier":
+        if model.meta["channel_order"].upper() != "RGB":
+            mean, std = mean[::-1], std[::-1]
+        fourier = FourierImage((3, H, W), rng, mean, std, model.meta["scale"])
+        variable = fourier.spectrum
+        image, rgb = fourier.image()
+        if model.meta["channel_order"].upper() != "RGB":
+            image = image[::-1].copy()
+    else:
+        image = variable = np.zeros((3, H, W), dtype)
+    m1, m2 = np.zeros_like(variable), np.zeros_like(variable)
     scores, snapshots = [], []
     with frozen(model):
         for step in range(steps):
-            dy, dx = (rng.integers(-jitter, jitter + 1, 2) if jitter else (0, 0))
-            shifted = np.roll(image, (dy, dx), axis=(1, 2)) if jitter else image
-            x = mg.Tensor(mg.to_device(shifted[None].copy(), model.device), requires_grad=True)
-            score = model(x)[0, t]
-            score.backward()
-            grad = mg.backend.to_numpy(x.grad)[0]
-            if jitter:
-                grad = np.roll(grad, (-dy, -dx), axis=(1, 2))
-            scores.append(float(score.item()))
+            T = RandomAffine(rng, image.shape, jitter, scales, degrees) if transformed else None
+            score, grad = _score_gradient(model, T(image) if T else image, t)
+            scores.append(score)
+            if T:
+                grad = T.adjoint(grad)
             # d/dI [S_c - l2 ||I||^2 - tv TV(I)] = dS_c/dI - 2 l2 I - tv dTV/dI
             ascent = grad - np.float32(2 * l2) * image
             if tv:
                 ascent -= np.float32(tv) * _tv_gradient(image)
-            image = image + np.float32(lr) * ascent
-            if blur_every and (step + 1) % blur_every == 0:
-                image = _blur(image, blur_sigma)
-            if clip:
-                image = np.clip(image, lo, hi)
+            if param == "fourier":
+                if model.meta["channel_order"].upper() != "RGB":
+                    ascent = ascent[::-1]
+                ascent = fourier.backward(ascent, rgb)
+            variable = variable + _step(ascent, m1, m2, step, lr, optimizer)
+            if param == "fourier":
+                fourier.spectrum = variable
+                image, rgb = fourier.image()
+                if model.meta["channel_order"].upper() != "RGB":
+                    image = image[::-1].copy()
+            else:
+                if decay:
+                    variable *= np.float32(1 - decay)
+                if blur_every and (step + 1) % blur_every == 0:
+                    variable = _blur(variable, blur_sigma)
+                if clip:
+                    variable = np.clip(variable, lo, hi)
+                image = variable
             if snapshot_every and (step + 1) % snapshot_every == 0:
                 snapshots.append((step + 1, image.copy()))
             if progress is not None:
                 progress.update(1)
                 progress.set_postfix(score=f"{scores[-1]:.3f}")
+        final = _score_gradient(model, image, t)[0] if return_history else None
+    image = image.astype(dtype, copy=False)
+    if return_history:
+        return image, {"scores": scores, "final_score": final, "snapshots": snapshots}
+    return image
+
+
+def _step(ascent, m1, m2, step, lr, optimizer):
+    """The update of the variable: lr * ascent (SGD), or Adam's (moments m1, m2 updated in place)."""
+    if optimizer == "sgd":
+        return np.float32(lr) * ascent
+    b1, b2 = np.float32(0.9), np.float32(0.999)
+    m1 *= b1
+    m1 += (1 - b1) * ascent
+    m2 *= b2
+    m2 += (1 - b2) * ascent * ascent
+    k = step + 1
+    corr = np.float32(math.sqrt(1 - 0.999 ** k) / (1 - 0.9 ** k))
+    return np.float32(lr) * corr * m1 / (np.sqrt(m2) + np.float32(1e-8))
+
+
+def _score_gradient(model, image, t):
+    """(S_c(image), dS_c/dimage) for one (3, H, W) image on the host."""
+    x = mg.Tensor(mg.to_device(image[None].copy(), model.device), requires_grad=True)
+    score = model(x)[0, t]
+    score.backward()
+    return float(score.item()), mg.backend.to_numpy(x.grad)[0]
+
+
+def norm_gradient(image, p):
+    """d ||I||_p / dI for p in {1, 2}: sign(I), or I / ||I||_2 (0 at the zero image, as PyTorch's norm)."""
+    if p == 1:
+        return np.sign(image)
+    if p == 2:
+        n = np.sqrt(np.sum(image * image, dtype=image.dtype))
+        return image / n if n > 0 else np.zeros_like(image)
+    raise ValueError(f"p must be 1 or 2, got {p!r}")
+
+
+def tutorial_class_model(model, target, lam=0.1, p=2, steps=151, lr=6.0, snapshot_every=10, progress=None,
+                         return_history=False):
+    """The recipe of a widely read tutorial of the paper: plain SGD on the image from the zero image,
+
+        loss = -S_c(I) + lam * ||I||_p          (the p-norm itself, not squared; p in {1, 2})
+        I <- I - lr * d loss / dI               (lr 6.0, 151 steps)
+
+    with a snapshot every ``snapshot_every`` steps (for a GIF). Returns I (3, H, W), and with
+    ``return_history`` a dict with 'scores' and 'snapshots' as :func:`class_model`.
+    """
+    t = int(targets_for(target, 1, model.config.num_classes)[0])
+    H, W = model.config.input_size
+    image = np.zeros((3, H, W), model.parameters()[0].dtype)
+    scores, snapshots = [], []
+    with frozen(model):
+        for step in range(steps):
+            score, grad = _score_gradient(model, image, t)
+            scores.append(score)
+            image = image - np.float32(lr) * (np.float32(lam) * norm_gradient(image, p) - grad)
+            if snapshot_every and (step + 1) % snapshot_every == 0:
+                snapshots.append((step + 1, image.copy()))
+            if progress is not None:
+                progress.update(1)
     if return_history:
         return image, {"scores": scores, "snapshots": snapshots}
     return image

@@ -96,6 +96,15 @@ def atomic_write(path, write):
         write(f)
 
 
+def save_figure(fig, path, dpi=100):
+    """A matplotlib figure as a PNG, atomically; the figure is closed."""
+    import matplotlib.pyplot as plt
+    try:
+        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
+
+
 def save_npy(path, array):
     """np.save, atomically."""
     atomic_write(path, lambda f: np.save(f, np.asarray(array)))

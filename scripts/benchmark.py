@@ -78,6 +78,8 @@ def ours_cases(model, batch, device):
 
     import minigrad as mg
     import saliency
+    from saliency.class_model import PRESETS
+    PAPER = PRESETS["paper"]                        # plain SGD on the pixels, as the PyTorch side does
     x = mg.to_device(np.random.default_rng(0).standard_normal((batch, 3, 224, 224), dtype=np.float32), device)
     targets = list(range(batch))
 
@@ -89,7 +91,7 @@ def ours_cases(model, batch, device):
         saliency.saliency_map(saliency.input_gradient(model, x, targets))
 
     def class_model_step():
-        saliency.class_model(model, 0, steps=1, lr=1.0, l2=1e-3) if batch == 1 else saliency_run()
+        saliency.class_model(model, 0, **dict(PAPER, steps=1)) if batch == 1 else saliency_run()
 
     return {"forward": forward, "saliency": saliency_run, "class-model step": class_model_step}
 

@@ -1,71 +1,171 @@
 #!/usr/bin/env python
 """Class model visualisation (paper Sec. 2): the image that maximises a class score.
 
-    python scripts/class_model.py --target star                  # one class
-    python scripts/class_model.py --target all --paper           # every class, the paper's plain recipe
-    python scripts/class_model.py --target 130 --weights weights/vgg16.h5 --steps 500 --gif
+    python scripts/class_model.py                                 # every class of the shipped net, defaults
+    python scripts/class_model.py --target star --paper           # the paper's plain recipe
+    python scripts/class_model.py --preset tutorial --target 130 --weights weights/resnet152.h5 --sweep
+    python scripts/class_model.py --target 130,281 --weights weights/vgg16.h5
 
-Gradient ascent on S_c(I) - lambda ||I||^2 from the zero image, weights fixed. Without --paper the
-usual regularisers for nicer pictures are on (jitter, blur, clipping to the pixel range); every
-one of them can be set by hand. Writes class_model_C_NAME.png (and .gif with --gif), a score curve,
-and, for several classes, class_models.png with them all.
+Presets: "default" (lucid's transforms on a decorrelated Fourier image, Adam 0.05, 512 steps),
+"paper" (gradient ascent on S_c - lambda ||I||^2 from the zero image, nothing else) and "tutorial"
+(plain SGD lr 6.0 on -S_c + lambda ||I||_p, 151 steps, a snapshot every 10 steps; --sweep draws the
+grid of lambda in {0.001, 0.1, 1.0} x p in {1, 2}). Writes class_model_C_NAME.png (the picture, how
+it was scaled, and the score curve with axes), class_models.png (all classes, each titled with the
+network's verdict) and class_model_scores.png (the score curves); .gif with --gif.
 """
 import argparse
+import time
 
 import numpy as np
 
-from _common import check_device, finite_float, run
-from _images import add_common_args, atomic_write, class_label, load_classifier, output_dir, save_npy
+from _common import check_device, finite_float, run, warn
+from _images import add_common_args, atomic_write, class_label, load_classifier, output_dir, save_figure, save_npy
+
+PRESETS = ("default", "paper", "tutorial")
+SWEEP = [(p, lam) for p in (1, 2) for lam in (0.001, 0.1, 1.0)]
+STALL = 1.0                     # a score that rose by less than this (logit units) has barely moved
+IMAGENET_SELECTION = [130, 281, 954]   # flamingo, tabby, banana: the tutorial's classes
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Visualise what a network has learnt of a class: gradient ascent "
-                                            "on the image to maximise the class score minus lambda ||I||^2.")
-    add_common_args(p, image=False, target_help="class index or name, a comma-separated list, or 'all' "
-                                                "(default: all)")
-    p.add_argument("--steps", type=int, default=300, help="gradient ascent steps (default 300)")
-    p.add_argument("--lr", type=finite_float, default=None, help="step size (default: 1.0 with --paper, else 0.5)")
+    p = argparse.ArgumentParser(description="Visualise what a network has learnt of a class: the image that "
+                                            "maximises the class score (gradient ascent on the image).")
+    add_common_args(p, image=False, target_help="class index or name, or a comma-separated list; 'all' for "
+                                                "every class (default: all for a network of at most 20 classes, "
+                                                "else a small stated selection)")
+    p.add_argument("--preset", choices=PRESETS, default="default",
+                   help="default (lucid's transforms, Fourier image, Adam), paper (the paper's plain recipe) or "
+                        "tutorial (SGD lr 6 on -S_c + lambda ||I||_p, 151 steps)")
+    p.add_argument("--paper", action="store_true", help="the same as --preset paper")
+    p.add_argument("--steps", type=int, default=None, help="steps (default: the preset's: 512, 300, 151)")
+    p.add_argument("--lr", type=finite_float, default=None, help="step size (default: the preset's: 0.05, 1.0, 6.0)")
     p.add_argument("--l2", type=finite_float, default=None, metavar="LAMBDA",
-                   help="weight lambda of ||I||^2 (default 1e-3)")
-    p.add_argument("--paper", action="store_true",
-                   help="the paper's recipe only: no jitter, blur, clipping or total variation")
-    p.add_argument("--jitter", type=int, default=None, help="random shift in pixels per step (default 2)")
-    p.add_argument("--blur-every", type=int, default=None, metavar="K", help="Gaussian blur every K steps (default 4)")
-    p.add_argument("--blur-sigma", type=finite_float, default=0.5, help="blur width in pixels (default 0.5)")
-    p.add_argument("--no-clip", action="store_true", help="do not clip to the valid pixel range")
-    p.add_argument("--tv", type=finite_float, default=0.0, help="total-variation weight (default 0)")
-    p.add_argument("--snapshot-every", type=int, default=0, metavar="K",
-                   help="keep the image every K steps (for --gif; default steps/20 with --gif)")
-    p.add_argument("--gif", action="store_true", help="also write an animated GIF of the ascent")
-    p.add_argument("--seed", type=int, default=0, help="seed of the jitter (default 0)")
+                   help="weight of ||I||^2 (default: 0, paper 1e-3)")
+    p.add_argument("--lam", type=finite_float, default=0.1, help="tutorial: weight lambda of ||I||_p (default 0.1)")
+    p.add_argument("--p", type=int, choices=(1, 2), default=2, help="tutorial: the norm's p (default 2)")
+    p.add_argument("--sweep", action="store_true", help="tutorial: the grid of lambda 0.001, 0.1, 1.0 x p 1, 2")
+    p.add_argument("--gif", action="store_true", help="also write an animated GIF of the ascent (always "
+                                                      "with the tutorial preset)")
+    p.add_argument("--snapshot-every", type=int, default=None, metavar="K",
+                   help="a GIF frame every K steps (default: steps/20; tutorial 10)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random transforms (default 0)")
     return p.parse_args(argv)
 
 
 def settings(args):
-    """The regularisers in force: all off with --paper unless given explicitly."""
-    paper = args.paper
-    return dict(
-        lr=args.lr if args.lr is not None else (1.0 if paper else 0.5),
-        l2=args.l2 if args.l2 is not None else 1e-3,
-        jitter=args.jitter if args.jitter is not None else (0 if paper else 2),
-        blur_every=args.blur_every if args.blur_every is not None else (0 if paper else 4),
-        blur_sigma=args.blur_sigma, clip=not (paper or args.no_clip), tv=args.tv)
+    """(preset, keyword arguments for saliency.class_model or tutorial_class_model)."""
+    from saliency.class_model import PRESETS as LIB
+    preset = "paper" if args.paper else args.preset
+    if args.paper and args.preset not in ("default", "paper"):
+        raise ValueError("--paper and --preset tutorial contradict each other")
+    if preset == "tutorial":
+        cfg = dict(steps=151, lr=6.0, lam=args.lam, p=args.p)
+    else:
+        cfg = dict(LIB["paper" if preset == "paper" else "lucid"])
+    for key in ("steps", "lr", "l2"):
+        if getattr(args, key) is not None:
+            if preset == "tutorial" and key == "l2":
+                raise ValueError("--l2 is not part of the tutorial preset: use --lam and --p")
+            cfg[key] = getattr(args, key)
+    if args.sweep and preset != "tutorial":
+        raise ValueError("--sweep belongs to --preset tutorial")
+    return preset, cfg
 
 
-def score_curve(scores, width=256, height=96):
-    """A small line plot of the class score per step, as an RGB image."""
-    from PIL import Image, ImageDraw
-    im = Image.new("RGB", (width, height), "white")
-    d = ImageDraw.Draw(im)
-    s = np.asarray(scores, np.float64)
-    lo, hi = float(s.min()), float(s.max())
-    span = hi - lo or 1.0
-    pts = [(4 + i * (width - 8) / max(len(s) - 1, 1), height - 14 - (v - lo) / span * (height - 28))
-           for i, v in enumerate(s)]
-    d.line(pts, fill=(31, 119, 180), width=2)
-    d.text((4, 2), f"score {hi:.2f}", fill="black")
-    d.text((4, height - 12), f"{lo:.2f}   steps 0..{len(s) - 1}", fill="black")
-    return np.asarray(im)
+def describe(preset, cfg):
+    if preset == "tutorial":
+        return f"tutorial: SGD lr {cfg['lr']}, loss -S_c + {cfg['lam']} ||I||_{cfg['p']}, {cfg['steps']} steps"
+    if preset == "paper":
+        return f"paper: x += {cfg['lr']} * d/dx (S_c - {cfg['l2']} ||x||^2), {cfg['steps']} steps from the zero image"
+    return (f"default: lucid's transforms (jitter {'+'.join(map(str, cfg['jitter']))}, scale 0.9..1.1, rotate "
+            f"+-{cfg['degrees']:g} deg) on a decorrelated Fourier image, Adam {cfg['lr']}, {cfg['steps']} steps")
+
+
+def picture_of(image, model, preset):
+    """uint8 picture and the sentence that says how it was scaled."""
+    from models import preprocess
+    if preset == "default":                      # the sigmoid keeps it in the pixel range: shown as is
+        return preprocess.to_display(image, model.meta), "shown as is (in the pixel range by construction)"
+    raw = preprocess.to_display(image, model.meta)
+    pixels = _pixels(image, model.meta)
+    lo, hi = float(pixels.min()), float(pixels.max())
+    note = f"stretched: pixel values {lo:.2f}..{hi:.2f} (0..1 = black..white) mapped to the full range"
+    return (preprocess.to_display(image, model.meta, stretch=True) if hi > lo else raw), note
+
+
+def _pixels(image, meta):
+    """The image in 0..1 pixel units, RGB (3, H, W)."""
+    mean = np.asarray(meta["mean"], np.float32).reshape(3, 1, 1)
+    std = np.asarray(meta["std"], np.float32).reshape(3, 1, 1)
+    x = (image * std + mean) / np.float32(meta["scale"])
+    return x[::-1] if meta["channel_order"].upper() == "BGR" else x
+
+
+def verdict(model, picture):
+    """The network's top-1 class of the picture as shown (uint8), through its own preprocessing."""
+    import minigrad as mg
+    from models import preprocess
+    x = preprocess.normalise(picture, model.meta)[None]
+    with mg.no_grad():
+        return int(mg.backend.to_numpy(model(mg.Tensor(mg.to_device(x, model.device))).data)[0].argmax())
+
+
+def stalled(scores):
+    return scores[-1] - scores[0] < STALL
+
+
+def class_figure(picture, note, scores, title, warning):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8.5, 3.6), gridspec_kw={"width_ratios": [1, 1.4]})
+    a.imshow(picture, interpolation="nearest")
+    a.set_xticks([])
+    a.set_yticks([])
+    a.set_title(title, fontsize=9)
+    a.set_xlabel(note, fontsize=7, wrap=True)
+    b.plot(np.arange(len(scores)), scores)
+    b.set_xlabel("step")
+    b.set_ylabel("class score S_c (logit)")
+    b.grid(alpha=0.3)
+    if warning:
+        b.set_title(warning, color="darkred", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def grid_figure(pictures, titles, caption, ncols=5):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    n = len(pictures)
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.9 * ncols, 2.1 * nrows + 0.5), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, pic, title in zip(axes.ravel(), pictures, titles):
+        ax.imshow(pic, interpolation="nearest")
+        ax.set_title(title, fontsize=8, color="darkred" if "!" in title else "black")
+    fig.suptitle(caption, fontsize=8, wrap=True)
+    fig.tight_layout()
+    return fig
+
+
+def curves_figure(curves, caption):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, scores in curves:
+        ax.plot(np.arange(len(scores)), scores, label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("class score S_c (logit)")
+    ax.set_title(caption, fontsize=8, wrap=True)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
 
 
 def save_gif(path, frames, duration=80):
@@ -76,56 +176,104 @@ def save_gif(path, frames, duration=80):
                                                 duration=duration, loop=0))
 
 
+def choose_targets(spec, model):
+    from models import imagenet
+    n = len(model.classes)
+    if spec == "all" or (spec is None and n <= 20):
+        return list(range(n))
+    if spec is None:
+        chosen = IMAGENET_SELECTION if n == 1000 else [0, 1, 2]
+        warn(f"this network has {n} classes: making class models of {len(chosen)} of them only ("
+             + ", ".join(class_label(model, t) for t in chosen) + "); name others with --target, or --target all")
+        return chosen
+    return [imagenet.lookup(t.strip(), model.classes) for t in spec.split(",")]
+
+
+def run_one(model, target, preset, cfg, snap, seed, bar):
+    import saliency
+    from saliency.class_model import tutorial_class_model
+    if preset == "tutorial":
+        return tutorial_class_model(model, target, snapshot_every=snap, progress=bar, return_history=True, **cfg)
+    return saliency.class_model(model, target, snapshot_every=snap, progress=bar, return_history=True,
+                                seed=seed, **cfg)
+
+
 def main(argv=None):
     args = parse_args(argv)
-    if args.steps < 1:
-        raise ValueError(f"--steps must be at least 1, got {args.steps}")
-    for flag in ("jitter", "blur_every", "snapshot_every"):
-        if (getattr(args, flag) or 0) < 0:
-            raise ValueError(f"--{flag.replace('_', '-')} must be >= 0, got {getattr(args, flag)}")
-    if args.blur_sigma <= 0 or args.tv < 0 or (args.l2 is not None and args.l2 < 0):
-        raise ValueError("--blur-sigma must be > 0, and --tv and --l2 >= 0")
+    preset, cfg = settings(args)
+    if cfg["steps"] < 1:
+        raise ValueError(f"--steps must be at least 1, got {cfg['steps']}")
+    if (args.snapshot_every or 0) < 0 or cfg.get("l2", 0) < 0 or args.lam < 0:
+        raise ValueError("--snapshot-every, --l2 and --lam must be >= 0")
     check_device(args.device)
     from tqdm import tqdm
 
-    import saliency
-    from models import imagenet, preprocess
-    from saliency import render
+    from models import imagenet
 
     model = load_classifier(args.weights, args.device)
-    if args.target in (None, "all"):
-        targets = list(range(len(model.classes)))
-    else:
-        targets = [imagenet.lookup(t.strip(), model.classes) for t in args.target.split(",")]
-    cfg = settings(args)
+    targets = choose_targets(args.target, model)
     out = output_dir(args.out)
-    snap = args.snapshot_every or (max(1, args.steps // 20) if args.gif else 0)
-    pictures, titles = [], []
+    gif = args.gif or preset == "tutorial"
+    snap = args.snapshot_every or (10 if preset == "tutorial" else max(1, cfg["steps"] // 20)) if gif else 0
+    runs = [(p, lam) for p, lam in SWEEP] if args.sweep else [None]
+
+    run_one(model, targets[0], preset, dict(cfg, steps=1), 0, args.seed, None)     # compiles the kernels
+    t0 = time.perf_counter()                                                      # then time 3 steps
+    run_one(model, targets[0], preset, dict(cfg, steps=3), 0, args.seed, None)
+    per_step = (time.perf_counter() - t0) / 3
+    total = per_step * cfg["steps"] * len(targets) * len(runs)
+    print(f"{len(targets)} class(es) x {len(runs)} setting(s) x {cfg['steps']} steps: about "
+          f"{total / 60:.1f} min at {per_step * 1000:.0f} ms per step")
+
+    pictures, titles, curves = [], [], []
     for t in targets:
-        with tqdm(total=args.steps, desc=f"class {class_label(model, t)}", unit="step") as bar:
-            image, history = saliency.class_model(model, t, steps=args.steps, snapshot_every=snap,
-                                                  progress=bar, return_history=True, seed=args.seed, **cfg)
-        picture = preprocess.to_display(image, model.meta, stretch=True)
-        stem = f"class_model_{t}_{imagenet.display_name(model.classes[t]).replace(' ', '_').replace('/', '_')}"
-        render.save_png(out / f"{stem}.png", render.upscale(picture, 256))
-        render.save_png(out / f"{stem}_score.png", score_curve(history["scores"]))
-        if args.gif and history["snapshots"]:
-            frames = [render.upscale(preprocess.to_display(im, model.meta, stretch=True), 256)
-                      for _, im in history["snapshots"]]
-            save_gif(out / f"{stem}.gif", frames)
-        if args.save_npy:
-            save_npy(out / f"{stem}.npy", image)
-        pictures.append(picture)
-        titles.append(class_label(model, t))
-        tqdm.write(f"class {class_label(model, t)}: score {history['scores'][0]:.3f} -> "
-                   f"{history['scores'][-1]:.3f}; {out / (stem + '.png')}")
-    if len(targets) > 1:
-        mode = "paper" if args.paper else "regularised"
-        caption = (f"class models ({mode}: lr {cfg['lr']}, lambda {cfg['l2']}, jitter {cfg['jitter']}, "
-                   f"blur every {cfg['blur_every']}, clip {cfg['clip']}, tv {cfg['tv']}; {args.steps} steps); "
-                   "each image stretched to the full range")
-        render.save_png(out / "class_models.png", render.grid(pictures, titles, ncols=5, caption=caption))
-        print(f"all classes: {out / 'class_models.png'}")
+        name = imagenet.display_name(model.classes[t]).replace(" ", "_").replace("/", "_")
+        sweep_pics, sweep_titles = [], []
+        for setting in runs:
+            run_cfg = dict(cfg, p=setting[0], lam=setting[1]) if setting else cfg
+            with tqdm(total=cfg["steps"], desc=f"class {class_label(model, t)}", unit="step") as bar:
+                image, history = run_one(model, t, preset, run_cfg, snap, args.seed, bar)
+            scores = history["scores"]
+            picture, note = picture_of(image, model, preset)
+            said = verdict(model, picture)
+            warning = ""
+            if stalled(scores):
+                warning = (f"the score barely moved: {scores[0]:.2f} -> {scores[-1]:.2f} "
+                           f"(rose by less than {STALL:g})")
+                warn(f"class {class_label(model, t)}: {warning}")
+            tag = f"_p{setting[0]}_lam{setting[1]:g}" if setting else ""
+            stem = f"class_model_{t}_{name}{tag}"
+            title = (f"{class_label(model, t)}{tag.replace('_', ' ')}: the network says "
+                     f"{class_label(model, said)}" + ("" if said == t else " !"))
+            save_figure(class_figure(picture, note, scores, title, warning), out / f"{stem}.png")
+            if gif and history["snapshots"]:
+                frames = [np.repeat(np.repeat(picture_of(im, model, preset)[0], max(1, 256 // picture.shape[0]), 0),
+                                    max(1, 256 // picture.shape[1]), 1) for _, im in history["snapshots"]]
+                save_gif(out / f"{stem}.gif", frames)
+            if args.save_npy:
+                save_npy(out / f"{stem}.npy", image)
+            tqdm.write(f"class {class_label(model, t)}{tag}: score {scores[0]:.3f} -> {scores[-1]:.3f}, "
+                       f"picture classified as {class_label(model, said)}; {out / (stem + '.png')}")
+            sweep_pics.append(picture)
+            sweep_titles.append(f"p {setting[0]}, lambda {setting[1]:g}" if setting else "")
+            pictures.append(picture)
+            titles.append(f"{imagenet.display_name(model.classes[t])}{tag.replace('_', ' ')}"
+                          + ("" if said == t else f"\n! seen as {imagenet.display_name(model.classes[said])}")
+                          + ("\n! score barely moved" if warning else ""))
+            curves.append((titles[-1].split("\n")[0], scores))
+        if args.sweep:
+            save_figure(grid_figure(sweep_pics, sweep_titles, f"{class_label(model, t)}; {describe(preset, cfg)}; "
+                                    "rows p = 1, 2; columns lambda = 0.001, 0.1, 1.0; each picture stretched "
+                                    "to the full range", ncols=3), out / f"class_model_sweep_{t}_{name}.png")
+    how = ("pictures shown as is" if preset == "default" else "each picture stretched to the full range")
+    how += f"; '! score barely moved': it rose by less than {STALL:g}"
+    if len(pictures) > 1:
+        caption = (f"class models ({describe(preset, cfg)}); {how}; '!' = the network classifies "
+                   "the picture as another class")
+        save_figure(grid_figure(pictures, titles, caption), out / "class_models.png")
+        save_figure(curves_figure(curves, f"class scores during the ascent ({describe(preset, cfg)})"),
+                    out / "class_model_scores.png")
+        print(f"all classes: {out / 'class_models.png'}, scores: {out / 'class_model_scores.png'}")
     return 0
 
 

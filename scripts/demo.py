@@ -87,7 +87,8 @@ def parse_args(argv=None):
     add_device_arg(p)
     p.add_argument("--out", default="out", type=output_folder, metavar="DIR", help="output folder (default out/)")
     p.add_argument("--fast", action="store_true", help="3 images and 20 class-model steps (a smoke test)")
-    p.add_argument("--steps", type=int, default=200, help="class-model steps per class (default 200)")
+    p.add_argument("--steps", type=int, default=200, help="class-model steps per class (default 200; the "
+                                                        "library's default is 512)")
     p.add_argument("--save-npy", action="store_true", help="also write the raw maps as .npy")
     return p.parse_args(argv)
 
@@ -144,15 +145,14 @@ def main(argv=None):
 
     class_images, class_titles = [], []
     for c in tqdm(range(len(model.classes)), desc="class models", unit="class"):
-        image = saliency.class_model(model, c, steps=steps, lr=0.5, l2=1e-3, jitter=2, blur_every=4,
-                                     blur_sigma=0.5, clip=True)
-        class_images.append(preprocess.to_display(image, model.meta, stretch=True))
+        image = saliency.class_model(model, c, steps=steps)              # the library's default recipe
+        class_images.append(preprocess.to_display(image, model.meta))     # in the pixel range: shown as is
         score, prob = class_score(model, image, c)
         class_titles.append(f"{model.classes[c]}\nS_c {score:.1f}, p {prob:.0%}")
-    class_caption = (f"Class models (Sec. 2): {steps} steps of gradient ascent on S_c − 0.001 ‖I‖² from the "
-                     "zero image, with jitter, blur and clipping; titled with the class, its score S_c (the "
-                     "logit) and softmax probability p on the final image. Each image is shown with the "
-                     "preprocessing mean added back, then stretched min-max over all its pixels and channels.")
+    class_caption = (f"Class models (Sec. 2): {steps} steps of Adam 0.05 on S_c with lucid's random transforms "
+                     "(pad, jitter, scale, rotation) on a decorrelated Fourier image, from the zero image; titled "
+                     "with the class, its score S_c (the logit) and softmax probability p on the final image. Each "
+                     "image is shown with the preprocessing mean added back, pixels as they are (no stretching).")
     render.save_png(out / "class_models.png", render.grid(class_images, class_titles, ncols=5, min_size=140, caption=class_caption))
 
     passed = sum(iou >= render.IOU_PASS for iou in ious)

@@ -56,10 +56,34 @@ def test_class_model(setup, tmp_path, capsys):
                 "--out", tmp_path) == 0
     files = pngs(tmp_path)
     for stem in ("class_model_0_circle", "class_model_1_ring"):
-        assert {f"{stem}.png", f"{stem}_score.png", f"{stem}.gif"} <= set(files)
-    assert "class_models.png" in files
+        assert {f"{stem}.png", f"{stem}.gif"} <= set(files)
+    assert {"class_models.png", "class_model_scores.png"} <= set(files)
     out = capsys.readouterr().out
-    assert "class 0 circle: score" in out
+    assert "2 class(es) x 1 setting(s) x 6 steps: about" in out       # the time estimate comes first
+    assert out.index("about") < out.index("class 0 circle: score")
+
+
+def test_class_model_tutorial_sweep_and_stall_note(setup, tmp_path, capsys):
+    weights, _, _ = setup
+    assert call("class_model", "--weights", weights, "--target", "star", "--preset", "tutorial", "--sweep",
+                "--steps", 3, "--snapshot-every", 1, "--out", tmp_path) == 0
+    files = pngs(tmp_path)
+    assert "class_model_sweep_4_star.png" in files
+    for p in (1, 2):
+        for lam in ("0.001", "0.1", "1"):
+            assert {f"class_model_4_star_p{p}_lam{lam}.png", f"class_model_4_star_p{p}_lam{lam}.gif"} <= set(files)
+    # 3 steps of a random net: the note says the score barely moved (rose by less than 1)
+    assert "barely moved" in capsys.readouterr().err
+
+
+def test_class_model_many_classes_default_to_a_stated_selection(tmp_path, capsys):
+    model = random_vgg(blocks=((4,),), fc=(8,), classes=30, size=16)
+    model.classes = [f"thing{i}" for i in range(30)]
+    vgg.save(model, tmp_path / "w30.h5")
+    assert call("class_model", "--weights", tmp_path / "w30.h5", "--steps", 2, "--paper", "--out", tmp_path / "o") == 0
+    err = capsys.readouterr().err
+    assert "30 classes: making class models of 3 of them only" in err
+    assert len(list((tmp_path / "o").glob("class_model_*_thing*.png"))) == 3
 
 
 def test_deconvnet_prints_the_equivalence(setup, tmp_path, capsys):
@@ -190,3 +214,19 @@ def test_every_script_on_a_vgg16(tmp_path, capsys):
         assert im.size == (224, 224)
     text = capsys.readouterr().out
     assert "class 281 tabby" in text and "all three rules identical" in text
+
+
+@pytest.mark.parametrize("args,pattern", [
+    (["--sweep"], r"--sweep belongs to --preset tutorial"),
+    (["--paper", "--preset", "tutorial"], r"contradict"),
+    (["--preset", "tutorial", "--l2", "1"], r"use --lam and --p"),
+    (["--steps", "0"], r"at least 1"),
+    (["--lam", "-1", "--preset", "tutorial"], r">= 0"),
+])
+def test_class_model_bad_options(setup, tmp_path, capsys, args, pattern):
+    import re
+    weights, _, _ = setup
+    out = tmp_path / "out"
+    assert call("class_model", "--weights", weights, "--target", "0", "--out", out, *args) == 2
+    assert re.search(pattern, one_error_line(capsys.readouterr().err))
+    assert not out.exists() or not list(out.iterdir())

@@ -1,0 +1,106 @@
+"""Pieces of the regularised class-model recipes: random transforms and image parametrisations.
+
+Each piece is a forward map and its adjoint (the backward pass), written out in NumPy, so that the
+gradient of the class score reaches the optimised variable without the engine knowing of them.
+
+``RandomAffine`` is lucid's ``standard_transforms`` for a fixed-size input: pad with the mean
+(zero in the model's input space), jitter, scale, rotate, jitter again, all folded into one
+bilinear resampling of the image about its centre; pixels that come from outside the image are the
+mean. Jitter is a shift with fill, never a wrap-around (``np.roll`` carries what leaves one border
+in at the opposite one).
+
+``FourierImage`` is lucid's parametrisation: the image is the inverse FFT of a spectrum scaled by
+1/f (so that every frequency is equally easy to change), in a decorrelated colour space, squashed
+into the valid pixel range by a sigmoid.
+"""
+import math
+
+import numpy as np
+
+#: lucid's square root of ImageNet's colour correlation (columns: decorrelated -> RGB).
+COLOR_SVD_SQRT = np.array([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], np.float32)
+COLOR = COLOR_SVD_SQRT / np.max(np.linalg.norm(COLOR_SVD_SQRT, axis=0))
+
+
+class RandomAffine:
+    """One random draw of jitter + scale + rotation, as a bilinear resampling (3, H, W) -> (3, H, W).
+
+    jitter : list of maximum shifts in pixels, each drawn uniformly in -j/2 .. j/2 (lucid: 8, then 4)
+    scales : scale factors to choose from (lucid: 1 + (i - 5) / 50, i in 0..10)
+    degrees : rotation drawn uniformly in -degrees .. degrees (lucid: 10)
+    """
+
+    def __init__(self, rng, shape, jitter=(8, 4), scales=(1.0,), degrees=0.0):
+        _, H, W = shape
+        self.shape = shape
+        shift = sum(rng.integers(0, j + 1, 2) - j // 2 for j in jitter) if jitter else np.zeros(2)
+        s = float(scales[rng.integers(len(scales))])
+        a = math.radians(float(rng.uniform(-degrees, degrees))) if degrees else 0.0
+        # output pixel p (centred) shows the image at  R(-a) p / s + centre - shift
+        ys, xs = np.mgrid[0:H, 0:W].astype(np.float32)
+        cy, cx = (H - 1) / 2, (W - 1) / 2
+        py, px = ys - cy, xs - cx
+        c, n = math.cos(a), math.sin(a)
+        sy = (c * py - n * px) / s + cy - shift[0]
+        sx = (n * py + c * px) / s + cx - shift[1]
+        y0, x0 = np.floor(sy).astype(np.int64), np.floor(sx).astype(np.int64)
+        fy, fx = (sy - y0).astype(np.float32), (sx - x0).astype(np.float32)
+        self.index, self.weight = [], []
+        for dy, dx, w in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx), (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):
+            yy, xx = y0 + dy, x0 + dx
+            inside = (yy >= 0) & (yy < H) & (xx >= 0) & (xx < W)
+            self.index.append(np.where(inside, yy * W + xx, 0).ravel())
+            self.weight.append(np.where(inside, w, 0).astype(np.float32).ravel())   # outside: the mean (0)
+
+    def __call__(self, image):
+        """(3, H, W) -> (3, H, W): out[c, p] = sum_k weight_k[p] image[c, index_k[p]]."""
+        flat = image.reshape(image.shape[0], -1)
+        out = sum(w * flat[:, i] for i, w in zip(self.index, self.weight))
+        return out.reshape(image.shape).astype(image.dtype, copy=False)
+
+    def adjoint(self, grad):
+        """The transpose of __call__: scatter each output pixel's gradient back to its 4 sources."""
+        C, H, W = grad.shape
+        flat = grad.reshape(C, -1)
+        out = np.zeros((C, H * W), grad.dtype)
+        for i, w in zip(self.index, self.weight):
+            for ch in range(C):
+                out[ch] += np.bincount(i, weights=w * flat[ch], minlength=H * W).astype(grad.dtype)
+        return out.reshape(C, H, W)
+
+
+class FourierImage:
+    """image = sigmoid(COLOR @ irfft2(spectrum * 1/f) / 4), mapped into the model's input space.
+
+    The variable is ``self.spectrum``: (2, 3, H, W//2+1) real and imaginary parts, drawn N(0, sd).
+    ``mean``, ``std``, ``scale`` are the model's preprocessing (RGB order, arrays (3, 1, 1)).
+    """
+
+    def __init__(self, shape, rng, mean, std, scale, sd=0.01, decay_power=1.0):
+        C, H, W = shape
+        fy = np.fft.fftfreq(H)[:, None]
+        fx = np.fft.rfftfreq(W)[None, :]
+        f = np.sqrt(fy * fy + fx * fx)
+        self.scale_f = (1.0 / np.maximum(f, 1.0 / max(H, W)) ** decay_power).astype(np.float32)
+        # d/d(Re, Im) of irfft2 (ortho) is rfft2 (ortho) times 2 on the columns that stand for a pair
+        self.pair = np.full(W // 2 + 1, 2.0, np.float32)
+        self.pair[0] = 1
+        if W % 2 == 0:
+            self.pair[-1] = 1
+        self.shape, self.mean, self.std, self.pixel_scale = shape, mean, std, np.float32(scale)
+        self.spectrum = (rng.standard_normal((2, C, H, W // 2 + 1)) * sd).astype(np.float32)
+
+    def image(self):
+        """The model-space image (3, H, W), float32, and what the backward pass needs."""
+        spec = (self.spectrum[0] + 1j * self.spectrum[1]) * self.scale_f
+        raw = np.fft.irfft2(spec, s=self.shape[1:], norm="ortho").astype(np.float32) / np.float32(4)
+        t = np.einsum("ij,jhw->ihw", COLOR, raw)                          # decorrelated -> RGB
+        rgb = 1 / (1 + np.exp(-t))                                        # sigmoid: the valid range 0..1
+        return ((rgb * self.pixel_scale - self.mean) / self.std).astype(np.float32), rgb
+
+    def backward(self, grad, rgb):
+        """d loss / d spectrum from d loss / d image (3, H, W)."""
+        g = grad * self.pixel_scale / self.std * rgb * (1 - rgb)          # through the sigmoid
+        g = np.einsum("ij,ihw->jhw", COLOR, g) / np.float32(4)           # COLOR^T
+        G = np.fft.rfft2(g, norm="ortho") * self.pair * self.scale_f
+        return np.stack([G.real, G.imag]).astype(np.float32)

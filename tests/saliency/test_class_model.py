@@ -1,0 +1,107 @@
+"""Class models (saliency/class_model.py): the tutorial recipe against PyTorch, and the library's recipe."""
+import numpy as np
+import pytest
+
+from saliency.class_model import norm_gradient, tutorial_class_model
+
+from .twin import random_vgg, torch_twin
+
+
+def torch_tutorial(net, target, lam, p, size, steps=151, lr=6.0):
+    """The tutorial's recipe as written in PyTorch: SGD on a zero image, loss -S_c + lam * ||I||_p."""
+    import torch
+    img = torch.zeros(1, 3, size, size, requires_grad=True)
+    opt = torch.optim.SGD([img], lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = -net(img)[0, target] + lam * torch.norm(img, p)
+        loss.backward()
+        opt.step()
+    return img.detach().numpy()[0]
+
+
+@pytest.mark.parametrize("p", [1, 2])
+@pytest.mark.parametrize("lam", [0.001, 0.1, 1.0])
+def test_tutorial_recipe_matches_pytorch(p, lam):
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    model = random_vgg(blocks=((8,), (16,)), fc=(32,), size=16, seed=2)
+    ours, history = tutorial_class_model(model, 3, lam=lam, p=p, return_history=True)
+    ref = torch_tutorial(torch_twin(model), 3, lam, p, 16)
+    assert ours.dtype == np.float32 and [s for s, _ in history["snapshots"]] == list(range(10, 151, 10))
+    # float32 rounding: 151 steps of lr 6 accumulate a few ulps of the largest pixel (measured: at most
+    # 1.4e-6 of max |I| over the six settings). A ReLU or max-pool decision flipped by rounding would
+    # show as a jump far above this tolerance (it does on other seeds: the gradient is discontinuous).
+    err = np.abs(ours - ref).max() / np.abs(ref).max()
+    assert err < 1e-5, f"max |ours - torch| = {err:.2e} of max |I|"
+    assert history["scores"][-1] > history["scores"][0] + 1
+
+
+def test_norm_gradient():
+    x = np.array([[[-2.0, 0.0], [3.0, 4.0]]], np.float32)
+    np.testing.assert_array_equal(norm_gradient(x, 1), np.sign(x))
+    np.testing.assert_allclose(norm_gradient(x, 2), x / np.sqrt(29.0), rtol=1e-6)
+    assert not norm_gradient(np.zeros_like(x), 2).any()                  # PyTorch's choice at 0
+    with pytest.raises(ValueError, match="p must be 1 or 2"):
+        norm_gradient(x, 3)
+
+
+# ---------------------------------------------------------------------------- the library's recipes
+from saliency import class_model  # noqa: E402
+from saliency.class_model import PRESETS, _score_gradient, valid_range  # noqa: E402
+from saliency.gradients import frozen  # noqa: E402
+from saliency.transforms import FourierImage, RandomAffine  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def small():
+    return random_vgg(blocks=((8,), (16,)), fc=(32,), size=16, seed=2)
+
+
+def test_paper_preset_is_plain_gradient_ascent(small):
+    image = class_model(small, 4, **dict(PRESETS["paper"], steps=5))
+    ref = np.zeros((3, 16, 16), np.float32)
+    with frozen(small):
+        for _ in range(5):
+            ref = ref + np.float32(1.0) * (_score_gradient(small, ref, 4)[1] - np.float32(2e-3) * ref)
+    np.testing.assert_allclose(image, ref, rtol=1e-6, atol=1e-7)
+
+
+def test_default_recipe_stays_in_the_pixel_range_and_raises_the_score(small):
+    image, history = class_model(small, 4, steps=40, return_history=True)
+    lo, hi = valid_range(small.meta)
+    assert image.dtype == np.float32 and image.shape == (3, 16, 16)
+    assert (image >= lo - 1e-5).all() and (image <= hi + 1e-5).all()      # the sigmoid's range
+    assert history["final_score"] > history["scores"][0] + 1
+
+
+def test_jitter_shifts_with_the_mean_never_wraps():
+    rng = np.random.default_rng(0)
+    x = np.ones((3, 8, 8), np.float32)
+    for _ in range(20):
+        T = RandomAffine(rng, x.shape, jitter=(6,))
+        y = T(x)
+        # a shift moves ones out at one border and brings in the mean (0) at the other: what left at the
+        # right never comes back at the left (np.roll would keep all 64 ones)
+        assert set(np.unique(y)) <= {0.0, 1.0}
+        assert y.sum() < x.sum() or np.array_equal(y, x)
+
+
+def test_affine_adjoint_and_fourier_gradient():
+    rng = np.random.default_rng(1)
+    T = RandomAffine(rng, (3, 12, 14), jitter=(8, 4), scales=(0.9, 1.1), degrees=10)
+    x, y = rng.standard_normal((2, 3, 12, 14)).astype(np.float32)
+    assert (T(x) * y).sum() == pytest.approx((x * T.adjoint(y)).sum(), rel=1e-5)   # <Tx, y> = <x, T'y>
+    mean, std = np.full((3, 1, 1), 0.5, np.float32), np.full((3, 1, 1), 0.25, np.float32)
+    F = FourierImage((3, 10, 10), rng, mean, std, 1.0, sd=0.5)
+    img, rgb = F.image()
+    g = rng.standard_normal(img.shape).astype(np.float32)
+    grad = F.backward(g, rgb)
+    d = rng.standard_normal(grad.shape).astype(np.float32) * np.float32(1e-2)
+    s0 = F.spectrum.copy()
+    F.spectrum = s0 + d
+    up = F.image()[0]
+    F.spectrum = s0 - d
+    down = F.image()[0]
+    # central difference in float32 along a random direction: ~1e-3 relative is float32's limit here
+    assert ((up - down) * g).sum() / 2 == pytest.approx((grad * d).sum(), rel=5e-3)

@@ -74,15 +74,20 @@ def parse_args(argv=None):
         raise ValueError(f"--batches must be whole numbers separated by commas, not {args.batches!r}") from None
     if min(args.batch_sizes) < 1:
         raise ValueError("--batches must be at least 1")
+    args.threads_given = args.threads is not None
     if args.quick:
         args.rounds, args.repeats, args.batch_sizes = 2, 2, [1]
     return args
 
 
+#: what set_threads sets: OpenBLAS, Numba and OpenMP read these once; the scripts' own choice of
+#: threads (_common.use_free_cores) reads MINIGRAD_THREADS
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "MINIGRAD_THREADS")
+
+
 def set_threads(n):
-    """For the worker processes: OpenBLAS, Numba and OpenMP read these once; the scripts' own choice of
-    threads (_common.use_free_cores) reads MINIGRAD_THREADS."""
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "MINIGRAD_THREADS"):
+    """For this process (before NumPy or PyTorch is imported) and the workers it starts."""
+    for var in THREAD_VARIABLES:
         os.environ[var] = str(n)
 
 
@@ -344,7 +349,8 @@ def worker(engine, keys, repeats, device):
     sync = lambda: None  # noqa: E731
     if engine == "torch":
         import torch
-        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+        if "OMP_NUM_THREADS" in os.environ:                   # else PyTorch's own default
+            torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
         if device == "gpu":
             sync = torch.cuda.synchronize
             torch.backends.cuda.matmul.allow_tf32 = False      # strict float32 GEMMs and convolutions,
@@ -369,12 +375,19 @@ def worker(engine, keys, repeats, device):
 
 
 def run_worker(engine, keys, args, threads, competing=False):
-    """One fresh process of ``engine`` timing ``keys``; with ``competing``, a busy loop runs beside it."""
+    """One fresh process of ``engine`` timing ``keys``; with ``competing``, a busy loop runs beside it.
+    ``threads`` None: each engine chooses its own (ours: the scripts' choice; PyTorch: its default)."""
     command = [sys.executable, os.path.abspath(__file__), "--worker", engine, "--cases", ",".join(keys),
-               "--repeats", str(args.repeats), "--device", args.device, "--threads", str(threads)]
+               "--repeats", str(args.repeats), "--device", args.device]
+    env = dict(os.environ)
+    if threads is None:
+        for var in THREAD_VARIABLES:
+            env.pop(var, None)
+    else:
+        command += ["--threads", str(threads)]
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if competing else None
     try:
-        r = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+        r = subprocess.run(command, capture_output=True, text=True, timeout=1800, env=env)
     finally:
         if busy is not None:
             busy.kill()
@@ -440,24 +453,26 @@ def probe(engine, threads):
 def measure(args, threads, have_torch, progress):
     """The main table's and the competing cases' times: {"rows": [...], "info": {engine: info}}."""
     engines = ["ours", "torch"] if have_torch else ["ours"]
-    groups = [(plan_cases(args.batch_sizes), False)]
-    if args.competing:
-        groups.append(([case_key("class-model", 1)], True))
+    groups = [(plan_cases(args.batch_sizes), False, threads)]
+    if args.competing:                 # unless --threads is given, each engine chooses as a user's run would
+        groups.append(([case_key("class-model", 1)], True, threads if args.threads_given else None))
     rows, info = [], {}
-    for keys, competing in groups:
+    for keys, competing, group_threads in groups:
         def run_engine(engine):
-            result = run_worker(engine, keys, args, threads, competing)
+            result = run_worker(engine, keys, args, group_threads, competing)
             progress.update(1)
             return result
         results = alternate(run_engine, engines, args.rounds)
         medians = {e: combine([r["times"] for r in results[e]]) for e in engines}
-        info.update({e: results[e][-1]["info"] for e in engines})
+        if not competing:
+            info.update({e: results[e][-1]["info"] for e in engines})
         for key in keys:
             ours_t, torch_t = medians["ours"][key], medians.get("torch", {}).get(key)
             batch = int(key.split("/")[1])
             rows.append({"case": case_label(key, competing), "batch": batch, "ours_s": ours_t, "torch_s": torch_t,
                          "ratio": ours_t / torch_t if torch_t else None, "ours_per_image_s": ours_t / batch,
                          "competing_process": competing,
+                         "threads": {e: results[e][-1]["info"]["threads"] for e in engines},
                          "ours_rounds_s": [r["times"][key] for r in results["ours"]],
                          "torch_rounds_s": [r["times"][key] for r in results["torch"]] if have_torch else None})
     return {"rows": rows, "info": info}
@@ -498,7 +513,8 @@ def main(argv=None):
         from minigrad.threads import auto_threads
         args.threads = auto_threads()
     threads = args.threads
-    set_threads(threads)
+    if not (args.worker and not args.threads_given):     # a worker told no count keeps its engine's choice
+        set_threads(threads)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     if args.memory_probe:
         memory_probe(args.memory_probe)

@@ -34,7 +34,7 @@ def test_rounds_alternate_fresh_processes_and_take_medians_over_rounds(bench, mo
         keys = command[command.index("--cases") + 1].split(",")
         calls.append((engine, keys, command[command.index("--threads") + 1]))
         t = next(answers[engine])
-        out = json.dumps({"times": {k: t for k in keys}, "info": {"blas": engine}})
+        out = json.dumps({"times": {k: t for k in keys}, "info": {"blas": engine, "threads": 2}})
         return bench.subprocess.CompletedProcess(command, 0, out + "\n", "")
     monkeypatch.setattr(bench.subprocess, "run", fake_run)
     args = bench.parse_args(["--rounds", "3", "--batches", "1"])
@@ -54,7 +54,7 @@ def test_rounds_alternate_fresh_processes_and_take_medians_over_rounds(bench, mo
     assert row["case"] == "VGG16 forward, batch 1"
     assert row["ours_rounds_s"] == [1.0, 5.0, 2.0] and row["ours_s"] == 2.0     # the median over rounds
     assert row["torch_s"] == 3.5 and row["ratio"] == 2.0 / 3.5
-    assert result["info"] == {"ours": {"blas": "ours"}, "torch": {"blas": "torch"}}
+    assert result["info"] == {"ours": {"blas": "ours", "threads": 2}, "torch": {"blas": "torch", "threads": 2}}
 
 
 def test_competing_rounds_keep_a_busy_process_beside_each_worker(bench, monkeypatch):
@@ -128,3 +128,18 @@ def test_bad_arguments_give_one_line(argv, message):
     r = subprocess_run("benchmark", *argv)
     assert r.returncode == 2
     assert message in one_error_line(r.stderr)
+
+
+def test_competing_rounds_let_each_engine_choose_its_threads_unless_told(bench, monkeypatch):
+    seen = []
+
+    def fake_run_worker(engine, keys, args, threads, competing=False):
+        seen.append((engine, competing, threads))
+        return {"times": {k: 1.0 for k in keys}, "info": {"threads": threads or 1}}
+    monkeypatch.setattr(bench, "run_worker", fake_run_worker)
+    progress = type("P", (), {"update": lambda self, k: None})()
+    bench.measure(bench.parse_args(["--rounds", "1", "--competing"]), 2, True, progress)
+    assert seen == [("ours", False, 2), ("torch", False, 2), ("ours", True, None), ("torch", True, None)]
+    seen.clear()
+    bench.measure(bench.parse_args(["--rounds", "1", "--competing", "--threads", "2"]), 2, True, progress)
+    assert [t for _, _, t in seen] == [2, 2, 2, 2]

@@ -190,7 +190,8 @@ def run(main, argv=None):
     Run as a program (``argv`` None), a script owns its process, so it first lets the C allocator
     keep freed memory for reuse (``keep_freed_memory``: no page faults on every layer's activations),
     sizes the thread pools to the free cores (``use_free_cores``) and takes over Ctrl-C
-    (:class:`NoteInterrupt`): a KeyboardInterrupt that a library swallowed still stops every output file from being committed, and the exit status is 130.
+    (:class:`NoteInterrupt`): a KeyboardInterrupt that a library swallowed still stops every output
+    file from being committed, and the exit status is 130.
     """
     prog = Path(sys.argv[0]).name
     note = NoteInterrupt()

@@ -39,3 +39,15 @@ def test_set_threads_limits_both_pools():
     finally:
         threadpoolctl.threadpool_limits(max(before_blas or [1]), user_api="blas")
         numba.set_num_threads(before_numba)
+
+
+def test_scripts_refuse_a_bad_minigrad_threads_in_one_line():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    r = subprocess.run([sys.executable, str(root / "scripts" / "classify.py"), "--help"], capture_output=True,
+                       text=True, cwd=root, env=dict(os.environ, MINIGRAD_THREADS="many"), timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "error: MINIGRAD_THREADS must be a whole number of at least 1, not 'many'" in r.stderr

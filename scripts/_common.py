@@ -167,7 +167,10 @@ def use_free_cores():
     process keeps busy now, or MINIGRAD_THREADS (minigrad/threads.py: why; on 2 cores with one
     busy, 2 threads made a VGG16 forward 6 times slower than 1)."""
     import minigrad
-    minigrad.set_threads(minigrad.threads.auto_threads())
+    n = minigrad.threads.auto_threads()
+    minigrad.set_threads(n)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):   # for libraries loaded later
+        os.environ[var] = str(n)                                                   # (SciPy's own OpenBLAS)
 
 
 class NoteInterrupt:

@@ -201,7 +201,8 @@ def engine_info(engine, device):
     import numba
     import numpy as np
     import threadpoolctl
-    blas = next((b for b in threadpoolctl.threadpool_info() if b["user_api"] == "blas"), {})
+    blases = [b for b in threadpoolctl.threadpool_info() if b["user_api"] == "blas"]
+    blas = next((b for b in blases if "numpy" in b["filepath"]), blases[0] if blases else {})   # NumPy's: the GEMMs
     info = {"library": f"NumPy {np.__version__}", "blas_info": {k: blas.get(k) for k in
             ("internal_api", "version", "architecture", "num_threads", "threading_layer")},
             "threads": blas.get("num_threads"), "numba_threads": numba.get_num_threads(),

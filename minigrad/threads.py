@@ -58,6 +58,10 @@ def set_threads(n):
     NUMBA_NUM_THREADS it started with)."""
     import numba
     import threadpoolctl
+
+    from .fast import cpu_kernels  # noqa: F401  (it picks Numba's threading layer, before Numba's threads start:
+    #                                  any Numba thread call launches them, else on the OpenMP layer, whose spinning
+    #                                  threads made a VGG16 forward 2x slower)
     if any(p["num_threads"] != n for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"):
         threadpoolctl.threadpool_limits(n, user_api="blas")
     n = max(1, min(n, numba.config.NUMBA_NUM_THREADS))

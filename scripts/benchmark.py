@@ -1,16 +1,28 @@
 #!/usr/bin/env python
-"""Speed and memory of this engine against PyTorch, measured side by side in one run.
+"""Speed and memory of this engine against PyTorch, each engine timed in its own fresh process.
 
     python scripts/benchmark.py                  # the full table (PyTorch too, when installed)
     python scripts/benchmark.py --json           # the same figures as JSON
-    python scripts/benchmark.py --quick          # fewer repeats, batch 1 only
+    python scripts/benchmark.py --quick          # 2 rounds of 2 repeats, batch 1, no memory probe
+    python scripts/benchmark.py --competing      # also the cases with a competing process busy on a core
 
-Times (medians of --repeats runs after a warm-up, the two engines timed in alternating turns, on
-the same number of threads, in one process whose allocator keeps freed memory, as every script's
-does: _common.keep_freed_memory):
-VGG16 with random weights at 224x224, batch 1 and 8: forward; saliency (forward, input gradient
-and map); one class-model step. One training step of the shapes network at batch 64. Then peak
-resident memory of a VGG16 saliency run, ours and PyTorch's, each in a fresh process.
+The protocol. A user runs one engine, not both: two engines in one process keep two sets of thread
+pools that spin or wait between calls and slow each other. So each engine runs in a fresh process
+of its own, and the processes alternate over --rounds rounds (ours then PyTorch's, then PyTorch's
+then ours, ...), so that a slow spell of a shared machine falls on both alike. Each process builds
+VGG16 with the same random weights (224x224), and for each case runs it once to warm up
+(compilation, allocation), then --repeats times, and reports the median of those; the table gives,
+per case, the median over the rounds. Cases: VGG16 forward, saliency (forward, input gradient and
+map) at each --batches size, one class-model step at batch 1, and one training step of the shapes
+network at batch 64. With --competing, the VGG16 class-model step again, in rounds of their own,
+while a third process (a busy Python loop, at the same priority) keeps one core busy: what a user of
+a laptop or of a shared server sees. Then peak resident memory of a VGG16 saliency run, ours and
+PyTorch's, each in a fresh process. Both engines get the same --threads.
+
+Each side's report names its BLAS library, the kernel it chose for this CPU and its thread count
+(threadpoolctl for ours; torch.__config__ for PyTorch's), and the CPU's model. A variable such as
+OPENBLAS_CORETYPE forces an older kernel than the CPU has; the report says so, since a user's
+machine does not set it (run such a machine's benchmark as `env -u OPENBLAS_CORETYPE ... python ...`).
 """
 import argparse
 import json
@@ -19,51 +31,187 @@ import subprocess
 import sys
 import time
 
+#: (key, label) of each case a worker process can time, in the table's order
+CASE_LABELS = {"forward": "VGG16 forward", "saliency": "VGG16 saliency", "class-model": "VGG16 class-model step",
+               "train": "shapes training step"}
+#: variables that force a BLAS or PyTorch onto other kernels than the CPU's best
+FORCING_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_VERBOSE_CORETYPE", "MKL_DEBUG_CPU_TYPE",
+                     "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR", "ATEN_CPU_CAPABILITY", "NPY_DISABLE_CPU_FEATURES")
+#: OpenBLAS kernels (threadpoolctl's ``architecture``) that use AVX-512, and those that use at least AVX2
+AVX512_KERNELS = {"skylakex", "cooperlake", "sapphirerapids"}
+AVX2_KERNELS = AVX512_KERNELS | {"haswell", "zen", "excavator", "steamroller"}
+
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Time VGG16 forward, saliency and class-model steps, and a "
-                                            "shapes training step, here and in PyTorch; print the ratios.")
-    p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both engines (default: all)")
-    p.add_argument("--repeats", type=int, default=5, help="timed runs per figure, after a warm-up (default 5)")
+    p = argparse.ArgumentParser(description="Time VGG16 forward, saliency and class-model steps, and a shapes "
+                                            "training step, here and in PyTorch, each engine in its own "
+                                            "fresh process; print the ratios.")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for both engines (default: as every script, MINIGRAD_THREADS or the cores "
+                        "no other process keeps busy at the start)")
+    p.add_argument("--rounds", type=int, default=5, help="fresh processes per engine, alternating (default 5)")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per case in each process, after a "
+                                                          "warm-up (default 3)")
     p.add_argument("--batches", default="1,8", help="VGG16 batch sizes (default 1,8)")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="cpu, or gpu against torch on CUDA")
-    p.add_argument("--quick", action="store_true", help="3 repeats, batch 1, no memory probe")
+    p.add_argument("--quick", action="store_true", help="2 rounds of 2 repeats, batch 1, no memory probe")
+    p.add_argument("--competing", action="store_true",
+                   help="also time the class-model step with another process busy on one core")
     p.add_argument("--no-torch", action="store_true", help="do not run PyTorch even if installed")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--worker", choices=("ours", "torch"), help=argparse.SUPPRESS)
+    p.add_argument("--cases", help=argparse.SUPPRESS)                 # the worker's: key/batch,...
     p.add_argument("--memory-probe", choices=("ours", "torch"), help=argparse.SUPPRESS)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for name in ("threads", "rounds", "repeats"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name} must be at least 1")
+    try:
+        args.batch_sizes = [int(b) for b in args.batches.split(",")]
+    except ValueError:
+        raise ValueError(f"--batches must be whole numbers separated by commas, not {args.batches!r}") from None
+    if min(args.batch_sizes) < 1:
+        raise ValueError("--batches must be at least 1")
+    args.threads_given = args.threads is not None
+    if args.quick:
+        args.rounds, args.repeats, args.batch_sizes = 2, 2, [1]
+    return args
+
+
+#: what set_threads sets: OpenBLAS, Numba and OpenMP read these once; the scripts' own choice of
+#: threads (_common.use_free_cores) reads MINIGRAD_THREADS
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "MINIGRAD_THREADS")
 
 
 def set_threads(n):
-    """Before NumPy is imported: OpenBLAS and Numba read these once."""
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    """For this process (before NumPy or PyTorch is imported) and the workers it starts."""
+    for var in THREAD_VARIABLES:
         os.environ[var] = str(n)
 
 
-def median_times(fns, repeats, syncs):
-    """The median time of each function, timed in turns after one warm-up each (compilation,
-    allocation). The turns alternate their order (a b, b a, a b, ...), so that a slow spell of the
-    machine falls on both engines alike and neither always runs right after the other."""
-    for fn, sync in zip(fns, syncs):
+def case_key(name, batch):
+    return f"{name}/{batch}"
+
+
+def case_label(key, competing=False):
+    name, batch = key.split("/")
+    return f"{CASE_LABELS[name]}, batch {batch}" + (", one core busy" if competing else "")
+
+
+def plan_cases(batch_sizes):
+    """The case keys of the main table: forward and saliency per batch size, the class-model step at
+    batch 1, the training step at batch 64."""
+    keys = [case_key(n, b) for b in batch_sizes for n in ("forward", "saliency")]
+    return keys + [case_key("class-model", 1), case_key("train", 64)]
+
+
+# ------------------------------------------------------------------------------------------------ timing
+def median(values):
+    values = sorted(values)
+    n = len(values)
+    return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+
+
+def time_case(fn, repeats, sync):
+    """The median time of ``fn`` over ``repeats`` runs, after one untimed warm-up (compilation, allocation)."""
+    fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
         fn()
         sync()
-    times = [[] for _ in fns]
-    for turn in range(repeats):
-        order = range(len(fns)) if turn % 2 == 0 else reversed(range(len(fns)))
-        for k in order:
-            t = time.perf_counter()
-            fns[k]()
-            syncs[k]()
-            times[k].append(time.perf_counter() - t)
-    return [sorted(ts)[len(ts) // 2] for ts in times]
+        times.append(time.perf_counter() - t)
+    return median(times)
 
 
-def ours_and_torch(ours_fn, torch_fn, repeats, syncs):
-    """(our median, PyTorch's median or None when torch_fn is None)."""
-    if torch_fn is None:
-        return median_times([ours_fn], repeats, syncs[:1])[0], None
-    return tuple(median_times([ours_fn, torch_fn], repeats, syncs))
+def alternate(run_engine, engines, rounds):
+    """Call ``run_engine(engine)`` for each engine in each round, the order alternating (a b, b a, a b,
+    ...), each call a fresh process; returns {engine: [its result per round]}."""
+    results = {e: [] for e in engines}
+    for r in range(rounds):
+        for engine in (engines if r % 2 == 0 else engines[::-1]):
+            results[engine].append(run_engine(engine))
+    return results
+
+
+def combine(per_round):
+    """Per case, the median over rounds of each round's median time: {case: seconds}."""
+    return {key: median([times[key] for times in per_round]) for key in per_round[0]}
+
+
+# ------------------------------------------------------------------------------------------------ what ran
+def cpu_model():
+    """(model name, set of CPU flags) from /proc/cpuinfo; the platform's name elsewhere."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            text = f.read()
+    except OSError:
+        import platform
+        return platform.processor() or platform.machine(), set()
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    return fields.get("model name", "unknown CPU"), set(fields.get("flags", "").split())
+
+
+def kernel_notes(blas, flags, environ):
+    """Lines that warn when the BLAS kernel that ran is older than the CPU supports, or when a
+    variable forces a kernel. ``blas``: threadpoolctl's info of a BLAS (``internal_api``,
+    ``architecture``); ``flags``: the CPU's flags; ``environ``: the environment it ran in."""
+    notes = [f"{var}={environ[var]} is set: it forces a kernel (or a cache size) other than the CPU's own; "
+             f"a user's machine does not set it" for var in FORCING_VARIABLES if var in environ]
+    arch = (blas or {}).get("architecture")
+    if arch and (blas or {}).get("internal_api") == "openblas":
+        best = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else None
+        if (best == "AVX-512" and arch.lower() not in AVX512_KERNELS) or \
+                (best == "AVX2" and arch.lower() not in AVX2_KERNELS):
+            notes.append(f"OpenBLAS ran its {arch} kernel, older than this CPU supports ({best})")
+    return notes
+
+
+def machine_cpu_seconds():
+    """CPU seconds that all processes of this machine have used since boot (/proc/stat); None elsewhere."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:9]]   # user nice system idle iowait irq softirq steal
+    except (OSError, ValueError):
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds():
+    """CPU seconds of this process and of its children that have ended (the workers, the busy loops)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def engine_info(engine, device):
+    """What this worker process ran on: the BLAS library, its kernel and threads, and for ours Numba's."""
+    if engine == "torch":
+        import torch
+        info = {"library": f"PyTorch {torch.__version__}", "threads": torch.get_num_threads()}
+        if device == "gpu":
+            info["blas"] = f"cuBLAS/cuDNN on {torch.cuda.get_device_name()}, TF32 off"
+        else:
+            blas = "MKL" if torch.backends.mkl.is_available() else "its own BLAS"
+            info["blas"] = f"{blas} and oneDNN, CPU capability {torch.backends.cpu.get_cpu_capability()}"
+        return info
+    import numba
+    import numpy as np
+    import threadpoolctl
+    blases = [b for b in threadpoolctl.threadpool_info() if b["user_api"] == "blas"]
+    blas = next((b for b in blases if "numpy" in b["filepath"]), blases[0] if blases else {})   # NumPy's: the GEMMs
+    info = {"library": f"NumPy {np.__version__}", "blas_info": {k: blas.get(k) for k in
+            ("internal_api", "version", "architecture", "num_threads", "threading_layer")},
+            "threads": blas.get("num_threads"), "numba_threads": numba.get_num_threads(),
+            "numba_threading_layer": numba.config.THREADING_LAYER}
+    info["blas"] = f"{blas.get('internal_api')} {blas.get('version')}, kernel {blas.get('architecture')}"
+    if device == "gpu":
+        import cupy
+        info["blas"] = f"cuBLAS (CuPy {cupy.__version__}) on {cupy.cuda.runtime.getDeviceProperties(0)['name'].decode()}"
+    return info
 
 
 # ------------------------------------------------------------------------------------------------ ours
@@ -91,9 +239,15 @@ def ours_cases(model, batch, device):
         saliency.saliency_map(saliency.input_gradient(model, x, targets))
 
     def class_model_step():
-        saliency.class_model(model, 0, **dict(PAPER, steps=1)) if batch == 1 else saliency_run()
+        saliency.class_model(model, 0, **dict(PAPER, steps=1))          # one step of the paper's recipe
 
-    return {"forward": forward, "saliency": saliency_run, "class-model step": class_model_step}
+    return {"forward": forward, "saliency": saliency_run, "class-model": class_model_step}
+
+
+def shapes_config():
+    from models import vgg
+    return vgg.VGGConfig("shapes_vgg", [[16, 16], [32, 32], [64, 64]], fc=[128], num_classes=10,
+                         input_size=(64, 64), dropout=0.3)
 
 
 def ours_train_step(device):
@@ -102,9 +256,8 @@ def ours_train_step(device):
     import minigrad as mg
     from minigrad import functional as F
     from models import vgg
-    cfg = vgg.VGGConfig("shapes_vgg", [[16, 16], [32, 32], [64, 64]], fc=[128], num_classes=10,
-                        input_size=(64, 64), dropout=0.3)
-    model = vgg.build(cfg, seed=0).to(device) if device != "cpu" else vgg.build(cfg, seed=0)
+    model = vgg.build(shapes_config(), seed=0)
+    model = model.to(device) if device != "cpu" else model
     opt = mg.optim.Adam(model.parameters(), lr=1e-3)
     rng = np.random.default_rng(0)
     x = mg.to_device(rng.standard_normal((64, 3, 64, 64), dtype=np.float32), device)
@@ -119,11 +272,12 @@ def ours_train_step(device):
 
 
 # ------------------------------------------------------------------------------------------------ torch
-def torch_vgg16(ours, device):
-    """torchvision's VGG16 layout, with our model's weights copied in."""
+def torch_vgg16(device):
+    """torchvision's VGG16 layout, with our model's weights (same seed) copied in."""
     import torch
 
     from minigrad.backend import to_numpy
+    ours = ours_vgg16("cpu")
     layers, c = [], 3
     for block in ours.config.blocks:
         for width in block:
@@ -160,14 +314,12 @@ def torch_cases(net, batch, device):
         xi.grad.abs().amax(dim=1)
 
     def class_model_step():
-        if batch != 1:
-            return saliency_run()
         img = torch.zeros(1, 3, 224, 224, device=dev, requires_grad=True)
         net(img)[0, 0].backward()
         with torch.no_grad():
             img += 1.0 * (img.grad - 2e-3 * img)
 
-    return {"forward": forward, "saliency": saliency_run, "class-model step": class_model_step}
+    return {"forward": forward, "saliency": saliency_run, "class-model": class_model_step}
 
 
 def torch_train_step(device):
@@ -175,7 +327,7 @@ def torch_train_step(device):
     dev = "cuda" if device == "gpu" else "cpu"
     torch.manual_seed(0)
     layers, c = [], 3
-    for block in [[16, 16], [32, 32], [64, 64]]:
+    for block in shapes_config().blocks:
         for width in block:
             layers += [torch.nn.Conv2d(c, width, 3, padding=1), torch.nn.ReLU()]
             c = width
@@ -192,6 +344,61 @@ def torch_train_step(device):
         loss.backward()
         opt.step()
     return step
+
+
+# ------------------------------------------------------------------------------------------------ worker
+def worker(engine, keys, repeats, device):
+    """In a fresh process: time each case (``keys``: name/batch) of one engine; {"times", "info"}."""
+    sync = lambda: None  # noqa: E731
+    if engine == "torch":
+        import torch
+        if "OMP_NUM_THREADS" in os.environ:                   # else PyTorch's own default
+            torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+        if device == "gpu":
+            sync = torch.cuda.synchronize
+            torch.backends.cuda.matmul.allow_tf32 = False      # strict float32 GEMMs and convolutions,
+            torch.backends.cudnn.allow_tf32 = False            # as CuPy's (TF32 only with CUPY_TF32=1)
+        make_net, make_cases, make_train = torch_vgg16, torch_cases, torch_train_step
+    else:
+        if device == "gpu":
+            import cupy
+            sync = cupy.cuda.Device().synchronize
+        make_net, make_cases, make_train = ours_vgg16, ours_cases, ours_train_step
+    times = {}
+    vgg_keys = [k for k in keys if not k.startswith("train/")]
+    if vgg_keys:
+        net = make_net(device)
+        for key in vgg_keys:
+            name, batch = key.split("/")
+            times[key] = time_case(make_cases(net, int(batch), device)[name], repeats, sync)
+        del net
+    if case_key("train", 64) in keys:
+        times[case_key("train", 64)] = time_case(make_train(device), repeats, sync)
+    return {"times": times, "info": engine_info(engine, device)}
+
+
+def run_worker(engine, keys, args, threads, competing=False):
+    """One fresh process of ``engine`` timing ``keys``; with ``competing``, a busy loop runs beside it.
+    ``threads`` None: each engine chooses its own (ours: the scripts' choice; PyTorch: its default)."""
+    command = [sys.executable, os.path.abspath(__file__), "--worker", engine, "--cases", ",".join(keys),
+               "--repeats", str(args.repeats), "--device", args.device]
+    env = dict(os.environ)
+    if threads is None:
+        for var in THREAD_VARIABLES:
+            env.pop(var, None)
+    else:
+        command += ["--threads", str(threads)]
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if competing else None
+    try:
+        r = subprocess.run(command, capture_output=True, text=True, timeout=1800, env=env)
+    finally:
+        if busy is not None:
+            busy.kill()
+            busy.wait()
+    if r.returncode != 0:
+        lines = r.stderr.strip().splitlines()
+        raise RuntimeError(f"the {engine} process failed: {lines[-1] if lines else f'exit {r.returncode}'}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 # ------------------------------------------------------------------------------------------------ memory
@@ -238,90 +445,119 @@ def memory_probe(engine):
 
 
 def probe(engine, threads):
-    env = dict(os.environ)
     r = subprocess.run([sys.executable, os.path.abspath(__file__), "--memory-probe", engine, "--threads", str(threads)],
-                       capture_output=True, text=True, env=env, timeout=600)
+                       capture_output=True, text=True, timeout=600)
     if r.returncode != 0:
         raise RuntimeError(f"memory probe ({engine}) failed: {r.stderr.strip().splitlines()[-1:]}")
     return float(r.stdout.strip().splitlines()[-1])
 
 
 # ------------------------------------------------------------------------------------------------ main
-def main(argv=None):
-    args = parse_args(argv)
-    if args.threads < 1 or args.repeats < 1:
-        raise ValueError("--threads and --repeats must be at least 1")
-    set_threads(args.threads)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from _common import check_device
-    if args.memory_probe:
-        memory_probe(args.memory_probe)
-        return 0
-    check_device(args.device)
-    batches = [1] if args.quick else [int(b) for b in args.batches.split(",")]
-    repeats = 3 if args.quick else args.repeats
-    have_torch = False
-    if not args.no_torch:
-        try:
-            import torch
-            torch.set_num_threads(args.threads)
-            have_torch = args.device == "cpu" or torch.cuda.is_available()
-        except ImportError:
-            pass
-    sync_ours = sync_torch = lambda: None
-    if args.device == "gpu":
-        import cupy
-        sync_ours = cupy.cuda.Device().synchronize
-        if have_torch:
-            sync_torch = torch.cuda.synchronize
-            torch.backends.cuda.matmul.allow_tf32 = False      # strict float32 GEMMs and convolutions,
-            torch.backends.cudnn.allow_tf32 = False            # as CuPy's (TF32 only with CUPY_TF32=1)
+def measure(args, threads, have_torch, progress):
+    """The main table's and the competing cases' times: {"rows": [...], "info": {engine: info}}."""
+    engines = ["ours", "torch"] if have_torch else ["ours"]
+    groups = [(plan_cases(args.batch_sizes), False, threads)]
+    if args.competing:                 # unless --threads is given, each engine chooses as a user's run would
+        groups.append(([case_key("class-model", 1)], True, threads if args.threads_given else None))
+    rows, info = [], {}
+    for keys, competing, group_threads in groups:
+        def run_engine(engine):
+            result = run_worker(engine, keys, args, group_threads, competing)
+            progress.update(1)
+            return result
+        results = alternate(run_engine, engines, args.rounds)
+        medians = {e: combine([r["times"] for r in results[e]]) for e in engines}
+        if not competing:
+            info.update({e: results[e][-1]["info"] for e in engines})
+        for key in keys:
+            ours_t, torch_t = medians["ours"][key], medians.get("torch", {}).get(key)
+            batch = int(key.split("/")[1])
+            rows.append({"case": case_label(key, competing), "batch": batch, "ours_s": ours_t, "torch_s": torch_t,
+                         "ratio": ours_t / torch_t if torch_t else None, "ours_per_image_s": ours_t / batch,
+                         "competing_process": competing,
+                         "threads": {e: results[e][-1]["info"]["threads"] for e in engines},
+                         "ours_rounds_s": [r["times"][key] for r in results["ours"]],
+                         "torch_rounds_s": [r["times"][key] for r in results["torch"]] if have_torch else None})
+    return {"rows": rows, "info": info}
 
-    import numpy as np
-    from tqdm import tqdm
-    rows = []
-    ours = ours_vgg16(args.device)
-    net = torch_vgg16(ours, args.device) if have_torch else None
-    jobs = [(f"VGG16 {name}, batch {b}", b, name) for b in batches for name in ("forward", "saliency", "class-model step")
-            if not (name == "class-model step" and b != 1)]
-    for label, b, name in tqdm(jobs, desc="benchmark", unit="case", file=sys.stderr):
-        ours_t, torch_t = ours_and_torch(ours_cases(ours, b, args.device)[name],
-                                         torch_cases(net, b, args.device)[name] if have_torch else None,
-                                         repeats, [sync_ours, sync_torch])
-        rows.append({"case": label, "batch": b, "ours_s": ours_t, "torch_s": torch_t})
-    del ours, net
-    ours_t, torch_t = ours_and_torch(ours_train_step(args.device),
-                                     torch_train_step(args.device) if have_torch else None,
-                                     repeats, [sync_ours, sync_torch])
-    rows.append({"case": "shapes training step, batch 64", "batch": 64, "ours_s": ours_t, "torch_s": torch_t})
-    for r in rows:
-        r["ratio"] = r["ours_s"] / r["torch_s"] if r["torch_s"] else None
-        r["ours_per_image_s"] = r["ours_s"] / r["batch"]
-    memory = {}
-    if not (args.quick or args.no_memory) and args.device == "cpu":
-        memory["ours_mb"] = probe("ours", args.threads)
-        if have_torch:
-            memory["torch_mb"] = probe("torch", args.threads)
-    import platform
-    result = {"device": args.device, "threads": args.threads, "repeats": repeats, "machine": platform.processor()
-              or platform.machine(), "numpy": np.__version__, "torch": torch.__version__ if have_torch else None,
-              "rows": rows, "peak_memory_vgg16_saliency": memory}
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return 0
-    print(f"device {args.device}, {args.threads} threads, median of {repeats}"
-          + (f", PyTorch {torch.__version__}" if have_torch else ", PyTorch not installed"))
-    print(f"| {'case':<34} | ours (ms) | PyTorch (ms) | ours / PyTorch |")
-    print(f"|{'-' * 36}|-----------|--------------|----------------|")
+
+def print_table(result):
+    info, rows = result["info"], result["rows"]
+    print(f"CPU: {result['cpu']}; device {result['device']}, {result['threads']} threads; each engine in its own "
+          f"process, {result['rounds']} rounds of {result['repeats']} repeats, medians")
+    print(f"ours: {info['ours']['blas']}, {info['ours']['threads']} BLAS threads, Numba "
+          f"{info['ours']['numba_threads']} threads ({info['ours']['numba_threading_layer']})")
+    print(f"PyTorch: {info['torch']['library']}, {info['torch']['blas']}, {info['torch']['threads']} threads"
+          if "torch" in info else "PyTorch: not run")
+    for note in result["notes"]:
+        print(f"note: {note}")
+    print(f"| {'case':<48} | ours (ms) | PyTorch (ms) | ours / PyTorch |")
+    print(f"|{'-' * 50}|-----------|--------------|----------------|")
     for r in rows:
         t = f"{r['torch_s'] * 1e3:12.1f}" if r["torch_s"] else f"{'—':>12}"
         ratio = f"{r['ratio']:14.2f}" if r["ratio"] else f"{'—':>14}"
-        print(f"| {r['case']:<34} | {r['ours_s'] * 1e3:9.1f} | {t} | {ratio} |")
+        print(f"| {r['case']:<48} | {r['ours_s'] * 1e3:9.1f} | {t} | {ratio} |")
+    per_image = {r["batch"]: r["ours_per_image_s"] for r in rows
+                 if r["case"].startswith("VGG16 saliency") and not r["competing_process"]}
+    if 1 in per_image and len(per_image) > 1:
+        print("ours, saliency per image against batch 1: " + ", ".join(
+            f"batch {b} {t / per_image[1]:.2f}" for b, t in per_image.items() if b != 1))
+    memory = result["peak_memory_vgg16_saliency"]
     if memory:
         line = f"peak memory of a VGG16 saliency run (fresh process): ours {memory['ours_mb']:.0f} MB"
         if "torch_mb" in memory:
             line += f", PyTorch {memory['torch_mb']:.0f} MB"
         print(line)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.threads is None:
+        from minigrad.threads import auto_threads
+        args.threads = auto_threads()
+    threads = args.threads
+    if not (args.worker and not args.threads_given):     # a worker told no count keeps its engine's choice
+        set_threads(threads)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    if args.memory_probe:
+        memory_probe(args.memory_probe)
+        return 0
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.cases.split(","), args.repeats, args.device)))
+        return 0
+    from _common import check_device
+    check_device(args.device)
+    have_torch = False
+    if not args.no_torch:
+        import importlib.util
+        have_torch = importlib.util.find_spec("torch") is not None
+        if have_torch and args.device == "gpu":
+            have_torch = subprocess.run([sys.executable, "-c", "import torch, sys; sys.exit(not torch.cuda.is_available())"],
+                                        capture_output=True).returncode == 0
+    from tqdm import tqdm
+    start = (time.perf_counter(), machine_cpu_seconds(), own_cpu_seconds())
+    n_processes = args.rounds * (2 if have_torch else 1) * (2 if args.competing else 1)
+    with tqdm(total=n_processes, desc="benchmark", unit="process", file=sys.stderr) as progress:
+        result = measure(args, threads, have_torch, progress)
+    wall, machine, own = (now - then if then is not None else None for now, then in
+                          zip((time.perf_counter(), machine_cpu_seconds(), own_cpu_seconds()), start))
+    others = max(0.0, (machine - own) / wall) if machine is not None else None
+    memory = {}
+    if not (args.quick or args.no_memory) and args.device == "cpu":
+        memory["ours_mb"] = probe("ours", threads)
+        if have_torch:
+            memory["torch_mb"] = probe("torch", threads)
+    model, flags = cpu_model()
+    notes = kernel_notes(result["info"]["ours"].get("blas_info"), flags, os.environ)
+    if others is not None and others > 0.1:
+        notes.append(f"the machine was busy: while the engines were timed, other processes used {others:.1f} "
+                     f"of its {os.cpu_count()} cores on average")
+    result.update({"device": args.device, "threads": threads, "rounds": args.rounds, "repeats": args.repeats,
+                   "cpu": model, "other_processes_cores": others, "notes": notes, "peak_memory_vgg16_saliency": memory})
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_table(result)
     return 0
 
 

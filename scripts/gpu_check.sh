@@ -81,5 +81,5 @@ step 30 "versions" versions
 step 60 "smoke test" smoke || { echo "=== the GPU path does not work: stopping here"; exit 1; }
 step 240 "GPU tests" "$PY" -m pytest -q -rs -p no:cacheprovider -k gpu tests/minigrad/test_gpu_*.py \
     tests/scripts/test_saliency_scripts.py tests/models/test_classify_script.py
-step 240 "benchmark" env NVIDIA_TF32_OVERRIDE=0 "$PY" scripts/benchmark.py --device gpu --batches 1,32 --repeats 5 --no-memory
+step 240 "benchmark" env NVIDIA_TF32_OVERRIDE=0 "$PY" scripts/benchmark.py --device gpu --batches 1,32 --rounds 3 --repeats 5 --no-memory
 exit "$failed"

@@ -232,21 +232,25 @@ def evaluate_image(model, rgb, objects, method="gradient", crops=10, top=5, trut
     truth_mask : (H, W) bool, optional; the pointing game then uses it instead of the boxes
     classes : "top" (the protocol: the network's top-k) or "truth" (the weak-label setting: one
         guess per ground-truth class, as the paper's benchmark assumes the class is known)
-    localiser : "graphcut" (the paper) or "threshold" (the map's 95% quantile, no colour)
+    localiser : "graphcut" (the paper) or "threshold" (the map's 95% quantile, no colour), or a tuple
+        of them: each localises the same maps, and ``by_localiser`` holds each one's guesses
     batch : (class, crop) pairs per gradient pass
     seed : SmoothGrad's noise seed
     keep_masks : also return each guess's mask (H, W) bool and map maximum (y, x)
 
     Returns
     -------
-    dict with ``guesses`` (list of dicts: rank, class, score, box, iou, correct [, mask, point]),
-    ``objects``, ``size`` (H, W), ``pointing`` and ``pointing_tolerant`` (bool, or None when no
-    ground-truth class could be scored)
+    dict with ``guesses`` (list of dicts: rank, class, score, box, iou, correct [, mask, point]; of
+    the first localiser), ``by_localiser`` (localiser name -> its guesses), ``objects``, ``size``
+    (H, W), ``pointing`` and ``pointing_tolerant`` (bool, or None when no ground-truth class could
+    be scored)
     """
     from models import preprocess
     from saliency.localise import localise, threshold_box
+    localisers = (localiser,) if isinstance(localiser, str) else tuple(localiser)
     for name, value, allowed in (("method", method, METHODS), ("crops", crops, (1, 10)),
-                                 ("classes", classes, ("top", "truth")), ("localiser", localiser, LOCALISERS)):
+                                 ("classes", classes, ("top", "truth")),
+                                 *(("localiser", name, LOCALISERS) for name in localisers or (None,))):
         if value not in allowed:
             raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}, got {value!r}")
     H, W = rgb.shape[:2]
@@ -262,23 +266,26 @@ def evaluate_image(model, rgb, objects, method="gradient", crops=10, top=5, trut
         chosen = [int(i) for i in np.argsort(-logits, kind="stable")[:top]]
     wanted = chosen + [c for c in truth[:1] if c not in chosen]      # + the pointing game's class
     smaps, (y0, x0, y1, x1) = frame_maps(model, frame_x, wanted, method, crops, smooth_n, seed, batch)
-    guesses = []
-    for rank, (c, smap) in enumerate(zip(chosen, smaps), 1):
-        if localiser == "graphcut":
-            mask, box = localise(frame[y0:y1, x0:x1], smap)
-        else:
-            mask, box = threshold_box(smap, 0.95)
-        box = scale_box((box[0] + x0, box[1] + y0, box[2] + x0, box[3] + y0), frame.shape[:2], (H, W))
-        g = {"rank": rank, "class": c, "score": float(logits[c]), "box": box,
-             "iou": best_iou(c, box, objects)}
-        g["correct"] = g["iou"] >= MIN_OVERLAP
-        if keep_masks:
-            full = np.zeros(frame.shape[:2], bool)
-            full[y0:y1, x0:x1] = mask
-            g["mask"] = resize_mask(full, (H, W))
-            g["point"] = _map_max(smap, (y0, x0), frame.shape[:2], (H, W))
-        guesses.append(g)
-    record = {"guesses": guesses, "objects": [(int(c), tuple(int(v) for v in b)) for c, b in objects],
+    by_localiser = {}
+    for name in localisers:                                          # each on the same maps
+        guesses = by_localiser[name] = []
+        for rank, (c, smap) in enumerate(zip(chosen, smaps), 1):
+            if name == "graphcut":
+                mask, box = localise(frame[y0:y1, x0:x1], smap)
+            else:
+                mask, box = threshold_box(smap, 0.95)
+            box = scale_box((box[0] + x0, box[1] + y0, box[2] + x0, box[3] + y0), frame.shape[:2], (H, W))
+            g = {"rank": rank, "class": c, "score": float(logits[c]), "box": box,
+                 "iou": best_iou(c, box, objects)}
+            g["correct"] = g["iou"] >= MIN_OVERLAP
+            if keep_masks:
+                full = np.zeros(frame.shape[:2], bool)
+                full[y0:y1, x0:x1] = mask
+                g["mask"] = resize_mask(full, (H, W))
+                g["point"] = _map_max(smap, (y0, x0), frame.shape[:2], (H, W))
+            guesses.append(g)
+    record = {"guesses": by_localiser[localisers[0]], "by_localiser": by_localiser,
+              "objects": [(int(c), tuple(int(v) for v in b)) for c, b in objects],
               "size": (H, W), "pointing": None, "pointing_tolerant": None}
     if truth:                                                        # the first ground-truth class
         c = truth[0]

@@ -149,11 +149,11 @@ def main(argv=None):
         for m in methods:
             for k in range(args.n):
                 tb, truth = tuple(int(v) for v in boxes[k]), [(int(labels[k]), tuple(int(v) for v in boxes[k]))]
+                record = evaluate_image(model, images[k], truth, method=m, crops=1, classes="truth",
+                                        truth_mask=masks[k], localiser=("graphcut", "threshold"),
+                                        smooth_n=args.smooth_n, seed=args.seed + k, keep_masks=True)
                 for localiser, table_row in (("graphcut", scores[m]), ("threshold", thresholded[m])):
-                    record = evaluate_image(model, images[k], truth, method=m, crops=1, classes="truth",
-                                            truth_mask=masks[k], localiser=localiser, smooth_n=args.smooth_n,
-                                            seed=args.seed + k, keep_masks=True)
-                    table_row.add_guess(record["guesses"][0], tb, masks[k])
+                    table_row.add_guess(record["by_localiser"][localiser][0], tb, masks[k])
                 bar.update(1)
     rows = [scores[m].row(m) for m in methods]
     rows += [whole.row("baseline-whole-image"), centre.row("baseline-centred-box")]

@@ -119,6 +119,19 @@ def test_evaluate_image_boxes_in_image_pixels(small, crops):
 def test_evaluate_image_refuses_unknown_settings(small):
     rgb = np.zeros((40, 40, 3), np.uint8)
     for kwargs, word in (({"method": "saliency"}, "method"), ({"crops": 5}, "crops"),
-                         ({"classes": "all"}, "classes"), ({"localiser": "box"}, "localiser")):
+                         ({"classes": "all"}, "classes"), ({"localiser": "box"}, "localiser"),
+                         ({"localiser": ("graphcut", "box")}, "localiser"), ({"localiser": ()}, "localiser")):
         with pytest.raises(ValueError, match=f"{word} must be one of"):
             E.evaluate_image(small, rgb, [(0, (0, 0, 4, 4))], **kwargs)
+
+
+def test_several_localisers_share_the_maps_and_match_separate_runs(small):
+    """localiser=(a, b) localises the same maps with each: its guesses are exactly those of two runs."""
+    rgb = np.random.default_rng(5).integers(0, 256, (48, 70, 3), dtype=np.uint8)
+    objects = [(1, (10, 5, 40, 30))]
+    both = E.evaluate_image(small, rgb, objects, crops=1, top=2, localiser=("graphcut", "threshold"))
+    for name in ("graphcut", "threshold"):
+        alone = E.evaluate_image(small, rgb, objects, crops=1, top=2, localiser=name)
+        assert [(g["class"], g["box"], g["iou"]) for g in both["by_localiser"][name]] == \
+               [(g["class"], g["box"], g["iou"]) for g in alone["guesses"]], name
+    assert both["guesses"] is both["by_localiser"]["graphcut"]

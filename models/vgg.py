@@ -16,17 +16,18 @@ dict name -> activation), which is how saliency and class-model code reach insid
                                                  # (models.load does the same for any network)
     logits = model(mg.Tensor(batch))             # batch (N, 3, 224, 224) float32, preprocessed
 """
-import math
+import sys
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 import minigrad as mg
-from minigrad import backend, nn
+from minigrad import nn
 
-from . import formats, imagenet
+from . import imagenet, network
 from .formats import hdf5
-from .formats.common import ForeignLayers, WeightFile, WeightsError, square_side
+from .formats.common import WeightFile, WeightsError, square_side
+from .network import IMAGENET_RGB, default_meta, num_parameters  # noqa: F401  (part of vgg's surface)
 
 #: conv widths per block for the paper's configurations A, B, D, E.
 STANDARD = {
@@ -35,11 +36,6 @@ STANDARD = {
     "vgg16": [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]],
     "vgg19": [[64, 64], [128, 128], [256] * 4, [512] * 4, [512] * 4],
 }
-
-#: torchvision's ImageNet preprocessing, the default for newly built nets.
-IMAGENET_RGB = {"channel_order": "RGB", "scale": 1.0, "mean": [0.485, 0.456, 0.406],
-                "std": [0.229, 0.224, 0.225]}
-
 
 @dataclass
 class VGGConfig:
@@ -129,14 +125,6 @@ def layer_shapes(config):
     return shapes
 
 
-def default_meta(config):
-    """ImageNet-style preprocessing scaled to the net's input size (resize = crop * 256/224)."""
-    h, w = config.input_size
-    crop = h if h == w else (h, w)
-    return dict(IMAGENET_RGB, resize=int(round(min(h, w) * 256 / 224)), crop=crop,
-                input_size=(h, w))
-
-
 class VGG(nn.Module):
     """A VGG network whose layers are attributes named as in the paper (``conv1_1``, ``fc8``...).
 
@@ -187,6 +175,10 @@ class VGG(nn.Module):
         """Names of the layers that have weights (conv and fc), in order."""
         return [n for n in self.layer_names if isinstance(getattr(self, n), (nn.Conv2d, nn.Linear))]
 
+    def layer(self, name):
+        """The module of a table name (``conv5_3``)."""
+        return getattr(self, name)
+
     def forward(self, x, until=None):
         """Run the table on x (N, C, H, W); stop at ``until`` (a name or a list of names).
 
@@ -195,11 +187,7 @@ class VGG(nn.Module):
         """
         if not isinstance(x, mg.Tensor):
             x = mg.Tensor(x)
-        wanted = [until] if isinstance(until, str) else list(until or [])
-        unknown = [n for n in wanted if n not in self.layer_names]
-        if unknown:
-            raise ValueError(f"unknown layer {unknown[0]!r}: this {self.arch} has "
-                             f"{', '.join(self.layer_names)}")
+        wanted = network.requested(self, until)
         stop = max(self.layer_names.index(n) for n in wanted) if wanted else len(self.layer_names) - 1
         self._check_input(x, stop)
         out = {}
@@ -207,9 +195,7 @@ class VGG(nn.Module):
             x = getattr(self, name)(x)
             if name in wanted:
                 out[name] = x
-        if isinstance(until, str):
-            return out[until]
-        return out if until is not None else x
+        return network.answer(until, out, x)
 
     def _check_input(self, x, stop):
         c = self.config.in_channels
@@ -240,10 +226,9 @@ def build(arch_or_config, num_classes=None, input_size=None, seed=None):
 
 def save(model, path):
     """Write ``model`` (weights, config, meta, classes) to the project's HDF5 format, atomically."""
-    layers = {n: (backend.to_numpy(getattr(model, n).weight.data),
-                  backend.to_numpy(getattr(model, n).bias.data)) for n in model.weight_layers}
     meta = dict(model.meta, input_size=tuple(model.config.input_size))
-    hdf5.write(path, model.arch, model.config.to_dict(), layers, meta, model.classes, model.wnids)
+    hdf5.write(path, model.arch, model.config.to_dict(), network.file_layers(model), meta,
+               model.classes, model.wnids)
 
 
 def describe(blocks):
@@ -280,7 +265,7 @@ def from_foreign(foreign, arch=None):
         raise WeightsError(f"weights file {path}: holds a {name} net ({describe(blocks)}), not {arch}")
     config = VGGConfig(name, widths, fc, num_classes or 1000, input_size)
     layers = dict(zip(layer_shapes(config),
-                      [(np.ascontiguousarray(w, np.float32), np.ascontiguousarray(b, np.float32))
+                      [{"weight": np.ascontiguousarray(w, np.float32), "bias": np.ascontiguousarray(b, np.float32)}
                        for w, b in [wb for block in blocks for wb in block] + fcs]))
     hdf5.check_layers(path, layers, layer_shapes(config))
     resize = int(round(input_size * 256 / 224))
@@ -300,8 +285,7 @@ def is_vgg(wf):
 
 def from_weightfile(wf, arch=None):
     """Build a VGG from a :class:`hdf5.WeightFile`, checking architecture and every layer shape."""
-    if arch is not None and arch.lower() != wf.arch.lower():
-        raise WeightsError(f"weights file {wf.path}: architecture {wf.arch!r}, expected {arch!r}")
+    network.check_arch(wf, arch)
     if "blocks" in wf.config:
         try:
             config = VGGConfig.from_dict(wf.config, wf.arch)
@@ -314,14 +298,10 @@ def from_weightfile(wf, arch=None):
         raise WeightsError(f"weights file {wf.path}: unknown architecture {wf.arch!r} and no 'config' "
                            f"attribute (known: {', '.join(STANDARD)})")
     hdf5.check_layers(wf.path, wf.layers, layer_shapes(config))
-    classes = list(wf.classes) or [f"class_{i}" for i in range(config.num_classes)]
-    if len(classes) != config.num_classes:
-        raise WeightsError(f"weights file {wf.path}: {len(classes)} class names for "
-                           f"{config.num_classes} outputs")
+    classes = network.class_names(wf, config.num_classes)
     with nn.no_init():                                           # the file's weights replace them
         model = VGG(config)
-    model.load_state_dict({f"{n}.{k}": arr for n, (w, b) in wf.layers.items()
-                           for k, arr in (("weight", w), ("bias", b))})
+    model.load_state_dict(network.state_of(wf.layers))
     model.meta = dict(wf.meta, input_size=tuple(config.input_size))
     model.classes, model.wnids = classes, wf.wnids
     return model.eval()
@@ -333,16 +313,7 @@ def load(path, device="cpu", arch=None):
     ``path``: the project's HDF5; a Keras .h5 or a torchvision .pth is converted on the fly.
     ``arch``: if given, the file must hold that architecture (else WeightsError).
     """
-    backend.check_device(device)                                 # fail before reading a big file
-    wf = formats.read(path)
-    if isinstance(wf, ForeignLayers):
-        wf = from_foreign(wf, arch)
-    model = from_weightfile(wf, arch)
-    return model.to(device) if device != "cpu" else model
-
-
-def num_parameters(model):
-    return int(sum(math.prod(p.shape) for p in model.parameters()))
+    return network.load(sys.modules[__name__], path, device, arch)
 
 
 __all__ = ["VGG", "VGGConfig", "STANDARD", "build", "load", "save", "config_for", "layer_shapes",

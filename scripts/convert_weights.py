@@ -32,7 +32,7 @@ def main(argv=None):
     args = parse_args(argv)
     from models import convert
     wf = convert.convert(args.src, args.out, arch=args.arch)
-    n = sum(w.size + b.size for w, b in wf.layers.values())
+    n = sum(a.size for layer in wf.layers.values() for a in layer.values())
     top = f"{len(wf.classes)} classes" if wf.config.get("fc") is not None else "no classifier"
     m = wf.meta
     print(f"{args.src}: {wf.arch}, {len(wf.layers)} layers, {n:,} parameters, {top}, input "

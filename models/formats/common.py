@@ -4,8 +4,13 @@ A reader returns either
 
 * a :class:`WeightFile`: a network named and checked layer by layer (the project's own HDF5), or
 * a :class:`ForeignLayers`: another library's weights already in the engine's layout (conv
-  ``(out, in, kh, kw)``, linear ``(out, in)``) but not yet named; the architecture module of its
-  ``family`` names and checks them (``vgg.from_foreign``), which makes a WeightFile.
+  ``(out, in, kh, kw)``, linear ``(out, in)``) but not yet named (or named in the other library's
+  terms); the architecture module of its ``family`` names and checks them (``vgg.from_foreign``,
+  ``resnet.from_foreign``), which makes a WeightFile.
+
+A layer is a small dict of named arrays, as in the file: ``{"weight": w, "bias": b}`` for a VGG
+convolution, ``{"weight": w}`` for a convolution without bias, and for a batch normalisation
+``{"weight", "bias", "running_mean", "running_var", "num_batches_tracked"}``.
 """
 import math
 import os
@@ -25,7 +30,8 @@ class WeightsError(ValueError):
 class WeightFile:
     """The contents of a weights file.
 
-    ``layers`` maps layer name -> (weight, bias), float32 NumPy arrays, in network order.
+    ``layers`` maps layer name -> {dataset name: array} (float32 NumPy arrays; a batch norm's
+    ``num_batches_tracked`` is an int64 scalar array), in network order.
     ``meta`` holds the preprocessing: channel_order, scale, mean, std, resize, crop, input_size.
     """
     arch: str
@@ -46,17 +52,29 @@ class WeightFile:
 class ForeignLayers:
     """Weights from another library's file, in the engine's layout, in network order, unnamed.
 
-    family : str     the architecture module that names them ("vgg")
-    blocks : list    per block, a list of conv (weight (out, in, kh, kw), bias); one block when the
-                     file does not say where blocks end
-    fcs : list       fully connected (weight (out, in), bias); empty for a net without its classifier
+    family : str     the architecture module that names them ("vgg", "resnet")
+    blocks : list    VGG: per block, a list of conv (weight (out, in, kh, kw), bias); one block when
+                     the file does not say where blocks end
+    fcs : list       VGG: fully connected (weight (out, in), bias); empty for a net without its classifier
     meta : dict      channel_order, scale, mean, std
+    layers : dict    ResNet: the file's own layer names -> {dataset name: array}, as torchvision
+                     names them (``layer1.0.bn1`` -> weight, bias, running_mean, running_var, ...)
     """
     family: str
     blocks: list
     fcs: list
     meta: dict
     path: str = ""
+    layers: dict = field(default_factory=dict)
+
+
+def datasets(layer):
+    """A layer as {dataset name: array (or shape)}; a (weight, bias) pair is short for
+    ``{"weight": weight, "bias": bias}`` (how VGG layers are often written)."""
+    if isinstance(layer, dict):
+        return layer
+    weight, bias = layer
+    return {"weight": weight, "bias": bias}
 
 
 def fail(path, message):

@@ -67,15 +67,16 @@ def test_vgg16_zip_and_keras_give_identical_layers(vgg16_files, vgg16_converted)
     tmodel, files, _ = vgg16_files
     legacy = vgg16_converted[0]
     sd = tmodel.state_dict()
-    assert np.array_equal(legacy.layers["conv3_2"][0], sd["features.12.weight"].numpy())
-    assert np.array_equal(legacy.layers["fc6"][0], sd["classifier.0.weight"].numpy())
+    assert np.array_equal(legacy.layers["conv3_2"]["weight"], sd["features.12.weight"].numpy())
+    assert np.array_equal(legacy.layers["fc6"]["weight"], sd["classifier.0.weight"].numpy())
     for source in ("zip", "keras"):
         wf = read_weights(files[source])
         assert wf.arch == "vgg16" and list(wf.layers) == list(legacy.layers)
-        for name, (w, b) in wf.layers.items():
-            assert w.dtype == np.float32 and w.flags.c_contiguous
-            assert np.array_equal(w, legacy.layers[name][0]), f"{source}: {name} weight differs"
-            assert np.array_equal(b, legacy.layers[name][1]), f"{source}: {name} bias differs"
+        for name, layer in wf.layers.items():
+            w, b = layer["weight"], layer["bias"]
+            assert set(layer) == {"weight", "bias"} and w.dtype == np.float32 and w.flags.c_contiguous
+            assert np.array_equal(w, legacy.layers[name]["weight"]), f"{source}: {name} weight differs"
+            assert np.array_equal(b, legacy.layers[name]["bias"]), f"{source}: {name} bias differs"
         meta = wf.meta
         del wf
     assert meta["channel_order"] == "BGR" and meta["scale"] == 255.0                 # Keras: 'caffe'

@@ -1,0 +1,101 @@
+"""What the architecture modules (``vgg.py``, ``resnet.py``) share, so that saliency code and
+scripts can treat every network alike.
+
+A network here is an ``nn.Module`` with a table of named layers, ``model.layer_names``, and these
+attributes: ``arch`` (a name), ``config`` (its dataclass: ``num_classes``, ``input_size``, ...),
+``meta`` (preprocessing), ``classes`` (one name per output), ``wnids``, ``weight_layers`` (the names
+of its conv and fc layers) and ``layer(name)`` (the module of a table name). ``forward(x,
+until=NAME)`` stops at a layer and returns its activation; ``until=[names]`` returns a dict.
+
+This module holds the parts of that surface that are written once: choosing the layers ``until``
+asks for, ImageNet's preprocessing, loading any file through an architecture module, and turning a
+model's state dict into the weight file's layers and back.
+"""
+import math
+from collections import OrderedDict
+
+from minigrad import backend
+
+from . import formats
+from .formats.common import ForeignLayers, WeightsError
+
+#: torchvision's ImageNet preprocessing, the default for newly built nets.
+IMAGENET_RGB = {"channel_order": "RGB", "scale": 1.0, "mean": [0.485, 0.456, 0.406],
+                "std": [0.229, 0.224, 0.225]}
+
+
+def default_meta(config):
+    """ImageNet-style preprocessing scaled to the net's input size (resize = crop * 256/224)."""
+    h, w = config.input_size
+    crop = h if h == w else (h, w)
+    return dict(IMAGENET_RGB, resize=int(round(min(h, w) * 256 / 224)), crop=crop,
+                input_size=(h, w))
+
+
+def requested(model, until):
+    """The layer names ``until`` asks for: [] for None, [until] for a name, the list for a list.
+
+    A name that is not in ``model.layer_names`` is a ValueError that shows the table.
+    """
+    wanted = [until] if isinstance(until, str) else list(until or [])
+    unknown = [n for n in wanted if n not in model.layer_names]
+    if unknown:
+        names = list(model.layer_names)
+        if len(names) > 40:                                      # ResNet-152's table has 500 names
+            names = names[:12] + ["..."] + names[-4:] + [f"(model.layer_names lists all {len(model.layer_names)})"]
+        raise ValueError(f"unknown layer {unknown[0]!r}: this {model.arch} has {', '.join(names)}")
+    return wanted
+
+
+def answer(until, found, last):
+    """What ``forward`` returns: ``found[until]`` for a name, the dict ``found`` for a list, ``last`` for None."""
+    if isinstance(until, str):
+        return found[until]
+    return found if until is not None else last
+
+
+def check_arch(wf, arch):
+    """WeightsError unless ``arch`` is None or the file's architecture."""
+    if arch is not None and arch.lower() != wf.arch.lower():
+        raise WeightsError(f"weights file {wf.path}: architecture {wf.arch!r}, expected {arch!r}")
+
+
+def class_names(wf, num_classes):
+    """The file's class names, or ``class_0 ...`` when it has none; WeightsError if the count is wrong."""
+    classes = list(wf.classes) or [f"class_{i}" for i in range(num_classes)]
+    if len(classes) != num_classes:
+        raise WeightsError(f"weights file {wf.path}: {len(classes)} class names for {num_classes} outputs")
+    return classes
+
+
+def file_layers(model):
+    """{layer: {dataset: NumPy array}} from ``model.state_dict()`` (``layer1.0.bn1.running_var`` ->
+    layer ``layer1.0.bn1``, dataset ``running_var``), in network order: the weight file's layers."""
+    layers = OrderedDict()
+    for key, array in model.state_dict().items():
+        layer, dataset = key.rsplit(".", 1)
+        layers.setdefault(layer, {})[dataset] = backend.to_numpy(array)
+    return layers
+
+
+def state_of(layers):
+    """The inverse of :func:`file_layers`: {"layer.dataset": array} for ``load_state_dict``."""
+    return {f"{layer}.{key}": array for layer, group in layers.items() for key, array in group.items()}
+
+
+def load(module, path, device="cpu", arch=None):
+    """Load a network of ``module``'s family (vgg, resnet) from a weights file, in eval mode, on ``device``.
+
+    ``path``: the project's HDF5, or a foreign file (Keras .h5, torchvision .pth) converted on the fly.
+    ``arch``: if given, the file must hold that architecture (else WeightsError).
+    """
+    backend.check_device(device)                                 # fail before reading a big file
+    wf = formats.read(path)
+    if isinstance(wf, ForeignLayers):
+        wf = module.from_foreign(wf, arch)
+    model = module.from_weightfile(wf, arch)
+    return model.to(device) if device != "cpu" else model
+
+
+def num_parameters(model):
+    return int(sum(math.prod(p.shape) for p in model.parameters()))

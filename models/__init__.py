@@ -1,11 +1,12 @@
 """Networks and their data: weight files, architectures, images, class names.
 
 Reading order: formats (one reader per weight-file format), vgg (the network as a layer table),
-load (any file -> the network it holds), preprocess (images in and out), imagenet (class names).
+resnet (the same for ResNets, built from blocks), network (what the two share), load (any file ->
+the network it holds), preprocess (images in and out), imagenet (class names).
 
     import models
     from models import preprocess
-    model = models.load("weights/shapes_vgg.h5")     # or vgg.load(...) for a VGG file
+    model = models.load("weights/shapes_vgg.h5")     # any network: VGG or ResNet (vgg.load: VGG only)
     rgb, notes = preprocess.load_image("photo.jpg")
     x = preprocess.prepare(rgb, model.meta)          # (3, H, W) float32
 """

@@ -7,26 +7,28 @@ Two steps, each by content, never by file extension:
    unnamed layers tagged with the family that can name them (``ForeignLayers.family``).
 2. The architecture's module builds the network: ``ARCHITECTURES`` maps a family to it, and
    :func:`family_of` finds the family of a WeightFile from its ``arch`` name (``"vgg16"`` -> vgg)
-   or, for a custom net (the shipped ``shapes_vgg``), from its config. A new architecture (ResNet)
-   adds one entry to ``ARCHITECTURES`` and, if its name or config says so, one test in ``family_of``;
-   its module provides ``from_weightfile(wf, arch)`` and ``from_foreign(layers, arch)``.
+   or, for a custom net (the shipped ``shapes_vgg``), from its config (VGG: conv ``blocks``;
+   ResNet: ``block`` and ``depths``). An architecture is one entry in ``ARCHITECTURES``; its module
+   provides ``from_weightfile(wf, arch)``, ``from_foreign(layers, arch)`` and a test of a config.
 """
 from minigrad import backend
 
-from . import formats, vgg
+from . import formats, resnet, vgg
 from .formats.common import ForeignLayers, WeightsError
 
 #: family name -> the module that builds that architecture from a weights file.
-ARCHITECTURES = {"vgg": vgg}
+ARCHITECTURES = {"vgg": vgg, "resnet": resnet}
 
 
 def family_of(wf):
-    """The ARCHITECTURES key for a WeightFile ('vgg'), or a WeightsError naming the file's arch."""
+    """The ARCHITECTURES key for a WeightFile ('vgg', 'resnet'), or a WeightsError naming its arch."""
     for family in ARCHITECTURES:
         if wf.arch.lower().startswith(family):
             return family
     if vgg.is_vgg(wf):
         return "vgg"
+    if resnet.is_resnet(wf):
+        return "resnet"
     raise WeightsError(f"weights file {wf.path}: unknown architecture {wf.arch!r} "
                        f"(this program builds {', '.join(ARCHITECTURES)} networks)")
 

@@ -1,4 +1,4 @@
-"""PyTorch ``.pth`` files (torchvision's VGGs), read **without torch**, refusing any pickle that asks for more.
+"""PyTorch ``.pth`` files (torchvision's VGGs and ResNets), read **without torch**, refusing any pickle that asks for more.
 
 A ``.pth`` file is a pickle. Unpickling runs whatever callables the pickle names, so a hostile file
 could run ``os.system``. This reader's unpickler allows only what a state dict needs:
@@ -27,6 +27,14 @@ gaps of 2 inside a block -- conv, relu -- and 3 across a pool), ``classifier.{0,
 already in the engine's layout; preprocessing RGB, /255, mean (0.485, 0.456, 0.406), std (0.229,
 0.224, 0.225). :func:`read` returns them unnamed (a :class:`ForeignLayers`); ``vgg.from_foreign``
 names them.
+
+torchvision's ResNet (``resnet18-f37072fd.pth`` ... ``resnet152-394f9c45.pth``, and the older
+``resnet152-b121ed2d.pth`` in the legacy container): ``conv1.weight``, ``bn1.{weight, bias,
+running_mean, running_var, num_batches_tracked}``, ``layerL.B.{conv1, bn1, conv2, bn2[, conv3,
+bn3]}.*``, ``layerL.B.downsample.{0, 1}.*``, ``fc.{weight, bias}`` (files saved before PyTorch 0.4.1
+have no ``num_batches_tracked``). A state dict with ``layerL.B.`` keys is a ResNet; :func:`read`
+returns its layers under those names (``ForeignLayers.layers``) and ``resnet.from_foreign`` infers
+the depth from them and checks every shape.
 """
 import io
 import os
@@ -312,11 +320,29 @@ def read_state_dict(path):
 TORCHVISION_RGB = {"channel_order": "RGB", "scale": 1.0, "mean": [0.485, 0.456, 0.406],
                    "std": [0.229, 0.224, 0.225]}
 _VGG_KEY = re.compile(r"^(features|classifier)\.(\d+)\.(weight|bias)$")
+_RESNET_BLOCK = re.compile(r"^layer\d+\.\d+\.")
+_RESNET_KEY = re.compile(r"^(conv1|bn1|fc|layer\d+\.\d+\.(?:conv\d|bn\d|downsample\.[01]))"
+                         r"\.(weight|bias|running_mean|running_var|num_batches_tracked)$")
 
 
 def read(path):
-    """The layers of a torchvision network saved as a ``.pth`` state dict (today: VGG)."""
-    return vgg_layers(path, read_state_dict(path))
+    """The layers of a torchvision network saved as a ``.pth`` state dict: a ResNet or a VGG."""
+    sd = read_state_dict(path)
+    if any(_RESNET_BLOCK.match(key) for key in sd):
+        return resnet_layers(path, sd)
+    return vgg_layers(path, sd)
+
+
+def resnet_layers(path, sd):
+    """ForeignLayers (family "resnet") from a torchvision ResNet state dict {key: ndarray}: its
+    layers under torchvision's names, ``{"layer1.0.bn1": {"weight": ..., "running_mean": ...}}``."""
+    layers = {}
+    for key, value in sd.items():
+        m = _RESNET_KEY.match(key)
+        if not m:
+            fail(path, f"unexpected key {key!r}: not a torchvision ResNet state dict")
+        layers.setdefault(m.group(1), {})[m.group(2)] = value
+    return ForeignLayers("resnet", [], [], TORCHVISION_RGB, str(path), layers=layers)
 
 
 def vgg_layers(path, sd):

@@ -3,13 +3,12 @@
 Conventions: arrays in, arrays out (the Tensor plumbing is in ``Function.apply``); ``backward``
 returns one gradient per positional input, None where an input needs none
 (``ctx.needs_input_grad``). Shapes are in the comments. Everything here is written once for NumPy
-and CuPy through ``xp``. The heavy ops (conv2d, max_pool2d, relu) check their arguments here and
-hand over to the tier in force (tiers.py): simple.py, the plain array code to read, or fast/, the
-compiled kernels.
+and CuPy through ``xp``. The heavy ops (conv2d, max_pool2d, relu, batch_norm, global_avg_pool2d)
+are imported from heavy_ops.py, which checks their arguments and hands over to the tier in force
+(tiers.py): simple.py, the plain array code to read, or fast/, the compiled kernels.
 """
 import numpy as np
 
-from . import tiers
 from .backend import check_same_device, get_array_module
 from .randomness import Dropout, dropout, manual_seed, rng  # noqa: F401  (F.dropout, F.manual_seed)
 from .tensor import Function, Tensor
@@ -313,49 +312,8 @@ def linear(x, w, b=None):
     return Linear.apply(x, w, b) if b is not None else Linear.apply(x, w)
 
 
-# The heavy ops: argument checks here, then the tier in force computes (tiers.py): simple.py, the
-# reading tier, or fast/, the speed tier (same ops, same Function interface, tested equal).
-def conv2d(x, w, b=None, stride=1, padding=0):
-    """2-D convolution (cross-correlation, as in every framework) of x (N, C, H, W) with w (O, C, kh, kw)."""
-    stride, padding = _pair(stride, "stride", "conv2d"), _pair(padding, "padding", "conv2d")
-    if x.ndim != 4:
-        raise ValueError(f"conv2d: input must be 4-D (N, C, H, W), got shape {tuple(x.shape)}")
-    if w.ndim != 4:
-        raise ValueError(f"conv2d: weight must be 4-D (out, in, kh, kw), got shape {tuple(w.shape)}")
-    if x.shape[1] != w.shape[1]:
-        raise ValueError(f"conv2d: input has {x.shape[1]} channels, weight expects {w.shape[1]}")
-    if b is not None and tuple(b.shape) != (w.shape[0],):
-        raise ValueError(f"conv2d: bias has shape {tuple(b.shape)}, expected ({w.shape[0]},)")
-    if min(stride) < 1 or min(padding) < 0:
-        raise ValueError(f"conv2d: stride must be >= 1 and padding >= 0, got {stride}, {padding}")
-    H, W = x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]
-    if H < w.shape[2] or W < w.shape[3]:
-        raise ValueError(f"conv2d: kernel {tuple(w.shape[2:])} is larger than the padded input ({H}, {W})")
-    _check_same_dtype("conv2d", x, w, b)
-    return tiers.in_force().conv2d(x, w, b, stride, padding)
-
-
-def conv2d_relu(x, w, b=None, stride=1, padding=0):
-    """relu(conv2d(...)); the fast tier runs the two as one op (fast/conv.py: relu_of)."""
-    return relu(conv2d(x, w, b, stride, padding))
-
-
-def max_pool2d(x, kernel_size, stride=None):
-    """Max pooling without padding; ``stride`` defaults to ``kernel_size`` (non-overlapping)."""
-    kernel_size = _pair(kernel_size, "kernel_size", "max_pool2d")
-    stride = kernel_size if stride is None else _pair(stride, "stride", "max_pool2d")
-    if x.ndim != 4:
-        raise ValueError(f"max_pool2d: input must be 4-D (N, C, H, W), got shape {tuple(x.shape)}")
-    if min(kernel_size) < 1 or min(stride) < 1:
-        raise ValueError(f"max_pool2d: kernel_size and stride must be >= 1, got {kernel_size}, {stride}")
-    if x.shape[2] < kernel_size[0] or x.shape[3] < kernel_size[1]:
-        raise ValueError(f"max_pool2d: window {kernel_size} is larger than the input {tuple(x.shape[2:])}")
-    return tiers.in_force().max_pool2d(x, kernel_size, stride)
-
-
-def relu(x):
-    """max(x, 0); its backward follows the ReLU rule in force (relu_rules.py)."""
-    return tiers.in_force().relu(x)
-
-
+# The heavy ops (conv2d, conv2d_relu, max_pool2d, relu, batch_norm, global_avg_pool2d): heavy_ops.py
+# checks their arguments and hands them to the tier in force (tiers.py).
+from .heavy_ops import (batch_norm, conv2d, conv2d_relu, global_avg_pool2d, max_pool2d,  # noqa: E402,F401
+                        relu)
 from .losses import cross_entropy, log_softmax, softmax  # noqa: E402,F401  (they use the ops above)

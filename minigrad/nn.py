@@ -25,12 +25,17 @@ class Parameter(Tensor):
 class Module:
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
 
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
+        if name in self._buffers:                            # a buffer stays one: its new array
+            self._buffers[name] = value
+            object.__setattr__(self, name, value)
+            return
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
         if isinstance(value, Parameter):
@@ -59,6 +64,29 @@ class Module:
     def parameters(self):
         return [p for _, p in self.named_parameters()]
 
+    def register_buffer(self, name, array):
+        """Keep an array that the module saves but does not learn (BatchNorm2d's running statistics):
+        ``named_buffers()`` yields it, ``state_dict()`` holds it, ``load_state_dict()`` fills it,
+        ``to()`` moves it. Read and assign it as an attribute, ``self.<name>``."""
+        self._buffers[name] = array
+        object.__setattr__(self, name, array)
+
+    def named_buffers(self, prefix=""):
+        """(name, array) of every buffer, as named_parameters: ``bn1.running_mean``, ..."""
+        for mod_name, m in self.named_modules(prefix):
+            for name, b in m._buffers.items():
+                if b is not None:
+                    yield (f"{mod_name}.{name}" if mod_name else name), b
+
+    def _named_state(self):
+        """(name, Parameter or array) module by module, each module's parameters then its buffers
+        (PyTorch's order of a state dict)."""
+        for mod_name, m in self.named_modules():
+            for kind in (m._parameters, m._buffers):
+                for name, v in kind.items():
+                    if v is not None:
+                        yield (f"{mod_name}.{name}" if mod_name else name), m, name, v
+
     def zero_grad(self):
         for p in self.parameters():
             p.grad = None
@@ -78,29 +106,45 @@ class Module:
         return self
 
     def state_dict(self):
-        """{name: array} of every parameter (the arrays themselves, not copies)."""
-        return OrderedDict((name, p.data) for name, p in self.named_parameters())
+        """{name: array} of every parameter and buffer (the arrays themselves, not copies)."""
+        return OrderedDict((full, v.data if isinstance(v, Parameter) else v)
+                           for full, _, _, v in self._named_state())
 
     def load_state_dict(self, state):
-        """Copy arrays into the parameters; names and shapes must match exactly."""
-        own = dict(self.named_parameters())
+        """Copy arrays into the parameters and buffers; names and shapes must match exactly. Each keeps
+        its dtype and device (a buffer gets a copy: its running statistics are updated in place)."""
+        own = {full: (m, name, v) for full, m, name, v in self._named_state()}
         missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
         if missing or unexpected:
             raise KeyError(f"load_state_dict: missing {missing}, unexpected {unexpected}")
-        for name, p in own.items():
-            value = state[name]
-            if tuple(value.shape) != tuple(p.shape):
-                raise ValueError(f"load_state_dict: {name} has shape {tuple(value.shape)}, expected {tuple(p.shape)}")
-            p.data = to_device(np.asarray(value, dtype=p.dtype) if device_of(value) == "cpu" else value.astype(p.dtype),
-                               device_of(p.data))
+        for full, (m, name, v) in own.items():
+            value, old = state[full], (v.data if isinstance(v, Parameter) else v)
+            if tuple(np.shape(value)) != tuple(old.shape):
+                raise ValueError(f"load_state_dict: {full} has shape {tuple(np.shape(value))}, "
+                                 f"expected {tuple(old.shape)}")
+            if isinstance(v, Parameter):
+                v.data = to_device(np.asarray(value, dtype=old.dtype) if device_of(value) == "cpu"
+                                   else value.astype(old.dtype), device_of(old))
+            else:                                                   # a copy, always
+                setattr(m, name, to_device(np.array(value, dtype=old.dtype) if device_of(value) == "cpu"
+                                           else value.astype(old.dtype, copy=True), device_of(old)))
         return self
 
-    def to(self, device):
-        """Move every parameter to 'cpu' or 'gpu'."""
+    def to(self, device=None, dtype=None):
+        """Move every parameter and buffer to ``device`` ('cpu' or 'gpu'), and with ``dtype`` convert
+        the floating ones (parameters, gradients, running statistics; not counters) to it."""
+        def moved(a):
+            if dtype is not None and a.dtype.kind == "f":
+                a = a.astype(dtype, copy=False)
+            return to_device(a, device) if device is not None else a
         for p in self.parameters():
-            p.data = to_device(p.data, device)
+            p.data = moved(p.data)
             if p.grad is not None:
-                p.grad = to_device(p.grad, device)
+                p.grad = moved(p.grad)
+        for _, m in self.named_modules():
+            for name, b in list(m._buffers.items()):
+                if b is not None:
+                    setattr(m, name, moved(b))
         return self
 
     @property
@@ -170,15 +214,55 @@ class ReLU(Module):
 
 
 class MaxPool2d(Module):
-    def __init__(self, kernel_size, stride=None):
+    def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
-        self.kernel_size, self.stride = kernel_size, stride
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
 
     def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride)
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
 
     def __repr__(self):
-        return f"MaxPool2d({self.kernel_size}, stride={self.stride})"
+        return f"MaxPool2d({self.kernel_size}, stride={self.stride}" + \
+            (f", padding={self.padding})" if self.padding else ")")
+
+
+class GlobalAvgPool2d(Module):
+    """(N, C, H, W) -> (N, C): the mean of each image plane."""
+
+    def forward(self, x):
+        return F.global_avg_pool2d(x)
+
+    def __repr__(self):
+        return "GlobalAvgPool2d()"
+
+
+class BatchNorm2d(Module):
+    """Batch normalisation over the channels of (N, C, H, W) (F.batch_norm; simple.py has the maths).
+
+    Parameters ``weight`` (gamma, ones) and ``bias`` (beta, zeros); buffers ``running_mean`` (zeros),
+    ``running_var`` (ones) and ``num_batches_tracked`` (an int64 count), PyTorch's names. In training
+    mode (``train()``) it normalises with the batch's statistics and updates the running ones with
+    ``momentum``; in eval mode (``eval()``) it is the per-channel affine of the running ones.
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, float(eps), float(momentum)
+        self.weight = Parameter(np.ones(num_features, DEFAULT_DTYPE))
+        self.bias = Parameter(np.zeros(num_features, DEFAULT_DTYPE))
+        self.register_buffer("running_mean", np.zeros(num_features, DEFAULT_DTYPE))
+        self.register_buffer("running_var", np.ones(num_features, DEFAULT_DTYPE))
+        self.register_buffer("num_batches_tracked", np.zeros((), np.int64))
+
+    def forward(self, x):
+        out = F.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var, self.training,
+                           self.momentum, self.eps)
+        if self.training:
+            self.num_batches_tracked += 1
+        return out
+
+    def __repr__(self):
+        return f"BatchNorm2d({self.num_features}, eps={self.eps:g}, momentum={self.momentum:g})"
 
 
 class Flatten(Module):

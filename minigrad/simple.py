@@ -6,10 +6,13 @@ thing faster, and the tests hold the two equal (float64, 1e-12). Select it with
 forward and, right below, its backward, written once for NumPy and CuPy through ``xp``.
 
 - conv2d: a kh x kw kernel is kh*kw shifted 1x1 convolutions, each a GEMM over the channels.
-- max_pool2d: the kh*kw shifted copies of the input stacked; the max over them, and its argmax
-  (the "switches") routes the gradient back.
+- max_pool2d: the kh*kw shifted copies of the input (padded with -inf) stacked; the max over them, and
+  its argmax (the "switches") routes the gradient back.
+- global_avg_pool2d: the mean over each image plane.
 - relu: the backward calls the function of ``relu_rules`` that defines the rule in force, so a
   breakpoint in ``relu_rules.deconvnet`` stops there on a VGG's backward pass.
+- batch_norm: the batch's (training) or the running (inference) mean and variance per channel, the
+  normalised values, then the per-channel affine; backwards through the statistics too when training.
 """
 from itertools import product
 
@@ -84,40 +87,63 @@ def conv2d(x, w, b, stride, padding):
 
 
 class MaxPool2d(Function):
-    """out[n, c, y, x] = max_{i<kh, j<kw} x[n, c, y*sh + i, x*sw + j]
+    """out[n, c, y, x] = max_{i<kh, j<kw} xpad[n, c, y*sh + i, x*sw + j],   xpad = x padded with -inf
 
-    The kh*kw shifted copies of x stacked: windows[k = i*kw + j] (N, C, oh, ow); out is their max and
-    the switch their argmax (the first maximum on ties, as the fast kernels). Backwards each output's
-    gradient goes to the input element its switch names; where windows overlap, an input element that
-    is the maximum of several windows receives the sum.
+    (a padded cell never wins, PyTorch's rule). The kh*kw shifted copies of xpad stacked:
+    windows[k = i*kw + j] (N, C, oh, ow); out is their max and the switch their argmax (the first
+    maximum on ties, as the fast kernels). Backwards each output's gradient goes to the element its
+    switch names; where windows overlap, an element that is the maximum of several windows receives
+    the sum. The gradient of the padding is dropped.
     """
 
     @staticmethod
-    def forward(ctx, x, kernel_size, stride):
+    def forward(ctx, x, kernel_size, stride, padding=(0, 0)):
         xp = get_array_module(x)
-        (kh, kw), (sh, sw) = kernel_size, stride
-        oh, ow = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
-        windows = xp.stack([_shifted(x, i, j, sh, sw, oh, ow)
+        (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+        xpad = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-xp.inf)  # (N, C, H + 2ph, W + 2pw)
+        oh, ow = (xpad.shape[2] - kh) // sh + 1, (xpad.shape[3] - kw) // sw + 1
+        windows = xp.stack([_shifted(xpad, i, j, sh, sw, oh, ow)
                             for i, j in product(range(kh), range(kw))])   # (kh*kw, N, C, oh, ow)
         switches = windows.argmax(axis=0)                                  # (N, C, oh, ow): which k
         ctx.save_for_backward(switches)
-        ctx.shape, ctx.window = x.shape, (kh, kw, sh, sw)
+        ctx.shape, ctx.window = xpad.shape, (kh, kw, sh, sw, ph, pw)
         return windows.max(axis=0)                                         # (N, C, oh, ow)
 
     @staticmethod
     def backward(ctx, g):
         xp = get_array_module(g)
         (switches,) = ctx.saved
-        kh, kw, sh, sw = ctx.window
+        kh, kw, sh, sw, ph, pw = ctx.window
         oh, ow = g.shape[2:]
-        dx = xp.zeros(ctx.shape, g.dtype)                                  # (N, C, H, W)
+        dxpad = xp.zeros(ctx.shape, g.dtype)                               # (N, C, H + 2ph, W + 2pw)
         for k, (i, j) in enumerate(product(range(kh), range(kw))):
-            _shifted(dx, i, j, sh, sw, oh, ow)[...] += g * (switches == k)  # where tap (i, j) won
-        return dx, None, None
+            _shifted(dxpad, i, j, sh, sw, oh, ow)[...] += g * (switches == k)  # where tap (i, j) won
+        H, W = ctx.shape[2] - 2 * ph, ctx.shape[3] - 2 * pw
+        return dxpad[:, :, ph:ph + H, pw:pw + W]                           # (N, C, H, W)
 
 
-def max_pool2d(x, kernel_size, stride):
-    return MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride)
+def max_pool2d(x, kernel_size, stride, padding=(0, 0)):
+    return MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
+
+
+class GlobalAvgPool2d(Function):
+    """out[n, c] = 1/(H*W) sum_{y, x} x[n, c, y, x];   backwards every pixel gets dx[n, c, y, x] = g[n, c] / (H*W)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.shape = x.shape
+        return x.mean(axis=(2, 3))                                         # (N, C)
+
+    @staticmethod
+    def backward(ctx, g):
+        N, C, H, W = ctx.shape
+        dx = get_array_module(g).empty(ctx.shape, g.dtype)                 # (N, C, H, W)
+        dx[...] = (g / (H * W))[:, :, None, None]
+        return dx
+
+
+def global_avg_pool2d(x):
+    return GlobalAvgPool2d.apply(x)
 
 
 class ReLU(Function):
@@ -140,3 +166,63 @@ class ReLU(Function):
 
 def relu(x):
     return ReLU.apply(x)
+
+
+def _channel(v):
+    """A per-channel vector (C,) shaped to broadcast over (N, C, H, W)."""
+    return v[:, None, None]
+
+
+class BatchNorm(Function):
+    """Batch normalisation (Ioffe & Szegedy 2015), per channel c over the M = N*H*W values x[:, c]:
+
+        training:   mu = mean(x),  var = mean((x - mu)^2)   (the batch's statistics; var biased)
+                    running_mean <- (1 - m) running_mean + m mu
+                    running_var  <- (1 - m) running_var  + m var * M / (M - 1)   (unbiased, as PyTorch)
+        inference:  mu, var = running_mean, running_var      (so the op is a per-channel affine)
+        xhat = (x - mu) / sqrt(var + eps),     out = gamma * xhat + beta
+
+    Backwards, with dxhat = g * gamma and means over the channel's M values:
+        dbeta = sum g,    dgamma = sum g * xhat
+        inference:  dx = dxhat / sqrt(var + eps)
+        training:   dx = (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) / sqrt(var + eps)
+    (in training mu and var depend on x too: the two means are their contribution).
+    """
+
+    @staticmethod
+    def forward(ctx, x, gamma, beta, running_mean, running_var, training, momentum, eps):
+        xp = get_array_module(x)
+        axes = (0, 2, 3)                                                   # a channel's values
+        if training:
+            mu = x.mean(axis=axes)                                         # (C,)
+            var = ((x - _channel(mu)) ** 2).mean(axis=axes)                # (C,), biased
+            M = x.size // x.shape[1]
+            running_mean *= 1 - momentum                                   # in place: the caller's arrays
+            running_mean += momentum * mu
+            running_var *= 1 - momentum
+            running_var += momentum * M / (M - 1) * var
+        else:
+            mu, var = running_mean, running_var
+        inv_std = 1 / xp.sqrt(var + eps)                                   # (C,)
+        xhat = (x - _channel(mu)) * _channel(inv_std)                      # (N, C, H, W)
+        ctx.save_for_backward(xhat, gamma, inv_std)
+        ctx.training = training
+        return _channel(gamma) * xhat + _channel(beta)
+
+    @staticmethod
+    def backward(ctx, g):
+        xhat, gamma, inv_std = ctx.saved
+        axes = (0, 2, 3)
+        dxhat = g * _channel(gamma)
+        if ctx.training:
+            dx = (dxhat - dxhat.mean(axis=axes, keepdims=True)
+                  - xhat * (dxhat * xhat).mean(axis=axes, keepdims=True)) * _channel(inv_std)
+        else:
+            dx = dxhat * _channel(inv_std)
+        return dx, (g * xhat).sum(axis=axes), g.sum(axis=axes)
+
+
+def batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps):
+    """Tensors x, weight, bias; the running statistics are arrays, updated in place when training."""
+    return BatchNorm.apply(x, weight, bias, running_mean=running_mean, running_var=running_var,
+                           training=training, momentum=momentum, eps=eps)

@@ -3,7 +3,8 @@
     conv.py          chunked im2col + GEMM, kept patch matrices, fused bias+ReLU, Winograd dispatch;
                      the plan constants (COLS_BUDGET, KEEP_COLS_LIMIT, WINOGRAD_MIN_CHANNELS)
     relu.py          ReLU by compiled loops; fused into the convolution before it when it can be
-    pool.py          max pooling with switches by compiled loops
+    pool.py          max pooling (with padding) with switches by compiled loops; global average pooling
+    batchnorm.py     batch normalisation; folded into the convolution before it for inference
     winograd.py      Winograd F(2x2, 3x3)
     memory.py        scratch buffers reused from call to call
     cpu_kernels.py   Numba @njit kernels;  gpu_kernels.py  numba.cuda kernels (same names, same maths)
@@ -22,5 +23,6 @@ def for_array(array):
 
 
 from .conv import conv2d  # noqa: E402  (the tier's ops; they need for_array above)
-from .pool import max_pool2d  # noqa: E402
+from .pool import global_avg_pool2d, max_pool2d  # noqa: E402
 from .relu import relu  # noqa: E402
+from .batchnorm import batch_norm  # noqa: E402

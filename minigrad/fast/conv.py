@@ -177,12 +177,23 @@ def conv2d(x, w, b, stride, padding):
     return Conv2d.apply_later(x, w, b, **params) if b is not None else Conv2d.apply_later(x, w, **params)
 
 
+def pending(x):
+    """The put-off forward (a ``functools.partial`` of ``Conv2d.forward``: args ``(ctx, x, w[, b])``,
+    keywords ``stride, padding, relu``) when x is the output of ``conv2d`` above, without a fused ReLU,
+    and nothing has read it yet; else None. What reads x can then change the convolution instead:
+    a ReLU fuses into it (``relu_of``), an inference-mode batch norm folds into it (batchnorm.py)."""
+    later = x._later
+    if later is None or later.func is not Conv2d.forward or later.keywords["relu"]:
+        return None
+    return later
+
+
 def relu_of(x):
     """relu(x) as one fused op when x is the output of ``conv2d`` above and nothing has read it yet;
     else None. The convolution then runs with ``relu=True``; x itself stays unevaluated, and is only
     computed (a second time, without the ReLU) if something reads it later."""
-    later = x._later
-    if later is None or later.func is not Conv2d.forward or later.keywords["relu"]:
+    later = pending(x)
+    if later is None:
         return None
     ctx, *arrays = later.args
     return Conv2d.apply(*(x._inputs or arrays), **dict(later.keywords, relu=True))

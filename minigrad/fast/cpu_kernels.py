@@ -176,11 +176,13 @@ def nchw_to_gemm(g, y, rule, n0, p0, out):
 
 
 @njit(cache=True, parallel=True)
-def maxpool_forward(x, kh, kw, sh, sw, out, switches):
+def maxpool_forward(x, kh, kw, sh, sw, ph, pw, out, switches):
     """Max pooling that remembers where each maximum came from.
 
     x (N, C, H, W) -> out (N, C, oh, ow), switches (N, C, oh, ow) as flat indices y*W + x:
-        out[n, c, oy, ox] = max_{i<kh, j<kw} x[n, c, oy*sh + i, ox*sw + j]   (first maximum on ties)
+        out[n, c, oy, ox] = max_{i<kh, j<kw} x[n, c, oy*sh + i - ph, ox*sw + j - pw]   (first maximum on ties)
+    over the cells of the window inside x: padding never wins (PyTorch pads with -inf). Each window
+    holds at least one cell of x when ph < kh and pw < kw (functional.max_pool2d asks ph <= kh // 2).
     """
     N, C, H, W = x.shape
     oh, ow = out.shape[2], out.shape[3]
@@ -189,23 +191,25 @@ def maxpool_forward(x, kh, kw, sh, sw, out, switches):
         out_plane = out[nc // C, nc % C]
         switch_plane = switches[nc // C, nc % C]
         for oy in range(oh):
+            y0 = max(oy * sh - ph, 0)                       # the window's rows inside x: y0 .. y1 - 1
+            y1 = min(oy * sh - ph + kh, H)
             for ox in range(ow):
-                y0 = oy * sh
-                x0 = ox * sw
+                x0 = max(ox * sw - pw, 0)
+                x1 = min(ox * sw - pw + kw, W)
                 best = plane[y0, x0]
                 arg = y0 * W + x0
-                for i in range(kh):
-                    for j in range(kw):
-                        v = plane[y0 + i, x0 + j]
+                for y in range(y0, y1):
+                    for xx in range(x0, x1):
+                        v = plane[y, xx]
                         if v > best:
                             best = v
-                            arg = (y0 + i) * W + x0 + j
+                            arg = y * W + xx
                 out_plane[oy, ox] = best
                 switch_plane[oy, ox] = arg
 
 
 @njit(cache=True, parallel=True)
-def maxpool_backward(grad_out, switches, kh, kw, sh, sw, dx):
+def maxpool_backward(grad_out, switches, kh, kw, sh, sw, ph, pw, dx):
     """Route each output gradient to its switch: dx[n, c, s // W, s % W] += g[n, c, oy, ox].
 
     (The window geometry is not needed here; the GPU kernel, which gathers, uses it.)

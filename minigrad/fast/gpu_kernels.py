@@ -137,32 +137,35 @@ def _nchw_to_gemm(g, y, rule, n0, p0, out):
 
 
 @cuda.jit(cache=True)
-def _maxpool_forward(x, kh, kw, sh, sw, out, switches):
-    # out[n, c, oy, ox] = max of the window, switches = flat index y*W + x of its first maximum
+def _maxpool_forward(x, kh, kw, sh, sw, ph, pw, out, switches):
+    # out[n, c, oy, ox] = max of the window's cells inside x, switches = flat index y*W + x of its first
+    # maximum; rows and columns counted in the padded image (unsigned: no negatives), y = row - ph
     t = uint32(cuda.grid(1))
     if t >= out.size:
         return
-    W = uint32(x.shape[3])
+    H, W = uint32(x.shape[2]), uint32(x.shape[3])
     rest, ox = _split(t, uint32(out.shape[3]))
     rest, oy = _split(rest, uint32(out.shape[2]))
     n, c = _split(rest, uint32(out.shape[1]))
-    y0, x0 = oy * sh, ox * sw
-    best = x[n, c, y0, x0]
-    arg = y0 * W + x0
-    for i in range(kh):
-        for j in range(kw):
-            v = x[n, c, y0 + i, x0 + j]
+    y0, y1 = max(oy * sh, ph), min(oy * sh + kh, H + ph)       # the window's rows inside x
+    x0, x1 = max(ox * sw, pw), min(ox * sw + kw, W + pw)
+    best = x[n, c, y0 - ph, x0 - pw]
+    arg = (y0 - ph) * W + x0 - pw
+    for y in range(y0 - ph, y1 - ph):
+        for xx in range(x0 - pw, x1 - pw):
+            v = x[n, c, y, xx]
             if v > best:
                 best = v
-                arg = (y0 + i) * W + x0 + j
+                arg = y * W + xx
     out[n, c, oy, ox] = best
     switches[n, c, oy, ox] = arg
 
 
 @cuda.jit(cache=True)
-def _maxpool_backward(grad_out, switches, kh, kw, sh, sw, dx):
-    # dx[n, c, y, x] = sum of g[n, c, oy, ox] over the windows whose switch is (y, x):
-    # the windows holding y are oy = ceil((y - kh + 1) / sh) .. y // sh (clipped to the output)
+def _maxpool_backward(grad_out, switches, kh, kw, sh, sw, ph, pw, dx):
+    # dx[n, c, y, x] = sum of g[n, c, oy, ox] over the windows whose switch is (y, x): the windows
+    # holding row y (y + ph in the padded image) are oy = ceil((y + ph - kh + 1) / sh) .. (y + ph) // sh
+    # (clipped to the output)
     t = uint32(cuda.grid(1))
     if t >= dx.size:
         return
@@ -170,10 +173,11 @@ def _maxpool_backward(grad_out, switches, kh, kw, sh, sw, dx):
     rest, xx = _split(t, W)
     rest, y = _split(rest, uint32(dx.shape[2]))
     n, c = _split(rest, uint32(dx.shape[1]))
-    oy_lo = _split(uint32(y + sh - kh), sh)[0] if y + sh >= kh else uint32(0)
-    ox_lo = _split(uint32(xx + sw - kw), sw)[0] if xx + sw >= kw else uint32(0)
-    oy_hi = min(uint32(grad_out.shape[2]), uint32(y // sh + uint32(1)))
-    ox_hi = min(uint32(grad_out.shape[3]), uint32(xx // sw + uint32(1)))
+    ypad, xpad = uint32(y + ph), uint32(xx + pw)                  # in the padded image
+    oy_lo = _split(uint32(ypad + sh - kh), sh)[0] if ypad + sh >= kh else uint32(0)
+    ox_lo = _split(uint32(xpad + sw - kw), sw)[0] if xpad + sw >= kw else uint32(0)
+    oy_hi = min(uint32(grad_out.shape[2]), uint32(ypad // sh + uint32(1)))
+    ox_hi = min(uint32(grad_out.shape[3]), uint32(xpad // sw + uint32(1)))
     me = uint32(y * W + xx)
     acc = dx.dtype.type(0)
     for oy in range(oy_lo, oy_hi):
@@ -254,12 +258,12 @@ def nchw_to_gemm(g, y, rule, n0, p0, out):
     _launch(_nchw_to_gemm, out.size, g, y, np.int32(rule), *_u32(n0, p0), out)
 
 
-def maxpool_forward(x, kh, kw, sh, sw, out, switches):
-    _launch(_maxpool_forward, out.size, x, *_u32(kh, kw, sh, sw), out, switches)
+def maxpool_forward(x, kh, kw, sh, sw, ph, pw, out, switches):
+    _launch(_maxpool_forward, out.size, x, *_u32(kh, kw, sh, sw, ph, pw), out, switches)
 
 
-def maxpool_backward(grad_out, switches, kh, kw, sh, sw, dx):
-    _launch(_maxpool_backward, dx.size, grad_out, switches, *_u32(kh, kw, sh, sw), dx)
+def maxpool_backward(grad_out, switches, kh, kw, sh, sw, ph, pw, dx):
+    _launch(_maxpool_backward, dx.size, grad_out, switches, *_u32(kh, kw, sh, sw, ph, pw), dx)
 
 
 def relu_forward(x, out):

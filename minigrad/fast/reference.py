@@ -70,20 +70,23 @@ def col2im(cols, shape, kh, kw, sh, sw, ph, pw, oh, ow):
     return dx
 
 
-def max_pool2d(x, kh, kw, sh, sw):
-    """(out, switches): out[n, c, y, x] = max of the window; switches = flat index of its first maximum."""
+def max_pool2d(x, kh, kw, sh, sw, ph=0, pw=0):
+    """(out, switches): out[n, c, y, x] = max of the window over x padded with -inf; switches = flat
+    index (in x) of its first maximum."""
     N, C, H, W = x.shape
-    oh, ow = (H - kh) // sh + 1, (W - kw) // sw + 1
+    xpad = np.full((N, C, H + 2 * ph, W + 2 * pw), -np.inf, x.dtype)
+    xpad[:, :, ph:ph + H, pw:pw + W] = x
+    oh, ow = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
     out = np.zeros((N, C, oh, ow), x.dtype)
     switches = np.zeros((N, C, oh, ow), np.int64)
     for n in range(N):
         for c in range(C):
             for y in range(oh):
                 for xx in range(ow):
-                    win = x[n, c, y * sh:y * sh + kh, xx * sw:xx * sw + kw]
+                    win = xpad[n, c, y * sh:y * sh + kh, xx * sw:xx * sw + kw]
                     i, j = np.unravel_index(np.argmax(win), win.shape)
                     out[n, c, y, xx] = win[i, j]
-                    switches[n, c, y, xx] = (y * sh + i) * W + xx * sw + j
+                    switches[n, c, y, xx] = (y * sh + i - ph) * W + xx * sw + j - pw
     return out, switches
 
 

@@ -81,22 +81,23 @@ def test_gpu_gemm_packing_matches_cpu(rng, relu):
             np.testing.assert_array_equal(host(back), back_want)
 
 
-@pytest.mark.parametrize("shape,kh,kw,sh,sw", [((1, 2, 4, 4), 2, 2, 2, 2), ((1, 1, 5, 6), 3, 3, 2, 2),
-                                                ((2, 1, 4, 5), 2, 3, 1, 2)])
-def test_gpu_maxpool_matches_cpu(rng, shape, kh, kw, sh, sw):
+@pytest.mark.parametrize("shape,kh,kw,sh,sw,ph,pw", [((1, 2, 4, 4), 2, 2, 2, 2, 0, 0), ((1, 1, 5, 6), 3, 3, 2, 2, 0, 0),
+                                                      ((2, 1, 4, 5), 2, 3, 1, 2, 0, 0), ((1, 2, 5, 6), 3, 3, 2, 2, 1, 1),
+                                                      ((1, 1, 6, 5), 5, 3, 2, 1, 2, 1)])
+def test_gpu_maxpool_matches_cpu(rng, shape, kh, kw, sh, sw, ph, pw):
     x = distinct(rng, shape, dtype=np.float32)
-    oh, ow = (shape[2] - kh) // sh + 1, (shape[3] - kw) // sw + 1
+    oh, ow = (shape[2] + 2 * ph - kh) // sh + 1, (shape[3] + 2 * pw - kw) // sw + 1
     out, sw_cpu = np.empty(shape[:2] + (oh, ow), np.float32), np.empty(shape[:2] + (oh, ow), np.int32)
-    cpu.maxpool_forward(x, kh, kw, sh, sw, out, sw_cpu)
+    cpu.maxpool_forward(x, kh, kw, sh, sw, ph, pw, out, sw_cpu)
     got, got_sw = dev(np.empty_like(out)), dev(np.empty_like(sw_cpu))
-    gpu.maxpool_forward(dev(x), kh, kw, sh, sw, got, got_sw)
+    gpu.maxpool_forward(dev(x), kh, kw, sh, sw, ph, pw, got, got_sw)
     np.testing.assert_array_equal(host(got), out)
     np.testing.assert_array_equal(host(got_sw), sw_cpu)
     g = rng.standard_normal(out.shape).astype(np.float32)
     want_dx = np.zeros(shape, np.float32)
-    cpu.maxpool_backward(g, sw_cpu, kh, kw, sh, sw, want_dx)
+    cpu.maxpool_backward(g, sw_cpu, kh, kw, sh, sw, ph, pw, want_dx)
     got_dx = dev(np.zeros(shape, np.float32))
-    gpu.maxpool_backward(dev(g), dev(sw_cpu), kh, kw, sh, sw, got_dx)
+    gpu.maxpool_backward(dev(g), dev(sw_cpu), kh, kw, sh, sw, ph, pw, got_dx)
     np.testing.assert_allclose(host(got_dx), want_dx, rtol=1e-6, atol=1e-7)
 
 
@@ -147,15 +148,15 @@ def test_gpu_kernels_span_several_blocks(rng):
     xp = distinct(rng, (2, 4, 14, 13), dtype=np.float32)                   # 1456 elements in, 288 out
     pooled = np.empty((2, 4, 6, 6), np.float32)                            # 3x3 windows, stride 2: overlapping
     switches = np.empty((2, 4, 6, 6), np.int32)
-    cpu.maxpool_forward(xp, 3, 3, 2, 2, pooled, switches)
+    cpu.maxpool_forward(xp, 3, 3, 2, 2, 0, 0, pooled, switches)
     got_p, got_s = dev(np.empty_like(pooled)), dev(np.empty_like(switches))
-    gpu.maxpool_forward(dev(xp), 3, 3, 2, 2, got_p, got_s)
+    gpu.maxpool_forward(dev(xp), 3, 3, 2, 2, 0, 0, got_p, got_s)
     np.testing.assert_array_equal(host(got_p), pooled)
     np.testing.assert_array_equal(host(got_s), switches)
     gp = rng.standard_normal(pooled.shape).astype(np.float32)
     want_dxp, got_dxp = np.zeros_like(xp), dev(np.zeros_like(xp))
-    cpu.maxpool_backward(gp, switches, 3, 3, 2, 2, want_dxp)
-    gpu.maxpool_backward(dev(gp), dev(switches), 3, 3, 2, 2, got_dxp)
+    cpu.maxpool_backward(gp, switches, 3, 3, 2, 2, 0, 0, want_dxp)
+    gpu.maxpool_backward(dev(gp), dev(switches), 3, 3, 2, 2, 0, 0, got_dxp)
     np.testing.assert_allclose(host(got_dxp), want_dxp, rtol=1e-6, atol=1e-7)
 
     v, gv = rng.standard_normal(3 * T + 7).astype(np.float32), rng.standard_normal(3 * T + 7).astype(np.float32)

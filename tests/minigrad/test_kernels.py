@@ -79,21 +79,33 @@ def test_gradient_packing_through_the_relu_rule_matches_reference(rng, rule):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape,kh,kw,sh,sw", [((2, 3, 8, 8), 2, 2, 2, 2), ((1, 2, 9, 7), 3, 3, 2, 2),
-                                                ((2, 1, 7, 7), 3, 2, 1, 2), ((1, 2, 11, 10), 2, 2, 3, 3)])
-def test_maxpool_matches_reference(rng, dtype, shape, kh, kw, sh, sw):
+@pytest.mark.parametrize("shape,kh,kw,sh,sw,ph,pw", [
+    ((2, 3, 8, 8), 2, 2, 2, 2, 0, 0), ((1, 2, 9, 7), 3, 3, 2, 2, 0, 0), ((2, 1, 7, 7), 3, 2, 1, 2, 0, 0),
+    ((1, 2, 11, 10), 2, 2, 3, 3, 0, 0), ((2, 2, 9, 8), 3, 3, 2, 2, 1, 1), ((1, 2, 7, 9), 5, 3, 2, 1, 2, 1),
+    ((2, 1, 6, 5), 2, 3, 3, 2, 1, 0)])
+def test_maxpool_matches_reference(rng, dtype, shape, kh, kw, sh, sw, ph, pw):
     x = distinct(rng, shape, dtype=dtype)
-    oh, ow = (shape[2] - kh) // sh + 1, (shape[3] - kw) // sw + 1
+    oh, ow = (shape[2] + 2 * ph - kh) // sh + 1, (shape[3] + 2 * pw - kw) // sw + 1
     out = np.empty(shape[:2] + (oh, ow), dtype)
     switches = np.empty(out.shape, np.int32)
-    cpu.maxpool_forward(x, kh, kw, sh, sw, out, switches)
-    want, want_switches = ref.max_pool2d(x, kh, kw, sh, sw)
+    cpu.maxpool_forward(x, kh, kw, sh, sw, ph, pw, out, switches)
+    want, want_switches = ref.max_pool2d(x, kh, kw, sh, sw, ph, pw)
     np.testing.assert_array_equal(out, want)
     np.testing.assert_array_equal(switches, want_switches)
     g = rng.standard_normal(out.shape).astype(dtype)
     dx = np.zeros(shape, dtype)
-    cpu.maxpool_backward(g, switches, kh, kw, sh, sw, dx)
+    cpu.maxpool_backward(g, switches, kh, kw, sh, sw, ph, pw, dx)
     np.testing.assert_array_equal(dx, ref.max_pool2d_backward(g, want_switches, shape))
+
+
+def test_padded_maxpool_ignores_padding_even_for_negative_windows():
+    """Padding is -inf, not 0 (PyTorch's rule): a window of negative values over the border gives
+    its largest value, never 0, and its switch is inside the image."""
+    x = -np.arange(1, 17, dtype=np.float64).reshape(1, 1, 4, 4)
+    out, switches = np.empty((1, 1, 2, 2)), np.empty((1, 1, 2, 2), np.int32)
+    cpu.maxpool_forward(x, 3, 3, 2, 2, 1, 1, out, switches)
+    np.testing.assert_array_equal(out[0, 0], [[-1, -2], [-5, -6]])
+    np.testing.assert_array_equal(switches[0, 0], [[0, 1], [4, 5]])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

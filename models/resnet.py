@@ -308,8 +308,8 @@ def from_foreign(foreign, arch=None):
         group = dict(group)
         if _BATCH_NORM.search(name) and "num_batches_tracked" not in group:
             group["num_batches_tracked"] = np.zeros((), np.int64)
-        layers[name] = {k: np.ascontiguousarray(v, np.int64 if k == "num_batches_tracked" else np.float32)
-                        for k, v in group.items()}
+        layers[name] = {k: np.asarray(v, np.int64 if k == "num_batches_tracked" else np.float32, order="C")
+                        for k, v in group.items()}                      # (not ascontiguousarray: it makes () (1,))
     config = _infer_config(path, layers, arch)
     expected = layer_shapes(config)
     hdf5.check_layers(path, layers, expected)

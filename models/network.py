@@ -86,13 +86,22 @@ def state_of(layers):
 def load(module, path, device="cpu", arch=None):
     """Load a network of ``module``'s family (vgg, resnet) from a weights file, in eval mode, on ``device``.
 
+    ``module`` names its family (``models.vgg`` -> "vgg") and tells its files apart (``is_vgg``).
+
     ``path``: the project's HDF5, or a foreign file (Keras .h5, torchvision .pth) converted on the fly.
     ``arch``: if given, the file must hold that architecture (else WeightsError).
     """
     backend.check_device(device)                                 # fail before reading a big file
+    family = module.__name__.rsplit(".", 1)[-1]
     wf = formats.read(path)
     if isinstance(wf, ForeignLayers):
-        wf = module.from_foreign(wf, arch)
+        held = wf.family
+        wf = module.from_foreign(wf, arch) if held == family else None
+    else:
+        held = family if getattr(module, f"is_{family}")(wf) else wf.arch
+    if held != family:
+        raise WeightsError(f"weights file {path}: holds a {held} network, which {family}.load does not "
+                           "build (models.load builds any network)")
     model = module.from_weightfile(wf, arch)
     return model.to(device) if device != "cpu" else model
 

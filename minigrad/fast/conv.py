@@ -171,10 +171,21 @@ class Conv2d(Function):
 
 
 def conv2d(x, w, b, stride, padding):
-    """Tensors in, checked by functional.conv2d. The forward is put off until the output is read:
-    if what reads it is a ReLU, the two run as one op (``relu_of``)."""
-    params = dict(stride=stride, padding=padding, relu=False)
-    return Conv2d.apply_later(x, w, b, **params) if b is not None else Conv2d.apply_later(x, w, **params)
+    """Tensors in, checked by heavy_ops.conv2d. The forward is put off until the output is read:
+    if what reads it is a ReLU, the two run as one op (``relu_of``); an inference-mode batch norm
+    folds into it (batchnorm.py)."""
+    return put_off(x, w, b, stride, padding)
+
+
+def put_off(x, w, b, stride, padding):
+    """Conv2d.apply_later (without a fused ReLU), its output's shape, dtype and device known at once."""
+    (sh, sw), (ph, pw) = stride, padding
+    N, _, H, W = x.shape
+    O, _, kh, kw = w.shape
+    xp = get_array_module(x)
+    like = xp.broadcast_to(xp.empty(1, x.dtype), (N, O, (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1))
+    inputs = (x, w) if b is None else (x, w, b)
+    return Conv2d.apply_later(*inputs, out_like=like, stride=stride, padding=padding, relu=False)
 
 
 def pending(x):

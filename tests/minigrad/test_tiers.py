@@ -58,14 +58,14 @@ def test_conv2d_forward_and_backward_equal(rng, xshape, wshape, stride, padding,
         assert_tiers_equal(on_both_tiers(run))
 
 
-@pytest.mark.parametrize("xshape,kernel,stride", POOL_CASES)
-def test_max_pool2d_forward_and_backward_equal_with_ties(rng, xshape, kernel, stride):
+@pytest.mark.parametrize("xshape,kernel,stride,padding", POOL_CASES)
+def test_max_pool2d_forward_and_backward_equal_with_ties(rng, xshape, kernel, stride, padding):
     """Values from {0, 1, 2}: many ties, which both tiers give to the first maximum of a window."""
     x = rng.integers(0, 3, xshape).astype(np.float64)
 
     def run():
         xt = mg.Tensor(x, requires_grad=True)
-        out = F.max_pool2d(xt, kernel, stride)
+        out = F.max_pool2d(xt, kernel, stride, padding)
         out.backward(np.random.default_rng(7).standard_normal(out.shape))
         return out.data, xt.grad
     assert_tiers_equal(on_both_tiers(run))

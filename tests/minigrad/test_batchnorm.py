@@ -6,7 +6,7 @@ import pytest
 
 import minigrad as mg
 from minigrad import functional as F, nn, relu_rules
-from minigrad.fast import conv as fast_conv
+from minigrad.fast import batchnorm as fast_bn, conv as fast_conv
 
 from ..conftest import away_from_zero
 
@@ -120,10 +120,11 @@ def conv_bn_relu(x, w, b, gamma, beta, mean, var, stride, padding, read_conv=Fal
 @pytest.mark.parametrize("rule", relu_rules.RULES)
 @pytest.mark.parametrize("k,stride,padding,bias", [(3, 1, 1, True), (3, 2, 1, False), (1, 1, 0, False),
                                                    (1, 2, 0, True), (7, 2, 3, False)])
-def test_folded_conv_bn_relu_equals_unfolded(rng, rule, k, stride, padding, bias):
+def test_folded_conv_bn_relu_equals_unfolded(rng, monkeypatch, rule, k, stride, padding, bias):
     """Inference, nothing but the input needing a gradient: on the fast tier conv + BN + ReLU run as ONE
     fused convolution with the BN folded into its weights; forward and input gradient equal, float64,
     the unfolded path (the convolution's output read first) and the simple tier, under every ReLU rule."""
+    monkeypatch.setattr(fast_bn, "FOLD_MAX_WEIGHTS_PER_OUTPUT", float("inf"))   # fold whatever the sizes
     x = rng.standard_normal((2, 3, 11, 10))
     w, b, gamma, beta, mean, var = (None if a is None else mg.Tensor(a) for a in conv_bn(rng, k=k, bias=bias))
     g = rng.standard_normal(conv_bn_relu(mg.Tensor(x), w, b, gamma, beta, mean.data, var.data, stride,
@@ -162,6 +163,19 @@ def test_no_fold_when_the_weights_or_the_batch_norm_need_a_gradient(rng):
                 results[tier] = [xt.grad] + [t.grad for t in (w, b, gamma, beta) if t.requires_grad]
         for got, want in zip(*results.values()):
             np.testing.assert_allclose(got, want, **TIGHT)
+
+
+def test_fold_only_when_the_weights_are_not_larger_than_the_output(rng):
+    """Folding costs a pass over the weights: a convolution whose weights outnumber its output (late,
+    small layers) keeps its batch norm apart; the result is the same."""
+    w, b, gamma, beta, mean, var = (mg.Tensor(a) for a in conv_bn(rng, C=16, O=8))   # 1152 weights
+    for shape, folds in (((1, 16, 12, 12), True), ((1, 16, 3, 3), False)):          # 1152 / 72 outputs
+        x = rng.standard_normal(shape)
+        c, out = conv_bn_relu(mg.Tensor(x, requires_grad=True), w, b, gamma, beta, mean.data, var.data, 1, 1)
+        assert (c._later is not None) == folds
+        with mg.use_ops("simple"):
+            want = conv_bn_relu(mg.Tensor(x), w, b, gamma, beta, mean.data, var.data, 1, 1)[1]
+        np.testing.assert_allclose(out.data, want.data, **TIGHT)
 
 
 def test_folded_path_under_no_grad_and_in_float32(rng):

@@ -11,18 +11,10 @@ from minigrad.fast import conv as fast_conv
 
 from ..conftest import distinct
 from .test_batchnorm import bn_inputs
+from .test_gpu_ops import gpu, rel
 from .test_tiers import TinyResNet
 
 pytestmark = pytest.mark.skipif(not mg.gpu_available(), reason="needs a CUDA GPU and CuPy")
-
-
-def gpu(a, grad=False):
-    return mg.Tensor(mg.to_device(a, "gpu"), requires_grad=grad)
-
-
-def rel(a, b):
-    a, b = mg.backend.to_numpy(a), mg.backend.to_numpy(b)
-    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
 
 
 @pytest.mark.parametrize("k,s,p", [(3, 2, 1), ((3, 5), (2, 1), (1, 2)), (2, 2, 1)])

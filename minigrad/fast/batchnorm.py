@@ -99,16 +99,17 @@ def batch_norm(x, weight, bias, running_mean, running_var, training, momentum, e
 def folded(x, weight, bias, running_mean, running_var, eps):
     """The inference-mode batch norm of x as one put-off fast convolution with the affine folded into
     its weights and bias, when x is a put-off convolution's output that nothing has read, and neither
-    its weights and bias nor gamma and beta need a gradient; else None. x itself stays unevaluated
+    its weights and bias nor gamma and beta need a gradient, and the weights are not larger than the
+    output (``FOLD_MAX_WEIGHTS_PER_OUTPUT``); else None. x itself stays unevaluated
     (computed, unfolded, only if something reads it later)."""
     later = conv.pending(x)
-    if later is None or any(later.args[0].needs_input_grad[1:]):
+    if later is None:
         return None
-    if later.args[2].size > FOLD_MAX_WEIGHTS_PER_OUTPUT * x.size:          # weights (O, C, kh, kw) vs output
+    ctx, x_in, w, *b = later.args                                          # the convolution's arrays
+    if any(ctx.needs_input_grad[1:]) or (is_grad_enabled() and (weight.requires_grad or bias.requires_grad)):
         return None
-    if is_grad_enabled() and (weight.requires_grad or bias.requires_grad):
+    if w.size > FOLD_MAX_WEIGHTS_PER_OUTPUT * x.size:                      # weights (O, C, kh, kw) vs output
         return None
-    ctx, x_in, w, *b = later.args
     xp = get_array_module(w)
     scale = weight.data / xp.sqrt(running_var + eps)                        # (O,)
     w = w * scale[:, None, None, None]                                      # (O, C, kh, kw)

@@ -104,7 +104,6 @@ class ResNetConfig(network.Config):
                 f"widths {'-'.join(map(str, self.widths))}")
 
 
-
 def config_for(arch, num_classes=None, input_size=None):
     """A ResNetConfig from a standard name, a dict, or a ResNetConfig; num_classes/input_size override."""
     if isinstance(arch, ResNetConfig):

@@ -81,7 +81,6 @@ class VGGConfig(network.Config):
         return h, w
 
 
-
 def config_for(arch, num_classes=None, input_size=None):
     """A VGGConfig from a standard name, a dict, or a VGGConfig; num_classes/input_size override."""
     if isinstance(arch, VGGConfig):

@@ -20,7 +20,6 @@ from torch import nn
 from ..minigrad.test_against_torch import TorchRelu
 
 
-
 class Block(nn.Module):
     """BasicBlock (bottleneck=False) or Bottleneck, stride in the 3x3, torchvision's names."""
 

@@ -27,7 +27,8 @@ Adversarial training (Madry et al. 2018), for gradients that look like the objec
 its sign), each image kept inside the valid pixel range, as the robustness library does;
 --adversarial-share F attacks only that share of each batch and keeps the rest clean. EPS is in the
 model's input space (pixels in 0..1 minus 0.5, divided by 0.25: 4x the pixel-space distance). Each
-step then costs about K + 1 forward and backward passes.
+attack step is a forward and backward pass without weight gradients: a training step of batch 32
+took 0.25-0.29 s of CPU plain, 0.82-0.91 s with K = 3, 1.24 s with K = 5 (one thread).
 """
 import argparse
 import math

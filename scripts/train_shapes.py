@@ -19,6 +19,16 @@ A curriculum gets the net off its plateau: on cluttered images alone a plain VGG
 (white shapes on black), a share that falls linearly from --curriculum-share to zero. (Measured with
 PyTorch on this task, Adam 1e-3: without it, at batch 64, the loss was still 2.20 after 450 steps;
 with it, at batch 32, held-out accuracy was 70% after 1125 steps.)
+
+Adversarial training (Madry et al. 2018), for gradients that look like the object (Santurkar et al.
+2019, Engstrom et al. 2019): with --adversarial-eps EPS each batch is replaced by its PGD attack,
+--adversarial-steps K steps of size 2.5 * EPS / K from a random start in the ball of radius EPS
+(--adversarial-norm l2: the L2 ball, steps along the normalised gradient; linf: the box, steps along
+its sign), each image kept inside the valid pixel range, as the robustness library does;
+--adversarial-share F attacks only that share of each batch and keeps the rest clean. EPS is in the
+model's input space (pixels in 0..1 minus 0.5, divided by 0.25: 4x the pixel-space distance). Each
+attack step is a forward and backward pass without weight gradients: a training step of batch 32
+took 0.25-0.29 s of CPU plain, 0.82-0.91 s with K = 3, 1.24 s with K = 5 (one thread).
 """
 import argparse
 import math
@@ -57,6 +67,13 @@ def parse_args(argv=None):
                    help="share of silhouettes in the first batch (default 0.5)")
     p.add_argument("--resume", default=None, metavar="FILE.h5",
                    help="start from these weights (a shapes network) instead of a fresh initialisation")
+    p.add_argument("--adversarial-eps", type=finite_float, default=0.0, metavar="EPS",
+                   help="train on PGD adversarial images within this distance, in the model's input space "
+                        "(default 0: plain training)")
+    p.add_argument("--adversarial-steps", type=int, default=3, metavar="K", help="PGD steps per batch (default 3)")
+    p.add_argument("--adversarial-norm", choices=("l2", "linf"), default="l2", help="the attack's ball (default l2)")
+    p.add_argument("--adversarial-share", type=finite_float, default=1.0, metavar="F",
+                   help="share of each batch replaced by its attack, the rest kept clean (default 1: all)")
     add_device_arg(p)
     return p.parse_args(argv)
 
@@ -67,6 +84,46 @@ def augment(x, rng):
     if rng.integers(2):
         x = x[:, :, :, ::-1]
     return np.ascontiguousarray(x)
+
+
+def _per_image(v, xp):
+    """Per-image L2 norm of (N, ...) as (N, 1, 1, 1)."""
+    return xp.sqrt((v * v).reshape(len(v), -1).sum(1)).reshape(-1, 1, 1, 1)
+
+
+def pgd(model, x, y, eps, steps, norm, lo, hi, rng):
+    """Projected gradient ascent on the cross-entropy within the eps-ball around x (N, 3, H, W).
+
+    A random start in the ball, then ``steps`` steps of 2.5 * eps / steps: along the gradient
+    normalised per image (L2) or its sign (Linf); after each, projected back on the ball and into
+    [lo, hi] (per channel). The weights get no gradient; the model is left as it was.
+    """
+    import minigrad as mg
+    from minigrad import functional as F
+    from saliency.gradients import frozen
+    xp = mg.backend.get_array_module(x)
+    step = np.float32(2.5 * eps / steps)
+    eps = np.float32(eps)
+    noise = xp.asarray(rng.uniform(-1, 1, x.shape).astype(x.dtype))
+    if norm == "l2":                                        # a random point on the sphere of radius eps
+        delta = noise * (eps / _per_image(noise, xp))
+    else:
+        delta = noise * eps
+    lo, hi = xp.asarray(lo, x.dtype), xp.asarray(hi, x.dtype)
+    adv = xp.clip(x + delta, lo, hi)
+    with frozen(model):
+        for _ in range(steps):
+            z = mg.Tensor(adv, requires_grad=True)
+            F.cross_entropy(model(z), y).backward()
+            g = z.grad
+            if norm == "l2":
+                adv = adv + step * g / (_per_image(g, xp) + np.float32(1e-12))
+                delta = adv - x
+                delta = delta * xp.minimum(np.float32(1), eps / (_per_image(delta, xp) + np.float32(1e-12)))
+            else:
+                delta = xp.clip(adv + step * xp.sign(g) - x, -eps, eps)
+            adv = xp.clip(x + delta, lo, hi)
+    return adv.astype(x.dtype, copy=False)
 
 
 def evaluate(model, x, y, device, batch=250):
@@ -81,9 +138,13 @@ def evaluate(model, x, y, device, batch=250):
 
 def main(argv=None):
     args = parse_args(argv)
-    for name in ("train_size", "test_size", "epochs", "batch", "size"):
+    for name in ("train_size", "test_size", "epochs", "batch", "size", "adversarial_steps"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.adversarial_eps < 0:
+        raise ValueError(f"--adversarial-eps must be >= 0, got {args.adversarial_eps}")
+    if not 0 < args.adversarial_share <= 1:
+        raise ValueError(f"--adversarial-share must be in (0, 1], got {args.adversarial_share}")
     check_device(args.device)
     replacing = os.path.exists(args.out)
     if replacing:
@@ -95,6 +156,7 @@ def main(argv=None):
     import minigrad as mg
     from minigrad import functional as F
     from models import preprocess, shapes, vgg
+    from saliency.class_model import valid_range
 
     t0 = time.perf_counter()
     meta = dict(META, resize=args.size, crop=args.size, input_size=(args.size, args.size))
@@ -123,6 +185,7 @@ def main(argv=None):
     model.meta, model.classes = meta, list(shapes.CLASSES)
     model.to(args.device)
     opt = mg.optim.Adam(model.parameters(), lr=args.lr)
+    lo, hi = valid_range(meta)                             # the pixel range 0..1 in the model's input space
     rng = np.random.default_rng(args.seed)
     steps_per_epoch = math.ceil(args.train_size / args.batch)
     total, step = args.epochs * steps_per_epoch, 0
@@ -141,6 +204,10 @@ def main(argv=None):
                 pick = rng.integers(0, n_easy, k)
                 xb, yb = np.concatenate([x_easy[pick], xb[k:]]), np.concatenate([y_easy[pick], yb[k:]])
             xb = mg.to_device(augment(xb, rng), args.device)
+            if args.adversarial_eps:                            # the first share of the batch, attacked
+                a = max(1, round(len(idx) * args.adversarial_share))
+                xb[:a] = pgd(model, xb[:a], mg.to_device(yb[:a], args.device), args.adversarial_eps,
+                             args.adversarial_steps, args.adversarial_norm, lo, hi, rng)
             opt.lr = 0.5 * args.lr * (1 + math.cos(math.pi * step / total))   # cosine decay
             logits = model(mg.Tensor(xb))
             loss = F.cross_entropy(logits, mg.to_device(yb, args.device))

@@ -5,8 +5,17 @@ class. This trains a classifier of another architecture (batch norm and global a
 no fully connected hidden layer), with another seed, on freshly generated shapes images, in
 PyTorch (imported only here, never by the library), and judges pictures with it.
 
-    python tests/tools/independent_classifier.py --out out/independent.pt     # train (a few minutes)
-    python tests/tools/independent_classifier.py --out out/independent.pt --judge out/class_models/
+    python tests/tools/independent_classifier.py --out out/independent_6ep.pt
+    python tests/tools/independent_classifier.py --resume out/independent_6ep.pt --seed 779 --epochs 4 \
+        --out out/independent.pt
+
+The first: 20000 images of seed 777, 6 epochs of batch 64 (1875 steps), Adam 2e-3 with a cosine
+decay, a random rot90 and mirror per batch, silhouettes in a quarter of the first epoch's batches:
+89.5% on 2000 held-out images (seed 778). The second, 4 epochs on 20000 new images (seed 779), the
+learning rate restarted: 97.7%; on seeds 424242, 5555, 31337: 96.9%, 96.9%, 97.2%. One thread,
+0.32 s a step on an idle machine (about 17 min for both); here, beside other work, 43 + 28 min. With
+3 epochs of 10000 images (468 steps) it had stopped at 69.5%: too few steps (this run was at 59%
+after 624 steps, 73% after 936).
 
 ``judge(path, pictures)`` takes uint8 RGB pictures (N, 64, 64, 3), the pictures a person sees.
 """
@@ -44,7 +53,7 @@ def to_input(pictures):
     return torch.from_numpy(np.ascontiguousarray(x))
 
 
-def train(out, n=10000, epochs=3, seed=TRAIN_SEED, threads=1, resume=None):
+def train(out, n=20000, epochs=6, seed=TRAIN_SEED, threads=1, resume=None):
     import torch
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
@@ -75,14 +84,16 @@ def train(out, n=10000, epochs=3, seed=TRAIN_SEED, threads=1, resume=None):
             if epoch == 0 and k % 4 == 0 and not resume:
                 j = torch.randint(len(y_plain), (64,), generator=gen)
                 xb, yb = x_plain[j], y_plain[j]
-            if torch.rand(1, generator=gen).item() < 0.5:           # mirror: shapes stay their class
+            # a random symmetry of the square (rot90, mirror): every shape class is closed under it
+            xb = torch.rot90(xb, int(torch.randint(4, (1,), generator=gen)), dims=(2, 3))
+            if torch.rand(1, generator=gen).item() < 0.5:
                 xb = xb.flip(3)
             loss = torch.nn.functional.cross_entropy(net(xb), yb)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
-            if k % 50 == 0:
+            if k % 100 == 0:
                 print(f"  step {k}: loss {loss.item():.3f} ({time.time() - t0:.0f} s)", flush=True)
         acc = accuracy(net, test_images, test_labels)
         print(f"epoch {epoch + 1}: loss {loss.item():.3f}, held-out accuracy {acc:.4f} "
@@ -118,8 +129,8 @@ def judge(path, pictures):
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True)
-    p.add_argument("--n", type=int, default=10000)
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--n", type=int, default=20000)
+    p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--resume", help="continue from this file, on images of --seed")
     p.add_argument("--seed", type=int, default=TRAIN_SEED)
     args = p.parse_args()

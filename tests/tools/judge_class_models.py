@@ -1,4 +1,4 @@
-"""Per class: does the shipped network, and does an independent classifier, see the class? (dev tool)
+"""Per class: does the network that made a class model, and an independent classifier, see the class? (dev tool)
 
     python tests/tools/judge_class_models.py out/cm_default out/cm_paper --independent out/independent.pt
 
@@ -25,10 +25,12 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("dirs", nargs="+")
     p.add_argument("--independent", help="a file of tests/tools/independent_classifier.py")
+    p.add_argument("--weights", default=str(ROOT / "weights" / "shapes_vgg.h5"),
+                   help="the network that made the pictures (default: the shipped one)")
     p.add_argument("--preset", nargs="+", help="the preset of each dir (default: 'paper' if the name says so)")
     args = p.parse_args()
     script = load_script("class_model")
-    model = vgg.load(ROOT / "weights" / "shapes_vgg.h5")
+    model = vgg.load(args.weights)
     for k, d in enumerate(args.dirs):
         preset = args.preset[k] if args.preset else ("paper" if "paper" in d else "default")
         files = sorted(Path(d).glob("class_model_*.npy"), key=lambda f: int(re.findall(r"_(\d+)_", f.name)[0]))

@@ -132,6 +132,16 @@ def load_model(path, device="cpu", images=None):
     return models.load(path, device=device)
 
 
+def load_classifier(path, device="cpu", images=None):
+    """load_model, refusing a network without its classifier (class scores need one)."""
+    from models import network
+    model = load_model(path, device, images)
+    if not network.has_classifier(model):
+        raise ValueError(f"{path}: this network has no classifier (converted without its top), so it has "
+                         "no class scores")
+    return model
+
+
 def warn(message):
     """One line on stderr, for notes that are not errors (image conversions, clipped --top...)."""
     print(f"{Path(sys.argv[0]).name}: note: {message}", file=sys.stderr)

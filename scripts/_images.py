@@ -41,16 +41,6 @@ def clip_percentile(args):
     return None if args.clip_percentile == 100 else args.clip_percentile
 
 
-def load_classifier(path, device, images=None):
-    """load_model, refusing a network without its classifier (class scores need one)."""
-    from _common import load_model
-    model = load_model(path, device, images)
-    if model.config.fc is None:
-        raise ValueError(f"{path}: this network has no classifier (converted without its top), so it has "
-                         "no class scores")
-    return model
-
-
 def resolve_target(spec, model):
     """None (top-1 later), or a class index from an index or a name (ambiguity is an error)."""
     if spec is None:

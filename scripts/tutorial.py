@@ -69,7 +69,7 @@ def class_model_part(model, t, args, out):
         save_npy(out / f"{stem}.npy", image)
     print(f"class model of {class_label(model, t)}: score {scores[0]:.3f} -> {scores[-1]:.3f}, picture classified "
           f"as {class_label(model, said)}; {out / (stem + '.png')}")
-    return picture, f"class model of {class_label(model, t)}, S_c {scores[-1]:.1f}"
+    return picture, f"class model of {class_label(model, t)}, S_c {scores[-1]:.4g}"
 
 
 def main(argv=None):

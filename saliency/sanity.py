@@ -43,9 +43,7 @@ from .maps import saliency_map, smoothgrad
 
 METHODS = ("gradient", "deconvnet", "guided", "smoothgrad")
 MEASURES = ("spearman_abs", "spearman", "ssim")
-
-
-GRANULARITIES = ("block", "layer")
+GRANULARITIES = ("block", "layer")                  # what one stage re-initialises (stages)
 
 
 def weight_layers(model):

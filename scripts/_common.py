@@ -123,7 +123,7 @@ def load_model(path, device="cpu", images=None):
     if images and path.exists() and path.resolve() == DEFAULT_WEIGHTS.resolve():
         warn(f"using the shipped demo model {DEFAULT_WEIGHTS.relative_to(PROJECT_ROOT)}, trained only on "
              "10 synthetic shapes (circle, ring, triangle, ..., L-shape): on other pictures its classes and "
-             "maps mean little. For a real network, convert VGG16 weights and pass --weights FILE.h5 "
+             "maps mean little. For a real network, convert VGG16 or ResNet weights and pass --weights FILE.h5 "
              "(weights/README.md says how)")
     if not path.exists() and path.resolve() == DEFAULT_WEIGHTS.resolve():
         raise CLIError(f"the demo weights {path} are missing: restore them with `git checkout "

@@ -40,9 +40,9 @@ def main(argv=None):
     from saliency import deconvnet, render
 
     model = load_classifier(args.weights, args.device, args.image)
-    if args.layer is not None and args.layer not in model.layer_names:
+    if args.layer is not None:
         try:
-            network.requested(model, args.layer)          # says so, with the table (shortened if long)
+            network.requested(model, args.layer)          # an unknown name: says so, with the table
         except ValueError as e:
             raise ValueError(f"--layer {args.layer}: {e}") from None
     if args.channel is not None and args.layer is None:

@@ -12,7 +12,7 @@ from models import imagenet, resnet, shapes
 
 from ..cli import call, one_error_line
 from ..saliency.twin import random_resnet
-from .test_saliency_scripts import pngs
+from .test_saliency_scripts import pngs, shape_images
 
 
 @pytest.fixture(scope="module")
@@ -23,12 +23,7 @@ def setup(tmp_path_factory):
     model.meta = dict(model.meta, resize=40, crop=32)                 # 10 crops of 32 in 40x40
     weights = tmp / "small_resnet.h5"
     resnet.save(model, weights)
-    images, _, _, _ = shapes.make_dataset(2, seed=5, size=48)
-    paths = []
-    for k, im in enumerate(images):
-        paths.append(tmp / f"shape{k}.png")
-        Image.fromarray(im).save(paths[-1])
-    return weights, paths, tmp
+    return weights, shape_images(tmp), tmp
 
 
 @pytest.fixture(scope="module")

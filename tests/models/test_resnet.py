@@ -12,6 +12,9 @@ global, so any size runs; small keeps the test short):
   largest magnitude, logits and input gradients (float32 rounds at 6e-8, grown over ~50 layers;
   measured: logits 5e-7 and 6.5e-7, gradients 2.6e-7 to 1.1e-6). A ReLU input within float32
   rounding of 0 could flip a mask and move a gradient by more; none does at these seeds.
+
+The default (fast) tier runs all of it; the reading tier repeats ResNet-18's guided gradient.
+Time: this file took 46 s of CPU time (user + sys, both cores together), most of it ResNet-50 in float64.
 """
 import copy
 import zipfile
@@ -126,6 +129,10 @@ def test_input_gradient_under_each_rule(case, rule):
         # module) and after the additions, not only the stem's. Shown once, on ResNet-18.
         for where in (("stem",), ("stem", "inner"), ("stem", "after_add")):
             assert rel_err(ours64, reference_gradient(c, rule, where)) > 1e-2, f"{rule} only at {where} agrees"
+    if rule == "guided" and c.arch == "resnet18":
+        with mg.use_ops("simple"):                      # the reading tier runs the same network (measured 3e-16)
+            simple = mg.backend.to_numpy(saliency.input_gradient(c.model64, c.x, c.target, rule=rule))
+        assert rel_err(simple, ref) <= 1e-12
 
 
 NAMES = ["conv1", "bn1", "relu", "maxpool", "layer1.0.conv1", "layer1.0.bn2", "layer1", "layer2.0.downsample.0",
@@ -141,12 +148,12 @@ def test_forward_until_matches_torch_intermediates(case):
     assert set(taps) == set(c.model64.layer_names)                            # the same table
     with mg.no_grad():
         got = c.model64(c.x, until=names)
-        assert list(got) == names or set(got) == set(names)
+        assert set(got) == set(names)
         for name in names:
             ref = taps[name].numpy()
             assert got[name].shape == ref.shape, name
             assert rel_err(got[name].data, ref) <= 1e-12, name
-            single = c.model64(c.x, until=name).data                          # stops there
-            assert np.array_equal(single, got[name].data), name
+        for name in ("relu", "layer2.0.downsample.1", "layer3"):
+            assert np.array_equal(c.model64(c.x, until=name).data, got[name].data), name   # stops there
     with pytest.raises(ValueError, match=r"unknown layer 'layer9': this resnet\d+ has conv1, bn1"):
         c.model64(c.x, until="layer9")

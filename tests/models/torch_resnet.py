@@ -2,8 +2,9 @@
 
 torchvision's own ResNet is not used (it is not installed, and its blocks call one ReLU module
 three times, which is what hook-based guided backprop gets wrong). Here every ReLU call goes
-through :class:`RuleReLU`, whose backward applies the rule given (relu_rules.py's three) to that
-call: the ReLU after bn1, after bn2 in a bottleneck, and after every residual addition.
+through ``TorchRelu`` (tests/minigrad/test_against_torch.py: the three backward rules written out
+in torch), whose backward applies the rule given to that call: the ReLU after bn1, after bn2 in a
+bottleneck, and after every residual addition.
 ``relu_rule_at`` can restrict the rule to some calls (the rest use the gradient rule), which
 gives the tests a wrong reference to tell apart from the right one.
 
@@ -16,27 +17,7 @@ import math
 import torch
 from torch import nn
 
-
-class RuleReLU(torch.autograd.Function):
-    """max(x, 0) whose backward follows ``rule``: R_n = R * [x > 0] (gradient), R * [R > 0]
-    (deconvnet), R * [R > 0] * [x > 0] (guided)."""
-
-    @staticmethod
-    def forward(ctx, x, rule):
-        ctx.save_for_backward(x)
-        ctx.rule = rule
-        return x.clamp(min=0)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        if ctx.rule == "gradient":
-            return g * (x > 0), None
-        if ctx.rule == "deconvnet":
-            return g * (g > 0), None
-        if ctx.rule == "guided":
-            return g * (g > 0) * (x > 0), None
-        raise ValueError(ctx.rule)
+from ..minigrad.test_against_torch import TorchRelu
 
 
 class Block(nn.Module):
@@ -99,7 +80,7 @@ class TorchResNet(nn.Module):
             return t
 
         def relu(t, where):
-            return RuleReLU.apply(t, rule if where in relu_rule_at else "gradient")
+            return TorchRelu.apply(t, rule if where in relu_rule_at else "gradient")
 
         x = tap("relu", relu(tap("bn1", self.bn1(tap("conv1", self.conv1(x)))), "stem"))
         if self.maxpool is not None:

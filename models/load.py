@@ -33,6 +33,20 @@ def family_of(wf):
                        f"(this program builds {', '.join(ARCHITECTURES)} networks)")
 
 
+def standard_names():
+    """The standard architectures' names, every family's: vgg11 ... vgg19, resnet18 ... resnet152."""
+    return [name for module in ARCHITECTURES.values() for name in module.STANDARD]
+
+
+def build(arch, num_classes=None, input_size=None, seed=None):
+    """A new network of a standard architecture named ``arch`` ("vgg16", "resnet50", ...): random
+    weights (He), training mode; ``num_classes`` and ``input_size`` override the standard ones."""
+    for module in ARCHITECTURES.values():
+        if str(arch).lower() in module.STANDARD:
+            return module.build(arch, num_classes, input_size, seed=seed)
+    raise ValueError(f"unknown architecture {arch!r}: use one of {', '.join(standard_names())}")
+
+
 def read_weights(path, arch=None):
     """A named, checked WeightFile from any supported file (foreign layers are named here).
 
@@ -57,4 +71,4 @@ def load(path, device="cpu", arch=None):
     return model.to(device) if device != "cpu" else model
 
 
-__all__ = ["load", "read_weights", "family_of", "ARCHITECTURES"]
+__all__ = ["load", "build", "standard_names", "read_weights", "family_of", "ARCHITECTURES"]

@@ -4,7 +4,8 @@ scripts can treat every network alike.
 A network here is an ``nn.Module`` with a table of named layers, ``model.layer_names``, and these
 attributes: ``arch`` (a name), ``config`` (its dataclass: ``num_classes``, ``input_size``, ...),
 ``meta`` (preprocessing), ``classes`` (one name per output), ``wnids``, ``weight_layers`` (the names
-of its conv and fc layers) and ``layer(name)`` (the module of a table name). ``forward(x,
+of its conv and fc layers) and ``layer(name)`` (the module of a table name). Saliency code and
+scripts use only this surface, never an architecture's own attributes. ``forward(x,
 until=NAME)`` stops at a layer and returns its activation; ``until=[names]`` returns a dict.
 
 This module holds the parts of that surface that are written once: choosing the layers ``until``
@@ -69,6 +70,11 @@ def answer(until, found, last):
     if isinstance(until, str):
         return found[until]
     return found if until is not None else last
+
+
+def has_classifier(model):
+    """True when the network ends in class scores (a VGG converted without its top has none)."""
+    return model.config.num_classes > 0
 
 
 def check_arch(wf, arch):

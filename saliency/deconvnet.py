@@ -26,15 +26,18 @@ class Identity(nn.Module):
 
 @contextlib.contextmanager
 def without_relus(model):
-    """Inside the block every ReLU of the VGG table is the identity (the net is linear + pooling)."""
-    swapped = [name for name in model.layer_names if isinstance(getattr(model, name), nn.ReLU)]
-    for name in swapped:
-        setattr(model, name, Identity())
+    """Inside the block every ReLU module of the net is the identity (the net is linear + pooling):
+    those in its table (VGG's ``relu1_1``) and those inside its blocks (a ResNet block's ``relu``,
+    which it calls after each BN and after the residual addition)."""
+    swapped = [(parent, name, child) for _, parent in model.named_modules()
+               for name, child in parent._modules.items() if isinstance(child, nn.ReLU)]
+    for parent, name, _ in swapped:
+        setattr(parent, name, Identity())
     try:
         yield model
     finally:
-        for name in swapped:
-            setattr(model, name, nn.ReLU())
+        for parent, name, relu in swapped:
+            setattr(parent, name, relu)
 
 
 def relative_difference(a, b):
@@ -85,9 +88,10 @@ def equivalence_checks(model, batch, target):
 
     Returns {case: max |g_rule - g_gradient| over rules} for
       'no ReLUs' : the class-score gradient of the same net with its ReLUs taken out
-      'from conv1_1' (the first convolution's name) : the reconstruction from that layer, before any ReLU
+      'from conv1_1' (the first weight layer's name: conv1 on a ResNet) : the reconstruction from
+        that layer, before any ReLU
     """
-    first = next(n for n in model.layer_names if n.startswith("conv"))
+    first = model.weight_layers[0]
     results = {}
     with without_relus(model):
         g = {r: mg.backend.to_numpy(input_gradient(model, batch, target, rule=r)) for r in relu_rules.RULES}

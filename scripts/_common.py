@@ -123,13 +123,23 @@ def load_model(path, device="cpu", images=None):
     if images and path.exists() and path.resolve() == DEFAULT_WEIGHTS.resolve():
         warn(f"using the shipped demo model {DEFAULT_WEIGHTS.relative_to(PROJECT_ROOT)}, trained only on "
              "10 synthetic shapes (circle, ring, triangle, ..., L-shape): on other pictures its classes and "
-             "maps mean little. For a real network, convert VGG16 weights and pass --weights FILE.h5 "
+             "maps mean little. For a real network, convert VGG16 or ResNet weights and pass --weights FILE.h5 "
              "(weights/README.md says how)")
     if not path.exists() and path.resolve() == DEFAULT_WEIGHTS.resolve():
         raise CLIError(f"the demo weights {path} are missing: restore them with `git checkout "
                        "weights/shapes_vgg.h5` (weights/README.md: how they were made), or pass --weights FILE.h5")
     check_device(device)
     return models.load(path, device=device)
+
+
+def load_classifier(path, device="cpu", images=None):
+    """load_model, refusing a network without its classifier (class scores need one)."""
+    from models import network
+    model = load_model(path, device, images)
+    if not network.has_classifier(model):
+        raise ValueError(f"{path}: this network has no classifier (converted without its top), so it has "
+                         "no class scores")
+    return model
 
 
 def warn(message):

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from _common import add_device_arg, add_weights_arg, finite_float, output_folder, warn
+from _common import load_classifier  # noqa: F401  (its home was here: scripts may still import it from _images)
 from models.files import atomic_path
 
 
@@ -39,16 +40,6 @@ def clip_percentile(args):
     if not 0 < args.clip_percentile <= 100:
         raise ValueError(f"--clip-percentile must be in (0, 100], got {args.clip_percentile}")
     return None if args.clip_percentile == 100 else args.clip_percentile
-
-
-def load_classifier(path, device, images=None):
-    """load_model, refusing a network without its classifier (class scores need one)."""
-    from _common import load_model
-    model = load_model(path, device, images)
-    if model.config.fc is None:
-        raise ValueError(f"{path}: this network has no classifier (converted without its top), so it has "
-                         "no class scores")
-    return model
 
 
 def resolve_target(spec, model):

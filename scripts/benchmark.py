@@ -5,6 +5,8 @@
     python scripts/benchmark.py --json           # the same figures as JSON
     python scripts/benchmark.py --quick          # 2 rounds of 2 repeats, batch 1, no memory probe
     python scripts/benchmark.py --competing      # also the cases with a competing process busy on a core
+    python scripts/benchmark.py --resnet50       # also ResNet-50's forward and saliency, batch 1
+    python scripts/benchmark.py --only-resnet50  # only those
 
 The protocol. A user runs one engine, not both: two engines in one process keep two sets of thread
 pools that spin or wait between calls and slow each other. So each engine runs in a fresh process
@@ -14,7 +16,10 @@ VGG16 with the same random weights (224x224), and for each case runs it once to 
 (compilation, allocation), then --repeats times, and reports the median of those; the table gives,
 per case, the median over the rounds. Cases: VGG16 forward, saliency (forward, input gradient and
 map) at each --batches size, one class-model step at batch 1, and one training step of the shapes
-network at batch 64. With --competing, the VGG16 class-model step again, in rounds of their own,
+network at batch 64; with --resnet50 (or --only-resnet50), ResNet-50 (torchvision's layout, random
+weights) forward and saliency at batch 1, against torchvision's ResNet-50 (or the same layout
+written here when torchvision is not installed) with the same weights and BN statistics. With
+--competing, the VGG16 class-model step again, in rounds of their own,
 while a third process (a busy Python loop, at the same priority) keeps one core busy: what a user of
 a laptop or of a shared server sees. Then peak resident memory of a VGG16 saliency run, ours and
 PyTorch's, each in a fresh process. Both engines get the same --threads.
@@ -33,7 +38,10 @@ import time
 
 #: (key, label) of each case a worker process can time, in the table's order
 CASE_LABELS = {"forward": "VGG16 forward", "saliency": "VGG16 saliency", "class-model": "VGG16 class-model step",
-               "train": "shapes training step"}
+               "train": "shapes training step",
+               "resnet50-forward": "ResNet-50 forward", "resnet50-saliency": "ResNet-50 saliency"}
+#: the ResNet-50 cases (at batch 1, 224x224): their own network in each worker, torchvision's layout
+RESNET50_CASES = ("resnet50-forward", "resnet50-saliency")
 #: variables that force a BLAS or PyTorch onto other kernels than the CPU's best
 FORCING_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_VERBOSE_CORETYPE", "MKL_DEBUG_CPU_TYPE",
                      "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR", "ATEN_CPU_CAPABILITY", "NPY_DISABLE_CPU_FEATURES")
@@ -57,6 +65,10 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="2 rounds of 2 repeats, batch 1, no memory probe")
     p.add_argument("--competing", action="store_true",
                    help="also time the class-model step with another process busy on one core")
+    p.add_argument("--resnet50", action="store_true",
+                   help="also time ResNet-50's forward and saliency at batch 1 (after the VGG16 cases)")
+    p.add_argument("--only-resnet50", action="store_true",
+                   help="time only ResNet-50's forward and saliency at batch 1")
     p.add_argument("--no-torch", action="store_true", help="do not run PyTorch even if installed")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -77,6 +89,8 @@ def parse_args(argv=None):
     args.threads_given = args.threads is not None
     if args.quick:
         args.rounds, args.repeats, args.batch_sizes = 2, 2, [1]
+    if args.only_resnet50:
+        args.no_memory = True                          # the memory probe is VGG16's
     return args
 
 
@@ -98,6 +112,11 @@ def case_key(name, batch):
 def case_label(key, competing=False):
     name, batch = key.split("/")
     return f"{CASE_LABELS[name]}, batch {batch}" + (", one core busy" if competing else "")
+
+
+def resnet50_cases():
+    """The case keys of ResNet-50 (forward, saliency; batch 1), after the VGG16 ones in the table."""
+    return [case_key(n, 1) for n in RESNET50_CASES]
 
 
 def plan_cases(batch_sizes):
@@ -244,6 +263,12 @@ def ours_cases(model, batch, device):
     return {"forward": forward, "saliency": saliency_run, "class-model": class_model_step}
 
 
+def ours_resnet50(device):
+    from models import resnet
+    model = resnet.build("resnet50", seed=0).eval()
+    return model.to(device) if device != "cpu" else model
+
+
 def shapes_config():
     from models import vgg
     return vgg.VGGConfig("shapes_vgg", [[16, 16], [32, 32], [64, 64]], fc=[128], num_classes=10,
@@ -296,6 +321,73 @@ def torch_vgg16(device):
     for p in net.parameters():
         p.requires_grad_(False)
     return net.eval().to("cuda" if device == "gpu" else "cpu")
+
+
+def torch_resnet50(device):
+    """torchvision's ResNet-50 (its own module when torchvision is installed, else the same layout
+    written out below), with our model's weights and BN statistics (same seed) loaded key for key.
+    Returns (net, where it came from)."""
+    import numpy as np
+    import torch
+    try:
+        from torchvision.models import resnet50
+        net, source = resnet50(), "torchvision.models.resnet50"
+    except ImportError:
+        net, source = torch_resnet_layout([3, 4, 6, 3]), "torchvision's layout written in benchmark.py (no torchvision)"
+    state = {k: torch.from_numpy(np.array(v)) for k, v in ours_resnet50("cpu").state_dict().items()}
+    net.load_state_dict(state)
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net.eval().to("cuda" if device == "gpu" else "cpu"), source
+
+
+def torch_resnet_layout(depths, widths=(64, 128, 256, 512), num_classes=1000):
+    """A bottleneck ResNet as torchvision's resnet.py builds it (same module names, so the same state
+    dict; one ReLU module per block, in place; the stride in the 3x3; a stem as wide as the first
+    stage's 3x3)."""
+    from torch import nn
+
+    class Bottleneck(nn.Module):
+        def __init__(self, c_in, width, stride):
+            super().__init__()
+            self.conv1, self.bn1 = nn.Conv2d(c_in, width, 1, bias=False), nn.BatchNorm2d(width)
+            self.conv2, self.bn2 = nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width)
+            self.conv3, self.bn3 = nn.Conv2d(width, 4 * width, 1, bias=False), nn.BatchNorm2d(4 * width)
+            self.relu = nn.ReLU(inplace=True)
+            self.downsample = None
+            if stride != 1 or c_in != 4 * width:
+                self.downsample = nn.Sequential(nn.Conv2d(c_in, 4 * width, 1, stride, bias=False),
+                                                nn.BatchNorm2d(4 * width))
+
+        def forward(self, x):
+            identity = x if self.downsample is None else self.downsample(x)
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.relu(self.bn2(self.conv2(out)))
+            out = self.bn3(self.conv3(out))
+            out += identity
+            return self.relu(out)
+
+    class ResNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            c = widths[0]
+            self.conv1, self.bn1 = nn.Conv2d(3, c, 7, 2, 3, bias=False), nn.BatchNorm2d(c)
+            self.relu, self.maxpool = nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)
+            for i, (depth, width) in enumerate(zip(depths, widths), 1):
+                blocks = []
+                for b in range(depth):
+                    blocks.append(Bottleneck(c, width, 2 if b == 0 and i > 1 else 1))
+                    c = 4 * width
+                setattr(self, f"layer{i}", nn.Sequential(*blocks))
+            self.avgpool, self.fc = nn.AdaptiveAvgPool2d(1), nn.Linear(c, num_classes)
+
+        def forward(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            for i in range(1, len(depths) + 1):
+                x = getattr(self, f"layer{i}")(x)
+            return self.fc(self.avgpool(x).flatten(1))
+
+    return ResNet()
 
 
 def torch_cases(net, batch, device):
@@ -359,13 +451,16 @@ def worker(engine, keys, repeats, device):
             torch.backends.cuda.matmul.allow_tf32 = False      # strict float32 GEMMs and convolutions,
             torch.backends.cudnn.allow_tf32 = False            # as CuPy's (TF32 only with CUPY_TF32=1)
         make_net, make_cases, make_train = torch_vgg16, torch_cases, torch_train_step
+        make_resnet = torch_resnet50
     else:
         if device == "gpu":
             import cupy
             sync = cupy.cuda.Device().synchronize
         make_net, make_cases, make_train = ours_vgg16, ours_cases, ours_train_step
-    times = {}
-    vgg_keys = [k for k in keys if not k.startswith("train/")]
+        make_resnet = lambda device: (ours_resnet50(device), "models.resnet")  # noqa: E731
+    times, extra = {}, {}
+    resnet_keys = [k for k in keys if k.split("/")[0] in RESNET50_CASES]
+    vgg_keys = [k for k in keys if not k.startswith("train/") and k not in resnet_keys]
     if vgg_keys:
         net = make_net(device)
         for key in vgg_keys:
@@ -374,7 +469,13 @@ def worker(engine, keys, repeats, device):
         del net
     if case_key("train", 64) in keys:
         times[case_key("train", 64)] = time_case(make_train(device), repeats, sync)
-    return {"times": times, "info": engine_info(engine, device)}
+    if resnet_keys:                                   # the same closures as VGG16's, on ResNet-50
+        net, extra["resnet50"] = make_resnet(device)
+        for key in resnet_keys:
+            name, batch = key.split("/")
+            times[key] = time_case(make_cases(net, int(batch), device)[name.split("-", 1)[1]], repeats, sync)
+        del net
+    return {"times": times, "info": dict(engine_info(engine, device), **extra)}
 
 
 def run_worker(engine, keys, args, threads, competing=False):
@@ -456,7 +557,9 @@ def probe(engine, threads):
 def measure(args, threads, have_torch, progress):
     """The main table's and the competing cases' times: {"rows": [...], "info": {engine: info}}."""
     engines = ["ours", "torch"] if have_torch else ["ours"]
-    groups = [(plan_cases(args.batch_sizes), False, threads)]
+    main_keys = (([] if args.only_resnet50 else plan_cases(args.batch_sizes))
+                 + (resnet50_cases() if args.resnet50 or args.only_resnet50 else []))
+    groups = [(main_keys, False, threads)]
     if args.competing:                 # unless --threads is given, each engine chooses as a user's run would
         groups.append(([case_key("class-model", 1)], True, threads if args.threads_given else None))
     rows, info = [], {}
@@ -489,6 +592,8 @@ def print_table(result):
           f"{info['ours']['numba_threads']} threads ({info['ours']['numba_threading_layer']})")
     print(f"PyTorch: {info['torch']['library']}, {info['torch']['blas']}, {info['torch']['threads']} threads"
           if "torch" in info else "PyTorch: not run")
+    if "resnet50" in info.get("torch", {}):
+        print(f"PyTorch's ResNet-50: {info['torch']['resnet50']}")
     for note in result["notes"]:
         print(f"note: {note}")
     print(f"| {'case':<48} | ours (ms) | PyTorch (ms) | ours / PyTorch |")

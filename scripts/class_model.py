@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 
-from _common import check_device, finite_float, run, warn
-from _images import add_common_args, atomic_write, class_label, load_classifier, output_dir, save_figure, save_npy
+from _common import check_device, load_classifier, finite_float, run, warn
+from _images import add_common_args, atomic_write, class_label, output_dir, save_figure, save_npy
 
 PRESETS = ("default", "paper", "tutorial")
 SWEEP = [(p, lam) for p in (1, 2) for lam in (0.001, 0.1, 1.0)]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Classify images with a VGG network: the top-k classes and their probabilities.
+"""Classify images with a network (VGG or ResNet): the top-k classes and their probabilities.
 
     python scripts/classify.py --image cat.jpg dog.png --top 5
     python scripts/classify.py --weights weights/vgg16.h5 --image cat.jpg --device gpu
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import CLIError, add_device_arg, add_weights_arg, load_model, output_folder, run, warn
+from _common import CLIError, add_device_arg, add_weights_arg, load_classifier, output_folder, run, warn
 from _images import atomic_write, output_dir, save_npy
 
 
@@ -58,9 +58,7 @@ def main(argv=None):
     from minigrad import backend
     from models import imagenet, preprocess
 
-    model = load_model(args.weights, args.device, args.image)
-    if model.config.fc is None:
-        raise ValueError(f"{args.weights}: this network has no classifier (converted without its top)")
+    model = load_classifier(args.weights, args.device, args.image)
     target = None if args.target is None else imagenet.lookup(args.target, model.classes)
     k = min(args.top, len(model.classes))
     if k < args.top:

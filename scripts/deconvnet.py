@@ -3,6 +3,7 @@
 
     python scripts/deconvnet.py --image cat.jpg                       # from the top-1 class score
     python scripts/deconvnet.py --image cat.jpg --layer conv5_3       # from layer n's strongest unit
+    python scripts/deconvnet.py --weights weights/resnet50.h5 --image cat.jpg --layer layer4.2   # a ResNet block
 
 Writes NAME_rules.png: the image and the gradient, deconvnet and guided-backprop maps side by side,
 with the raw (signed) reconstructions underneath. Prints, per image, how far deconvnet and guided are
@@ -12,8 +13,8 @@ rules give the same result bit for bit.
 """
 import argparse
 
-from _common import check_device, run
-from _images import (add_clip_arg, add_common_args, class_label, clip_percentile, load_classifier, load_inputs,
+from _common import check_device, load_classifier, run
+from _images import (add_clip_arg, add_common_args, class_label, clip_percentile, load_inputs,
                      output_dir, resolve_target, save_npy, top1)
 
 
@@ -23,8 +24,8 @@ def parse_args(argv=None):
                                             "side, with the numbers that compare them.")
     add_common_args(p)
     p.add_argument("--layer", default=None, metavar="NAME",
-                   help="reconstruct from this layer's strongest activation (e.g. conv5_3, pool4) instead "
-                        "of the class score")
+                   help="reconstruct from this layer's strongest activation (e.g. conv5_3, pool4 on a VGG; "
+                        "layer3, layer4.2, layer4.2.conv3 on a ResNet) instead of the class score")
     p.add_argument("--channel", type=int, default=None, help="with --layer: only this channel's strongest unit")
     add_clip_arg(p)
     return p.parse_args(argv)
@@ -35,11 +36,15 @@ def main(argv=None):
     clip = clip_percentile(args)
     check_device(args.device)
     from minigrad import relu_rules
+    from models import network
     from saliency import deconvnet, render
 
     model = load_classifier(args.weights, args.device, args.image)
-    if args.layer is not None and args.layer not in model.layer_names:
-        raise ValueError(f"--layer {args.layer}: not a layer of this network ({', '.join(model.layer_names)})")
+    if args.layer is not None:
+        try:
+            network.requested(model, args.layer)          # an unknown name: says so, with the table
+        except ValueError as e:
+            raise ValueError(f"--layer {args.layer}: {e}") from None
     if args.channel is not None and args.layer is None:
         raise ValueError("--channel needs --layer")
     target = resolve_target(args.target, model)

@@ -29,7 +29,7 @@ import logging
 import os
 from pathlib import Path
 
-from _common import add_device_arg, add_weights_arg, check_device, load_model, run
+from _common import add_device_arg, add_weights_arg, check_device, load_classifier, run
 from models.files import atomic_path
 
 METHODS = ("gradient", "deconvnet", "guided", "smoothgrad")
@@ -240,9 +240,7 @@ def main(argv=None):
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out}: exists and is not a folder")
-    model = load_model(args.weights, args.device)            # here: check the file before any worker does
-    if model.config.fc is None:
-        raise ValueError(f"{args.weights}: this network has no classifier, so it has no class scores")
+    model = load_classifier(args.weights, args.device)       # here: check the file before any worker does
     synsets = args.synsets
     if synsets is None and os.path.isfile(args.annotations):
         beside = Path(args.annotations).with_name("LOC_synset_mapping.txt")

@@ -12,8 +12,8 @@ import argparse
 
 import numpy as np
 
-from _common import check_device, finite_float, run
-from _images import (add_common_args, class_label, load_classifier, load_inputs, output_dir, resolve_target, save_npy,
+from _common import check_device, load_classifier, finite_float, run
+from _images import (add_common_args, class_label, load_inputs, output_dir, resolve_target, save_npy,
                      top1)
 from saliency_map import METHODS, compute_map
 

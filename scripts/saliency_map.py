@@ -11,8 +11,8 @@ NAME_METHOD_map.png (the map alone, full resolution).
 import argparse
 
 
-from _common import check_device, finite_float, run
-from _images import (add_clip_arg, add_common_args, class_label, clip_percentile, load_classifier, load_inputs,
+from _common import check_device, load_classifier, finite_float, run
+from _images import (add_clip_arg, add_common_args, class_label, clip_percentile, load_inputs,
                      output_dir, resolve_target, save_npy, top1)
 
 METHODS = ("gradient", "deconvnet", "guided", "smoothgrad")

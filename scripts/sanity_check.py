@@ -4,8 +4,10 @@
     python scripts/sanity_check.py --out out/sanity               # shipped model, held-out shapes images
     python scripts/sanity_check.py --weights weights/vgg16.h5 --image cat.jpg dog.jpg --out out/sanity
 
-From the logits down, one more weight layer is re-initialised at each stage (He normal, zero bias,
-as at the start of training); each method's map is recomputed and compared with the trained
+From the logits down, one more stage is re-initialised at each step, as at the start of training
+(convolutions and fc layers He normal with zero bias; the batch norms after them weight 1, bias 0,
+running statistics 0 and 1): on a VGG a stage is one weight layer, on a ResNet one residual block
+(--stages layer: one weight layer). Each method's map is recomputed and compared with the trained
 network's map: Spearman rank correlation of |map| and of the signed map, and SSIM. Writes
 DIR/sanity_check.json, DIR/sanity_check_maps.png (the maps per stage and method, first image) and
 DIR/sanity_check_curves.png (the three measures per stage).
@@ -15,8 +17,8 @@ import json
 
 import numpy as np
 
-from _common import check_device, run
-from _images import (add_common_args, atomic_write, load_classifier, load_inputs, output_dir, resolve_target,
+from _common import check_device, load_classifier, run
+from _images import (add_common_args, atomic_write, load_inputs, output_dir, resolve_target,
                      save_figure, save_npy, top1)
 
 HELD_OUT_SEED = 31337          # a fresh set, never used in training (weights/README.md)
@@ -35,6 +37,9 @@ def parse_args(argv=None):
     p.add_argument("--methods", default="gradient,deconvnet,guided,smoothgrad",
                    help="comma-separated, from gradient, deconvnet, guided, smoothgrad (default: all four)")
     p.add_argument("--smooth-n", type=int, default=16, metavar="N", help="SmoothGrad samples (default 16)")
+    p.add_argument("--stages", choices=("block", "layer"), default="block",
+                   help="what one stage re-initialises: a block of the table (a ResNet's residual block; on "
+                        "a VGG, a layer) or one weight layer (default block)")
     p.add_argument("--seed", type=int, default=0, help="seed of the re-initialisation and the noise (default 0)")
     return p.parse_args(argv)
 
@@ -58,27 +63,38 @@ def inputs_for(args, model):
     return batch, pictures, (labels if target is None else np.full(len(labels), target))
 
 
+MAX_COLUMNS = 16               # stages shown in the maps figure (a ResNet-152 has 52)
+
+
+def shown_stages(n, most=MAX_COLUMNS):
+    """Indices of the stages the maps figure shows: all, or ``most`` evenly spaced, first and last kept."""
+    return list(range(n)) if n <= most else sorted({round(k * (n - 1) / (most - 1)) for k in range(most)})
+
+
 def maps_figure(stages, maps, picture, methods):
-    """Rows: methods; columns: the image, then the stages. Each map scaled by its own maximum."""
+    """Rows: methods; columns: the image, then the stages (at most MAX_COLUMNS of them, evenly spaced).
+    Each map scaled by its own maximum."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    cols = len(stages) + 1
+    shown = shown_stages(len(stages))
+    cols = len(shown) + 1
     fig, axes = plt.subplots(len(methods), cols, figsize=(1.3 * cols, 1.45 * len(methods) + 0.6), squeeze=False)
     for r, m in enumerate(methods):
         axes[r, 0].imshow(picture)
         axes[r, 0].set_ylabel(m)
-        for s, stage in enumerate(stages):
-            smap = maps[m][s][0]
-            axes[r, s + 1].imshow(smap / (smap.max() or 1), cmap="viridis", vmin=0, vmax=1)
+        for c, s in enumerate(shown):
+            stage, smap = stages[s], maps[m][s][0]
+            axes[r, c + 1].imshow(smap / (smap.max() or 1), cmap="viridis", vmin=0, vmax=1)
             if r == 0:
-                axes[r, s + 1].set_title("trained" if stage == "none" else f"-{stage}", fontsize=8)
+                axes[r, c + 1].set_title("trained" if stage == "none" else f"-{stage}", fontsize=8)
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
     axes[0, 0].set_title("image", fontsize=8)
+    some = "" if len(shown) == len(stages) else f"; {len(shown)} of the {len(stages)} stages shown"
     fig.suptitle("maps as layers are re-initialised, top down (-L: L and every layer above it random); "
-                 "each map scaled to its own maximum (0..max -> viridis)", fontsize=8)
+                 f"each map scaled to its own maximum (0..max -> viridis){some}", fontsize=8)
     return fig
 
 
@@ -93,8 +109,9 @@ def curves_figure(result):
     for ax, (key, label) in zip(axes, labels.items()):
         for m, values in result["methods"].items():
             ax.plot(range(len(stages)), values[key], marker="o", label=m)
-        ax.set_xticks(range(len(stages)))
-        ax.set_xticklabels(["trained"] + [f"-{s}" for s in stages[1:]], rotation=60, fontsize=8)
+        ticks = shown_stages(len(stages), most=30)
+        ax.set_xticks(ticks)
+        ax.set_xticklabels(["trained" if s == 0 else f"-{stages[s]}" for s in ticks], rotation=60, fontsize=8)
         ax.set_xlabel("layers re-initialised (cumulative, from the top)")
         ax.set_title(label, fontsize=10)
         ax.axhline(0, color="grey", lw=0.5)
@@ -120,10 +137,10 @@ def main(argv=None):
     model = load_classifier(args.weights, args.device)
     batch, pictures, targets = inputs_for(args, model)
     out = output_dir(args.out)
-    stages = len(model.weight_layers) + 1
+    stages = len(sanity.stages(model, args.stages)) + 1
     with tqdm(total=stages * len(methods), desc="stages x methods", unit="map") as bar:
         result, maps = sanity.cascading_randomisation(model, batch, targets, methods=methods, seed=args.seed,
-                                                      smooth_n=args.smooth_n, progress=bar)
+                                                      smooth_n=args.smooth_n, progress=bar, by=args.stages)
     atomic_write(out / "sanity_check.json", lambda f: f.write(json.dumps(result, indent=1).encode()))
     save_figure(maps_figure(result["stages"], maps, pictures[0], methods), out / "sanity_check_maps.png")
     save_figure(curves_figure(result), out / "sanity_check_curves.png")

@@ -108,3 +108,18 @@ def test_no_import_circle_formats_then_architectures_then_load():
         assert not bad, f"{f.name} imports {bad}"
     bad = {n for n in _imports(ROOT / "vgg.py") if "load" in n or "convert" in n}
     assert not bad, f"vgg.py imports {bad}"
+
+
+def test_build_any_standard_network_by_name():
+    from models import resnet
+    from models.load import standard_names
+    assert standard_names() == ["vgg11", "vgg13", "vgg16", "vgg19", "resnet18", "resnet34", "resnet50",
+                                "resnet101", "resnet152"]
+    net = models.build("ResNet18", num_classes=7, input_size=64, seed=0)
+    assert isinstance(net, resnet.ResNet) and net.training and net.arch == "resnet18"
+    assert net.config.num_classes == 7 and net.config.input_size == (64, 64)
+    again = models.build("resnet18", num_classes=7, input_size=64, seed=0)
+    assert all(np.array_equal(a, b) for a, b in zip(net.state_dict().values(), again.state_dict().values()))
+    assert isinstance(models.build("vgg11", input_size=32, num_classes=3), vgg.VGG)
+    with pytest.raises(ValueError, match="unknown architecture 'vgg17': use one of vgg11, .*resnet152"):
+        models.build("vgg17")

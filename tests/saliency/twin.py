@@ -1,8 +1,9 @@
-"""A small VGG in minigrad and the same network, with the same weights, in PyTorch (test helper)."""
+"""A small VGG in minigrad and the same network, with the same weights, in PyTorch; a small ResNet
+with random batch norms (test helpers)."""
 import numpy as np
 
 import minigrad as mg
-from models import vgg
+from models import resnet, vgg
 
 
 def random_vgg(blocks=((16, 16), (32, 32), (64, 64, 64)), fc=(64,), classes=10, size=32, seed=0):
@@ -14,6 +15,31 @@ def random_vgg(blocks=((16, 16), (32, 32), (64, 64, 64)), fc=(64,), classes=10, 
     for name, p in model.named_parameters():
         if name.endswith("bias"):
             p.data[...] = rng.normal(0, 0.05, p.shape).astype(np.float32)
+    return model
+
+
+def random_resnet(block="basic", depths=(1, 1), widths=(8, 16), stem_width=8, classes=10, size=32,
+                  stem="small", seed=0):
+    """A small ResNet, eval mode, with He convolutions and random batch norms: weight U(0.5, 1.5), bias
+    U(-0.3, 0.3), running mean N(0, 0.3), running variance U(0.5, 2), fc bias N(0, 0.05). (A new BN is
+    the identity in eval mode and a zero-bias net is dead at the zero image: neither tests much.)
+
+    stem "small": 3x3 stride 1, no max pool (for 32-64 px inputs); "imagenet": 7x7 stride 2 + max pool.
+    """
+    big = stem == "imagenet"
+    config = dict(name="twin_resnet", block=block, depths=list(depths), widths=list(widths), stem_width=stem_width,
+                  stem_kernel=7 if big else 3, stem_stride=2 if big else 1, maxpool=big, num_classes=classes,
+                  input_size=size)
+    model = resnet.build(config, seed=seed).eval()
+    rng = np.random.default_rng(seed)
+    for name, module in model.named_modules():
+        if type(module).__name__ == "BatchNorm2d":
+            c = module.num_features
+            module.weight.data[...] = rng.uniform(0.5, 1.5, c)
+            module.bias.data[...] = rng.uniform(-0.3, 0.3, c)
+            module.running_mean[...] = rng.normal(0, 0.3, c)
+            module.running_var[...] = rng.uniform(0.5, 2.0, c)
+    model.fc.bias.data[...] = rng.normal(0, 0.05, classes)
     return model
 
 
@@ -55,4 +81,4 @@ def images(n, size, seed=1):
                                 + 0.3 * rng.standard_normal((n, 3, size, size)).astype(np.float32))
 
 
-__all__ = ["random_vgg", "torch_twin", "images", "mg"]
+__all__ = ["random_vgg", "random_resnet", "torch_twin", "images", "mg"]

@@ -89,6 +89,41 @@ def test_a_failing_worker_is_one_error(bench, monkeypatch):
         bench.run_worker("torch", ["forward/1"], bench.parse_args([]), 2)
 
 
+def test_resnet50_cases_are_planned_after_the_vgg16_ones_or_alone(bench, monkeypatch):
+    seen = []
+
+    def fake_run_worker(engine, keys, args, threads, competing=False):
+        seen.append(keys)
+        return {"times": {k: 1.0 for k in keys}, "info": {"threads": threads}}
+    monkeypatch.setattr(bench, "run_worker", fake_run_worker)
+    progress = type("P", (), {"update": lambda self, k: None})()
+    result = bench.measure(bench.parse_args(["--rounds", "1", "--batches", "1", "--resnet50"]), 2, True, progress)
+    assert seen[0] == ["forward/1", "saliency/1", "class-model/1", "train/64", "resnet50-forward/1",
+                       "resnet50-saliency/1"]
+    assert [r["case"] for r in result["rows"]][-2:] == ["ResNet-50 forward, batch 1", "ResNet-50 saliency, batch 1"]
+    seen.clear()
+    args = bench.parse_args(["--rounds", "1", "--only-resnet50"])
+    bench.measure(args, 2, True, progress)
+    assert seen == [["resnet50-forward/1", "resnet50-saliency/1"]] * 2 and args.no_memory
+
+
+def test_the_torch_resnet_layout_is_torchvisions_and_computes_ours(bench):
+    """The PyTorch side's ResNet (written out when torchvision is missing) takes our state dict key
+    for key and gives our logits (float32 both: within 1e-4 of the largest)."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    from models import resnet
+    ours = resnet.build(dict(name="b", block="bottleneck", depths=[2, 1], widths=[8, 16], stem_width=8), seed=1).eval()
+    net = bench.torch_resnet_layout([2, 1], widths=(8, 16), num_classes=1000)
+    net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in ours.state_dict().items()})   # strict
+    x = np.random.default_rng(0).standard_normal((2, 3, 64, 64), dtype=np.float32)
+    import minigrad as mg
+    with mg.no_grad(), torch.no_grad():
+        want, got = net.eval()(torch.from_numpy(x)).numpy(), ours(x).data
+    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+
+
 def test_kernel_notes_name_forcing_variables_and_old_kernels(bench):
     avx512 = {"avx2", "avx512f"}
     skylake = {"internal_api": "openblas", "architecture": "SkylakeX"}

@@ -17,12 +17,16 @@ def setup(tmp_path_factory):
     model.meta = dict(model.meta, resize=40, crop=32, scale=1.0)      # 10 crops of 32 in 40x40
     weights = tmp / "small.h5"
     vgg.save(model, weights)
-    images, _, _, _ = shapes.make_dataset(2, seed=5, size=48)
-    paths = []
-    for k, im in enumerate(images):
-        paths.append(tmp / f"shape{k}.png")
-        Image.fromarray(im).save(paths[-1])
-    return weights, paths, tmp
+    return weights, shape_images(tmp), tmp
+
+
+def shape_images(folder, n=2):
+    """``n`` shapes images of 48x48 written as folder/shape{k}.png; their paths."""
+    images, _, _, _ = shapes.make_dataset(n, seed=5, size=48)
+    paths = [folder / f"shape{k}.png" for k in range(n)]
+    for path, im in zip(paths, images):
+        Image.fromarray(im).save(path)
+    return paths
 
 
 def pngs(folder):

@@ -62,8 +62,10 @@ def set_threads(n):
     from .fast import cpu_kernels  # noqa: F401  (it picks Numba's threading layer, before Numba's threads start:
     #                                  any Numba thread call launches them, else on the OpenMP layer, whose spinning
     #                                  threads made a VGG16 forward 2x slower)
-    if any(p["num_threads"] != n for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"):
-        threadpoolctl.threadpool_limits(n, user_api="blas")
+    from . import parallel
+    parallel.set_threads(n)
+    if any(p["num_threads"] != 1 for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"):
+        threadpoolctl.threadpool_limits(1, user_api="blas")                 # our threads split the GEMMs (parallel.py)
     n = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
     if numba.get_num_threads() != n:
         numba.set_num_threads(n)

@@ -203,9 +203,11 @@ def engine_info(engine, device):
     import threadpoolctl
     blases = [b for b in threadpoolctl.threadpool_info() if b["user_api"] == "blas"]
     blas = next((b for b in blases if "numpy" in b["filepath"]), blases[0] if blases else {})   # NumPy's: the GEMMs
+    from minigrad import parallel
     info = {"library": f"NumPy {np.__version__}", "blas_info": {k: blas.get(k) for k in
             ("internal_api", "version", "architecture", "num_threads", "threading_layer")},
-            "threads": blas.get("num_threads"), "numba_threads": numba.get_num_threads(),
+            "threads": parallel.threads(), "blas_threads": blas.get("num_threads"),
+            "numba_threads": numba.get_num_threads(),
             "numba_threading_layer": numba.config.THREADING_LAYER}
     info["blas"] = f"{blas.get('internal_api')} {blas.get('version')}, kernel {blas.get('architecture')}"
     if device == "gpu":
@@ -485,8 +487,9 @@ def print_table(result):
     info, rows = result["info"], result["rows"]
     print(f"CPU: {result['cpu']}; device {result['device']}, {result['threads']} threads; each engine in its own "
           f"process, {result['rounds']} rounds of {result['repeats']} repeats, medians")
-    print(f"ours: {info['ours']['blas']}, {info['ours']['threads']} BLAS threads, Numba "
-          f"{info['ours']['numba_threads']} threads ({info['ours']['numba_threading_layer']})")
+    print(f"ours: {info['ours']['blas']}; {info['ours']['threads']} threads of its own, the BLAS on "
+          f"{info['ours']['blas_threads']}, Numba on {info['ours']['numba_threads']} "
+          f"({info['ours']['numba_threading_layer']})")
     print(f"PyTorch: {info['torch']['library']}, {info['torch']['blas']}, {info['torch']['threads']} threads"
           if "torch" in info else "PyTorch: not run")
     for note in result["notes"]:

@@ -353,7 +353,8 @@ def main(argv=None):
     info = out["info"]
     print(f"{args.threads} threads; {args.clock} time; each engine in its own process, {args.rounds} rounds of "
           f"{args.repeats} repeats, medians; VGG16 batch {args.batch}, training batch 64")
-    print(f"ours: {info['ours']['blas']}, Numba {info['ours']['numba_threads']} threads")
+    print(f"ours: {info['ours']['blas']}; {info['ours']['threads']} threads of its own, the BLAS on "
+          f"{info['ours']['blas_threads']}, Numba on {info['ours']['numba_threads']}")
     if "torch" in info:
         print(f"PyTorch: {info['torch']['library']}, {info['torch']['blas']}")
     for note in benchmark.kernel_notes(info["ours"].get("blas_info"), benchmark.cpu_model()[1], os.environ):

@@ -12,6 +12,7 @@ Optimisations made (each measured on VGG16; README "Speed"):
   packs the gradient (``relu_of``: the model just applies a ReLU to the convolution's output);
 - Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions with enough channels (``WINOGRAD_MIN_CHANNELS``).
 """
+import threading
 from functools import partial
 
 import numpy as np
@@ -19,6 +20,7 @@ import numpy as np
 from .. import relu_rules
 from ..backend import get_array_module
 from ..tensor import Function
+from .. import parallel
 from . import for_array, relu, winograd
 from .memory import scratch
 from .plan import chunk_budget
@@ -33,16 +35,23 @@ COLS_BUDGET = 2**22
 KEEP_COLS_LIMIT = 64 * 2**20
 
 
-def _chunks(n_images, k, oh, ow, budget=None):
+def _chunks(n_images, k, oh, ow, budget=None, parts=1, min_rows=1):
     """The chunks (n0, n1, oy0, oy1) whose arrays of k rows (patch matrices, GEMM outputs) fit the
     budget (default COLS_BUDGET; a GPU's: plan.py): several whole images when one fits, else bands of
-    output rows of one image (at least one row each)."""
+    output rows of one image (at least ``min_rows`` rows each). At least ``parts`` chunks when there
+    are enough rows (one per thread, parallel.py)."""
     budget = budget or COLS_BUDGET
-    if k * oh * ow <= budget:
-        nb = budget // (k * oh * ow)
+    if k * oh * ow <= budget and n_images >= parts:
+        nb = min(budget // (k * oh * ow), -(-n_images // parts))
         return [(n0, min(n0 + nb, n_images), 0, oh) for n0 in range(0, n_images, nb)]
-    rows = max(1, budget // (k * ow))
+    bands = -(-parts // n_images)                                          # per image, for parts in all
+    rows = max(1, min_rows, min(budget // (k * ow), -(-oh // bands)))
     return [(n, n + 1, oy0, min(oy0 + rows, oh)) for n in range(n_images) for oy0 in range(0, oh, rows)]
+
+
+def _cpu_parts(xp):
+    """How many chunks to make at least: one per thread on the CPU (parallel.py), 1 on a GPU."""
+    return parallel.threads() if xp is np else 1
 
 
 #: 3x3 stride-1 convolutions whose weights need no gradient (inference, saliency, class models) go by
@@ -93,24 +102,31 @@ class Conv2d(Function):
         ctx.geometry, ctx.out_size, ctx.relu, ctx.cols = geometry, (oh, ow), relu, []
         ctx.winograd = not ctx.needs_input_grad[1] and _winograd_applies(x, w, stride, padding)
         if ctx.winograd:
-            out = winograd.conv(x, winograd.filters(w), bias, padding, relu, partial(_chunks, N))
+            out = winograd.conv(x, winograd.filters(w), bias, padding, relu,
+                                partial(_chunks, N, parts=_cpu_parts(xp)))
             ctx.save_for_backward(x, w, out if relu else None)
             return out
+        kernels = parallel.kernels_for(x)                                  # one chunk per thread: serial kernels
         w2 = xp.ascontiguousarray(w).reshape(O, Kc)                        # (O, K)
         out = xp.empty((N, O, P), x.dtype)                                 # (N, O, P)
         keep = ctx.needs_input_grad[1] and N * Kc * P <= KEEP_COLS_LIMIT
-        for n0, n1, oy0, oy1 in _chunks(N, max(Kc, O), oh, ow, chunk_budget(xp)):           # cols and y within the budget
+        ctx.chunks = _chunks(N, max(Kc, O), oh, ow, chunk_budget(xp), _cpu_parts(xp), min_rows=kh)  # cols, y in budget
+        ctx.cols = [None] * len(ctx.chunks) if keep else []
+
+        def forward_chunk(c):
+            n0, n1, oy0, oy1 = ctx.chunks[c]
             width = (n1 - n0) * (oy1 - oy0) * ow                           # nb*P (or a band's pixels)
             cols = xp.empty((Kc, width), x.dtype) if keep else scratch(xp, "cols", (Kc, width), x.dtype)
             kernels.im2col(x, n0, oy0, *geometry, oy1 - oy0, ow, cols)          # (K, nb*P)
             if keep:
-                ctx.cols.append(cols)
+                ctx.cols[c] = cols
             if n1 - n0 == 1 and oy1 - oy0 == oh:                           # one whole image: GEMM into out
                 xp.matmul(w2, cols, out=out[n0])                           # (O, P)
                 kernels.gemm_out_to_nchw(out[n0], bias, relu, 0, 0, out[n0:n1])  # bias (+ ReLU) in place
             else:                                                          # (O, nb*P) -> out[n0:n1, :, band]
                 y = xp.matmul(w2, cols, out=scratch(xp, "gemm", (O, width), x.dtype))
                 kernels.gemm_out_to_nchw(y, bias, relu, n0, oy0 * ow, out)
+        parallel.for_each(forward_chunk, range(len(ctx.chunks)), xp)
         out = out.reshape(N, O, oh, ow)                                    # (N, O, oh, ow)
         ctx.save_for_backward(x, w, out if relu else None)
         return out
@@ -131,9 +147,10 @@ class Conv2d(Function):
                 g = relu.backward(y, g)
             U = winograd.filters(w, flip=True).transpose(0, 2, 1)         # (16, C, O)
             dx = winograd.conv(xp.ascontiguousarray(g), U, xp.zeros(C, x.dtype), (2 - ph, 2 - pw), False,
-                               partial(_chunks, N)) if ctx.needs_input_grad[0] else None
+                               partial(_chunks, N, parts=_cpu_parts(xp))) if ctx.needs_input_grad[0] else None
             need_b = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
             return dx, None, (g.sum(axis=(0, 2, 3)) if need_b else None)
+        kernels = parallel.kernels_for(x)                                  # one chunk per thread: serial kernels
         rule = kernels.NO_RELU
         if ctx.relu and relu_rules._observers:                             # observers want the ReLU's own
             g = relu.backward(y, g)                                        # arrays: go through it apart
@@ -145,27 +162,42 @@ class Conv2d(Function):
         need_b = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
         w2 = xp.ascontiguousarray(w).reshape(O, Kc)                        # (O, K)
         dx = xp.zeros_like(x) if need_x else None
-        dw2 = xp.zeros_like(w2) if need_w else None
-        db = xp.zeros(O, g.dtype) if need_b else None
-        for chunk, (n0, n1, oy0, oy1) in enumerate(_chunks(N, max(Kc, O), oh, ow, chunk_budget(xp))):   # as the forward's
+        sums = {}                                                          # thread -> its [dW, db] sums
+
+        def backward_chunk(c):
+            n0, n1, oy0, oy1 = ctx.chunks[c]
             width = (n1 - n0) * (oy1 - oy0) * ow                           # nb*P (or a band's pixels)
             if n1 - n0 == 1 and rule == kernels.NO_RELU:
                 gp = g[n0, :, oy0 * ow:oy1 * ow]                           # (O, P): a view, already packed
             else:                                                          # (O, nb*P), packed like y,
                 gp = scratch(xp, "gemm", (O, width), g.dtype)              # through the ReLU's rule
                 kernels.nchw_to_gemm(g, y, rule, n0, oy0 * ow, gp)
+            mine = sums.get(threading.get_ident())
+            if mine is None:
+                mine = sums[threading.get_ident()] = [xp.zeros_like(w2) if need_w else None,
+                                                      xp.zeros(O, g.dtype) if need_b else None]
             if need_b:
-                db += gp.sum(axis=1)
+                mine[1] += gp.sum(axis=1)
             if need_w:
                 if ctx.cols:
-                    cols = ctx.cols[chunk]                                 # kept by the forward
+                    cols = ctx.cols[c]                                     # kept by the forward
                 else:
                     cols = scratch(xp, "cols", (Kc, width), x.dtype)       # (K, nb*P)
                     kernels.im2col(x, n0, oy0, *ctx.geometry, oy1 - oy0, ow, cols)
-                dw2 += gp @ cols.T                                         # (O, nb*P) @ (nb*P, K)
+                mine[0] += gp @ cols.T                                     # (O, nb*P) @ (nb*P, K)
             if need_x:                                                     # (cols, if scratch, is used up)
                 dcols = xp.matmul(w2.T, gp, out=scratch(xp, "cols", (Kc, width), x.dtype))   # (K, nb*P)
                 kernels.col2im(dcols, n0, oy0, *ctx.geometry, oy1 - oy0, ow, dx)  # (K, nb*P) -> dx[n0:n1]
+        # Bands of one image scatter into the rows they share with the next band, so the even bands
+        # run first, then the odd ones (bands of at least kh rows: band b and b + 2 share none).
+        band, bands_before = [], {}                                        # each chunk's band number in its image
+        for n0, *_ in ctx.chunks:
+            band.append(bands_before.get(n0, 0))
+            bands_before[n0] = band[-1] + 1
+        for parity in (0, 1):
+            parallel.for_each(backward_chunk, [c for c in range(len(ctx.chunks)) if band[c] % 2 == parity], xp)
+        dw2 = sum(mine[0] for mine in sums.values()) if need_w else None
+        db = sum(mine[1] for mine in sums.values()) if need_b else None
         ctx.cols = []                                                      # free them
         return dx, (dw2.reshape(w.shape) if need_w else None), db
 

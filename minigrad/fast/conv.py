@@ -42,7 +42,7 @@ def _chunks(n_images, k, oh, ow, budget=None, parts=1, min_rows=1):
     are enough rows (one per thread, parallel.py)."""
     budget = budget or COLS_BUDGET
     if k * oh * ow <= budget and n_images >= parts:
-        nb = min(budget // (k * oh * ow), -(-n_images // parts))
+        nb = min(budget // (k * oh * ow), n_images // parts)
         return [(n0, min(n0 + nb, n_images), 0, oh) for n0 in range(0, n_images, nb)]
     bands = -(-parts // n_images)                                          # per image, for parts in all
     rows = max(1, min_rows, min(budget // (k * ow), -(-oh // bands)))

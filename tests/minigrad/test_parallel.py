@@ -89,6 +89,7 @@ def test_convolution_on_threads_equals_the_simple_tier(rng, monkeypatch, threads
     into shared rows in two turns."""
     monkeypatch.setattr(conv, "COLS_BUDGET", budget)
     monkeypatch.setattr(conv, "WINOGRAD_MIN_CHANNELS", 1 if winograd else 0)
+    monkeypatch.setattr(conv, "WINOGRAD_MIN_TILES", 0)
     x, w, b = rng.standard_normal((n_images, 3, 13, 11)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
     g = rng.standard_normal((n_images, 4, 13, 11))
     for train in (True, False):

@@ -476,6 +476,7 @@ def measure(args, threads, have_torch, progress):
             batch = int(key.split("/")[1])
             rows.append({"case": case_label(key, competing), "batch": batch, "ours_s": ours_t, "torch_s": torch_t,
                          "ratio": ours_t / torch_t if torch_t else None, "ours_per_image_s": ours_t / batch,
+                         "torch_per_image_s": torch_t / batch if torch_t else None,
                          "competing_process": competing,
                          "threads": {e: results[e][-1]["info"]["threads"] for e in engines},
                          "ours_rounds_s": [r["times"][key] for r in results["ours"]],
@@ -494,17 +495,21 @@ def print_table(result):
           if "torch" in info else "PyTorch: not run")
     for note in result["notes"]:
         print(f"note: {note}")
-    print(f"| {'case':<48} | ours (ms) | PyTorch (ms) | ours / PyTorch |")
-    print(f"|{'-' * 50}|-----------|--------------|----------------|")
+    print(f"| {'case':<48} | ours (ms) | PyTorch (ms) | ours / PyTorch | ours per image (ms) | PyTorch per image (ms) |")
+    print(f"|{'-' * 50}|-----------|--------------|----------------|---------------------|------------------------|")
     for r in rows:
         t = f"{r['torch_s'] * 1e3:12.1f}" if r["torch_s"] else f"{'—':>12}"
         ratio = f"{r['ratio']:14.2f}" if r["ratio"] else f"{'—':>14}"
-        print(f"| {r['case']:<48} | {r['ours_s'] * 1e3:9.1f} | {t} | {ratio} |")
-    per_image = {r["batch"]: r["ours_per_image_s"] for r in rows
-                 if r["case"].startswith("VGG16 saliency") and not r["competing_process"]}
-    if 1 in per_image and len(per_image) > 1:
-        print("ours, saliency per image against batch 1: " + ", ".join(
-            f"batch {b} {t / per_image[1]:.2f}" for b, t in per_image.items() if b != 1))
+        t_image = f"{r['torch_per_image_s'] * 1e3:22.1f}" if r["torch_per_image_s"] else f"{'—':>22}"
+        print(f"| {r['case']:<48} | {r['ours_s'] * 1e3:9.1f} | {t} | {ratio} | {r['ours_per_image_s'] * 1e3:19.1f} "
+              f"| {t_image} |")
+    for case in ("forward", "saliency"):
+        for engine, name in (("ours", "ours"), ("torch", "PyTorch")):
+            per_image = {r["batch"]: r[f"{engine}_per_image_s"] for r in rows if r[f"{engine}_per_image_s"]
+                         and r["case"].startswith(f"VGG16 {case}") and not r["competing_process"]}
+            if 1 in per_image and len(per_image) > 1:
+                print(f"{name}, VGG16 {case} per image against batch 1: " + ", ".join(
+                    f"batch {b} {t / per_image[1]:.2f}" for b, t in per_image.items() if b != 1))
     memory = result["peak_memory_vgg16_saliency"]
     if memory:
         line = f"peak memory of a VGG16 saliency run (fresh process): ours {memory['ours_mb']:.0f} MB"

@@ -1,4 +1,4 @@
-"""Threads: how many the engine's two thread pools, the BLAS's (GEMMs) and Numba's (the other kernels), use.
+"""Threads: how many the engine uses (its own, parallel.py, and Numba's for pooling and ReLU; the BLAS one).
 
     import minigrad as mg
     mg.set_threads(1)            # both pools, at any time
@@ -54,8 +54,9 @@ def auto_threads(environ=None):
 
 
 def set_threads(n):
-    """Limit the BLAS's and Numba's thread pools to ``n`` threads each (Numba: at most the
-    NUMBA_NUM_THREADS it started with)."""
+    """Run the engine on ``n`` threads: its own (parallel.py: the convolutions' chunks, the large
+    GEMMs) and Numba's (pooling, ReLU; at most the NUMBA_NUM_THREADS it started with); the BLAS gets
+    one thread, since the engine's threads split its GEMMs."""
     import numba
     import threadpoolctl
 

@@ -10,18 +10,19 @@ Optimisations made (each measured on VGG16; README "Speed"):
 - the patch matrices kept for the weight gradient when training (``KEEP_COLS_LIMIT``);
 - bias and ReLU fused into the pass that unpacks the GEMM result, the ReLU rule into the pass that
   packs the gradient (``relu_of``: the model just applies a ReLU to the convolution's output);
-- Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions with enough channels (``WINOGRAD_MIN_CHANNELS``).
+- Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions with enough channels (``WINOGRAD_MIN_CHANNELS``)
+  and tiles (``WINOGRAD_MIN_TILES``);
+- the chunks spread over the engine's threads, one whole chunk per thread (``minigrad/parallel.py``).
 """
 import threading
 from functools import partial
 
 import numpy as np
 
-from .. import relu_rules
+from .. import parallel, relu_rules
 from ..backend import get_array_module
 from ..tensor import Function
-from .. import parallel
-from . import for_array, relu, winograd
+from . import relu, winograd
 from .memory import scratch
 from .plan import chunk_budget
 
@@ -98,7 +99,7 @@ class Conv2d(Function):
 
     @staticmethod
     def forward(ctx, x, w, b=None, stride=(1, 1), padding=(0, 0), relu=False):
-        xp, kernels = get_array_module(x), for_array(x)
+        xp, kernels = get_array_module(x), parallel.kernels_for(x)        # serial kernels: one chunk a thread
         x = xp.ascontiguousarray(x)
         N, C, H, W = x.shape
         O, _, kh, kw = w.shape
@@ -114,7 +115,6 @@ class Conv2d(Function):
                                 partial(_chunks, N, parts=_cpu_parts(xp)))
             ctx.save_for_backward(x, w, out if relu else None)
             return out
-        kernels = parallel.kernels_for(x)                                  # one chunk per thread: serial kernels
         w2 = xp.ascontiguousarray(w).reshape(O, Kc)                        # (O, K)
         out = xp.empty((N, O, P), x.dtype)                                 # (N, O, P)
         keep = ctx.needs_input_grad[1] and N * Kc * P <= KEEP_COLS_LIMIT
@@ -142,7 +142,7 @@ class Conv2d(Function):
     @staticmethod
     def backward(ctx, g):
         x, w, y = ctx.saved
-        xp, kernels = get_array_module(x), for_array(x)
+        xp, kernels = get_array_module(x), parallel.kernels_for(x)        # serial kernels: one chunk a thread
         kh, kw, sh, sw, ph, pw = ctx.geometry
         N, C = x.shape[:2]
         oh, ow = ctx.out_size
@@ -158,7 +158,6 @@ class Conv2d(Function):
                                partial(_chunks, N, parts=_cpu_parts(xp))) if ctx.needs_input_grad[0] else None
             need_b = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
             return dx, None, (g.sum(axis=(0, 2, 3)) if need_b else None)
-        kernels = parallel.kernels_for(x)                                  # one chunk per thread: serial kernels
         rule = kernels.NO_RELU
         if ctx.relu and relu_rules._observers:                             # observers want the ReLU's own
             g = relu.backward(y, g)                                        # arrays: go through it apart

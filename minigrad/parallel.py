@@ -19,6 +19,7 @@ The pool's threads are started once and sleep between calls.
 ``work`` must write only what no other item writes (fast/conv.py gives each thread its own gradient
 sums) and may use ``memory.scratch`` freely (its buffers are per thread).
 """
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -33,6 +34,16 @@ _DONE = object()
 
 #: GEMMs of fewer multiply-adds than this run on the calling thread alone (splitting costs ~50 us)
 MATMUL_SPLIT_MIN = 2**22
+
+
+def _forget_pool():
+    """In a child made by fork the pool's threads do not exist: make a new pool on first use."""
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def set_threads(n):

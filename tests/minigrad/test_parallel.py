@@ -104,3 +104,22 @@ def test_convolution_on_threads_equals_the_simple_tier(rng, monkeypatch, threads
             assert (a is None) == (c is None)
             if a is not None:
                 np.testing.assert_allclose(c, a, **TOL)
+
+
+@pytest.mark.parametrize("threads", [2], indirect=True)
+def test_a_forked_child_makes_its_own_pool(threads):
+    """The pool's threads do not survive fork: a child that used the parent's pool would wait forever."""
+    import multiprocessing
+    parallel.for_each(lambda item: None, range(4))                      # the parent's pool exists
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        assert pool.apply_async(_sum_squares_on_threads).get(timeout=60) == sum(i * i for i in range(10))
+
+
+def _sum_squares_on_threads():
+    out = [0] * 10
+
+    def work(i):
+        out[i] = i * i
+    parallel.for_each(work, range(10))
+    return sum(out)

@@ -495,7 +495,8 @@ def print_table(result):
           if "torch" in info else "PyTorch: not run")
     for note in result["notes"]:
         print(f"note: {note}")
-    print(f"| {'case':<48} | ours (ms) | PyTorch (ms) | ours / PyTorch | ours per image (ms) | PyTorch per image (ms) |")
+    print(f"| {'case':<48} | ours (ms) | PyTorch (ms) | ours / PyTorch | ours per image (ms) "
+          f"| PyTorch per image (ms) |")
     print(f"|{'-' * 50}|-----------|--------------|----------------|---------------------|------------------------|")
     for r in rows:
         t = f"{r['torch_s'] * 1e3:12.1f}" if r["torch_s"] else f"{'—':>12}"

@@ -265,7 +265,8 @@ def worker(engine_name, cases, repeats, batch):
 
 def run_worker(engine, args, threads):
     command = [sys.executable, os.path.abspath(__file__), "--worker", engine, "--cases", ",".join(args.case_list),
-               "--repeats", str(args.repeats), "--batch", str(args.batch), "--threads", str(threads), "--clock", args.clock]
+               "--repeats", str(args.repeats), "--batch", str(args.batch), "--threads", str(threads),
+               "--clock", args.clock]
     r = subprocess.run(command, capture_output=True, text=True, timeout=3600)
     if r.returncode != 0:
         lines = r.stderr.strip().splitlines()
@@ -344,7 +345,8 @@ def main(argv=None):
             progress.update(1)
             return result
         results = benchmark.alternate(run_engine, engines, args.rounds)
-    out = {"threads": args.threads, "clock": args.clock, "rounds": args.rounds, "repeats": args.repeats, "batch": args.batch,
+    out = {"threads": args.threads, "clock": args.clock, "rounds": args.rounds, "repeats": args.repeats,
+           "batch": args.batch,
            "info": {e: results[e][-1]["info"] for e in engines},
            "cases": {case: {e: combine(results[e], case) for e in engines} for case in args.case_list}}
     if args.json:

@@ -345,7 +345,7 @@ def winograd_output(M, b, relu, n0, ty0, th, tw, out):
 
 # ------------------------------------------------------------------------------------------------
 # The convolution's kernels again, compiled without Numba's threads and without holding the GIL:
-# each of the fast tier's own threads runs them on a chunk of its own (parallel.py), so
+# each of the engine's own threads runs them on a chunk of its own (minigrad/parallel.py), so
 # serial.im2col(...) computes what im2col(...) does, on the calling thread alone.
 # ------------------------------------------------------------------------------------------------
 def _serial(kernel):

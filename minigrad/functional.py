@@ -10,6 +10,7 @@ are imported from heavy_ops.py, which checks their arguments and hands over to t
 import numpy as np
 
 from .backend import check_same_device, get_array_module
+from .parallel import matmul as split_matmul
 from .randomness import Dropout, dropout, manual_seed, rng  # noqa: F401  (F.dropout, F.manual_seed)
 from .tensor import Function, Tensor
 
@@ -285,7 +286,7 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, w, b=None):
         ctx.save_for_backward(x, w)
-        out = x @ w.T
+        out = split_matmul(x, w.T)                                       # split between threads: parallel.py
         if b is not None:
             out += b
         return out
@@ -293,8 +294,8 @@ class Linear(Function):
     @staticmethod
     def backward(ctx, g):
         x, w = ctx.saved
-        dx = g @ w if ctx.needs_input_grad[0] else None                  # (N, in)
-        dw = g.T @ x if ctx.needs_input_grad[1] else None                # (out, in)
+        dx = split_matmul(g, w) if ctx.needs_input_grad[0] else None     # (N, in)
+        dw = split_matmul(g.T, x) if ctx.needs_input_grad[1] else None   # (out, in)
         db = g.sum(axis=0) if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2] else None
         return dx, dw, db
 

@@ -1,4 +1,4 @@
-"""Threads: how many the engine's two thread pools, the BLAS's (GEMMs) and Numba's (the other kernels), use.
+"""Threads: how many the engine uses (its own, parallel.py, and Numba's for pooling and ReLU; the BLAS one).
 
     import minigrad as mg
     mg.set_threads(1)            # both pools, at any time
@@ -54,16 +54,19 @@ def auto_threads(environ=None):
 
 
 def set_threads(n):
-    """Limit the BLAS's and Numba's thread pools to ``n`` threads each (Numba: at most the
-    NUMBA_NUM_THREADS it started with)."""
+    """Run the engine on ``n`` threads: its own (parallel.py: the convolutions' chunks, the large
+    GEMMs) and Numba's (pooling, ReLU; at most the NUMBA_NUM_THREADS it started with); the BLAS gets
+    one thread, since the engine's threads split its GEMMs."""
     import numba
     import threadpoolctl
 
     from .fast import cpu_kernels  # noqa: F401  (it picks Numba's threading layer, before Numba's threads start:
     #                                  any Numba thread call launches them, else on the OpenMP layer, whose spinning
     #                                  threads made a VGG16 forward 2x slower)
-    if any(p["num_threads"] != n for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"):
-        threadpoolctl.threadpool_limits(n, user_api="blas")
+    from . import parallel
+    parallel.set_threads(n)
+    if any(p["num_threads"] != 1 for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"):
+        threadpoolctl.threadpool_limits(1, user_api="blas")                 # our threads split the GEMMs (parallel.py)
     n = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
     if numba.get_num_threads() != n:
         numba.set_num_threads(n)

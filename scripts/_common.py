@@ -173,9 +173,10 @@ def keep_freed_memory():
 
 
 def use_free_cores():
-    """Give the engine's thread pools (BLAS, Numba) as many threads as there are cores that no other
-    process keeps busy now, or MINIGRAD_THREADS (minigrad/threads.py: why; on 2 cores with one
-    busy, 2 threads made a VGG16 forward 6 times slower than 1)."""
+    """Give the engine (its own threads and Numba's; the BLAS one: minigrad/parallel.py) as many
+    threads as there are cores that no other process keeps busy now, or MINIGRAD_THREADS
+    (minigrad/threads.py: why; on 2 cores with one busy, 2 threads made a VGG16 forward 6 times
+    slower than 1)."""
     import minigrad
     n = minigrad.threads.auto_threads()
     minigrad.set_threads(n)

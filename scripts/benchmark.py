@@ -222,9 +222,11 @@ def engine_info(engine, device):
     import threadpoolctl
     blases = [b for b in threadpoolctl.threadpool_info() if b["user_api"] == "blas"]
     blas = next((b for b in blases if "numpy" in b["filepath"]), blases[0] if blases else {})   # NumPy's: the GEMMs
+    from minigrad import parallel
     info = {"library": f"NumPy {np.__version__}", "blas_info": {k: blas.get(k) for k in
             ("internal_api", "version", "architecture", "num_threads", "threading_layer")},
-            "threads": blas.get("num_threads"), "numba_threads": numba.get_num_threads(),
+            "threads": parallel.threads(), "blas_threads": blas.get("num_threads"),
+            "numba_threads": numba.get_num_threads(),
             "numba_threading_layer": numba.config.THREADING_LAYER}
     info["blas"] = f"{blas.get('internal_api')} {blas.get('version')}, kernel {blas.get('architecture')}"
     if device == "gpu":
@@ -577,6 +579,7 @@ def measure(args, threads, have_torch, progress):
             batch = int(key.split("/")[1])
             rows.append({"case": case_label(key, competing), "batch": batch, "ours_s": ours_t, "torch_s": torch_t,
                          "ratio": ours_t / torch_t if torch_t else None, "ours_per_image_s": ours_t / batch,
+                         "torch_per_image_s": torch_t / batch if torch_t else None,
                          "competing_process": competing,
                          "threads": {e: results[e][-1]["info"]["threads"] for e in engines},
                          "ours_rounds_s": [r["times"][key] for r in results["ours"]],
@@ -588,25 +591,31 @@ def print_table(result):
     info, rows = result["info"], result["rows"]
     print(f"CPU: {result['cpu']}; device {result['device']}, {result['threads']} threads; each engine in its own "
           f"process, {result['rounds']} rounds of {result['repeats']} repeats, medians")
-    print(f"ours: {info['ours']['blas']}, {info['ours']['threads']} BLAS threads, Numba "
-          f"{info['ours']['numba_threads']} threads ({info['ours']['numba_threading_layer']})")
+    print(f"ours: {info['ours']['blas']}; {info['ours']['threads']} threads of its own, the BLAS on "
+          f"{info['ours']['blas_threads']}, Numba on {info['ours']['numba_threads']} "
+          f"({info['ours']['numba_threading_layer']})")
     print(f"PyTorch: {info['torch']['library']}, {info['torch']['blas']}, {info['torch']['threads']} threads"
           if "torch" in info else "PyTorch: not run")
     if "resnet50" in info.get("torch", {}):
         print(f"PyTorch's ResNet-50: {info['torch']['resnet50']}")
     for note in result["notes"]:
         print(f"note: {note}")
-    print(f"| {'case':<48} | ours (ms) | PyTorch (ms) | ours / PyTorch |")
-    print(f"|{'-' * 50}|-----------|--------------|----------------|")
+    print(f"| {'case':<48} | ours (ms) | PyTorch (ms) | ours / PyTorch | ours per image (ms) "
+          f"| PyTorch per image (ms) |")
+    print(f"|{'-' * 50}|-----------|--------------|----------------|---------------------|------------------------|")
     for r in rows:
         t = f"{r['torch_s'] * 1e3:12.1f}" if r["torch_s"] else f"{'—':>12}"
         ratio = f"{r['ratio']:14.2f}" if r["ratio"] else f"{'—':>14}"
-        print(f"| {r['case']:<48} | {r['ours_s'] * 1e3:9.1f} | {t} | {ratio} |")
-    per_image = {r["batch"]: r["ours_per_image_s"] for r in rows
-                 if r["case"].startswith("VGG16 saliency") and not r["competing_process"]}
-    if 1 in per_image and len(per_image) > 1:
-        print("ours, saliency per image against batch 1: " + ", ".join(
-            f"batch {b} {t / per_image[1]:.2f}" for b, t in per_image.items() if b != 1))
+        t_image = f"{r['torch_per_image_s'] * 1e3:22.1f}" if r["torch_per_image_s"] else f"{'—':>22}"
+        print(f"| {r['case']:<48} | {r['ours_s'] * 1e3:9.1f} | {t} | {ratio} | {r['ours_per_image_s'] * 1e3:19.1f} "
+              f"| {t_image} |")
+    for case in ("forward", "saliency"):
+        for engine, name in (("ours", "ours"), ("torch", "PyTorch")):
+            per_image = {r["batch"]: r[f"{engine}_per_image_s"] for r in rows if r[f"{engine}_per_image_s"]
+                         and r["case"].startswith(f"VGG16 {case}") and not r["competing_process"]}
+            if 1 in per_image and len(per_image) > 1:
+                print(f"{name}, VGG16 {case} per image against batch 1: " + ", ".join(
+                    f"batch {b} {t / per_image[1]:.2f}" for b, t in per_image.items() if b != 1))
     memory = result["peak_memory_vgg16_saliency"]
     if memory:
         line = f"peak memory of a VGG16 saliency run (fresh process): ours {memory['ours_mb']:.0f} MB"

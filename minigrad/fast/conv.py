@@ -10,19 +10,22 @@ Optimisations made (each measured on VGG16; README "Speed"):
 - the patch matrices kept for the weight gradient when training (``KEEP_COLS_LIMIT``);
 - bias and ReLU fused into the pass that unpacks the GEMM result, the ReLU rule into the pass that
   packs the gradient (``relu_of``: the model just applies a ReLU to the convolution's output);
-- Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions with enough channels (``WINOGRAD_MIN_CHANNELS``);
+- Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions with enough channels (``WINOGRAD_MIN_CHANNELS``)
+  and tiles (``WINOGRAD_MIN_TILES``);
 - 1x1 unpadded convolutions (ResNet's bottlenecks and shortcuts) as plain GEMMs on the input, with
   no patch matrix; a stride subsamples the input first (``_pointwise_forward``);
-- an inference-mode batch norm folded into the convolution before it (batchnorm.py, via ``pending``).
+- an inference-mode batch norm folded into the convolution before it (batchnorm.py, via ``pending``);
+- the chunks spread over the engine's threads, one whole chunk per thread (``minigrad/parallel.py``).
 """
+import threading
 from functools import partial
 
 import numpy as np
 
-from .. import relu_rules
+from .. import parallel, relu_rules
 from ..backend import get_array_module
 from ..tensor import Function
-from . import for_array, relu, winograd
+from . import relu, winograd
 from .memory import scratch
 from .plan import chunk_budget
 
@@ -36,16 +39,23 @@ COLS_BUDGET = 2**22
 KEEP_COLS_LIMIT = 64 * 2**20
 
 
-def _chunks(n_images, k, oh, ow, budget=None):
+def _chunks(n_images, k, oh, ow, budget=None, parts=1, min_rows=1):
     """The chunks (n0, n1, oy0, oy1) whose arrays of k rows (patch matrices, GEMM outputs) fit the
     budget (default COLS_BUDGET; a GPU's: plan.py): several whole images when one fits, else bands of
-    output rows of one image (at least one row each)."""
+    output rows of one image (at least ``min_rows`` rows each). At least ``parts`` chunks when there
+    are enough rows (one per thread, parallel.py)."""
     budget = budget or COLS_BUDGET
-    if k * oh * ow <= budget:
-        nb = budget // (k * oh * ow)
+    if k * oh * ow <= budget and n_images >= parts:
+        nb = min(budget // (k * oh * ow), n_images // parts)
         return [(n0, min(n0 + nb, n_images), 0, oh) for n0 in range(0, n_images, nb)]
-    rows = max(1, budget // (k * ow))
+    bands = -(-parts // n_images)                                          # per image, for parts in all
+    rows = max(1, min_rows, min(budget // (k * ow), -(-oh // bands)))
     return [(n, n + 1, oy0, min(oy0 + rows, oh)) for n in range(n_images) for oy0 in range(0, oh, rows)]
+
+
+def _cpu_parts(xp):
+    """How many chunks to make at least: one per thread on the CPU (parallel.py), 1 on a GPU."""
+    return parallel.threads() if xp is np else 1
 
 
 #: 3x3 stride-1 convolutions whose weights need no gradient (inference, saliency, class models) go by
@@ -55,6 +65,12 @@ def _chunks(n_images, k, oh, ow, budget=None):
 WINOGRAD_MIN_CHANNELS = 128
 
 
+#: ... and when the batch has at least this many tiles (2x2 blocks of output): Winograd's 16 GEMMs are
+#: (O, C) @ (C, tiles), too thin below that. VGG16's conv5 layers (14x14, 49 tiles an image) at
+#: batch 1 took 0.91 of the forward's CPU time by im2col instead (1 thread, 3 rounds).
+WINOGRAD_MIN_TILES = 196
+
+
 #: 1x1 unpadded convolutions go by plain GEMMs on the input (``_pointwise_forward``), without the patch
 #: matrix, which for them is a copy of the input (subsampled by the stride). False: by im2col like the
 #: others (to compare the two; measured on ResNet-50's 1x1 layers, README "Speed").
@@ -62,8 +78,10 @@ POINTWISE_GEMM = True
 
 
 def _winograd_applies(x, w, stride, padding):
+    tiles = x.shape[0] * ((x.shape[2] + 2 * padding[0] - 1) // 2) * ((x.shape[3] + 2 * padding[1] - 1) // 2)
     return (WINOGRAD_MIN_CHANNELS > 0 and get_array_module(x) is np and w.shape[2:] == (3, 3)
-            and stride == (1, 1) and max(padding) <= 2 and min(w.shape[:2]) >= WINOGRAD_MIN_CHANNELS)
+            and stride == (1, 1) and max(padding) <= 2 and min(w.shape[:2]) >= WINOGRAD_MIN_CHANNELS
+            and tiles >= WINOGRAD_MIN_TILES)
 
 
 class Conv2d(Function):
@@ -90,7 +108,7 @@ class Conv2d(Function):
 
     @staticmethod
     def forward(ctx, x, w, b=None, stride=(1, 1), padding=(0, 0), relu=False):
-        xp, kernels = get_array_module(x), for_array(x)
+        xp, kernels = get_array_module(x), parallel.kernels_for(x)        # serial kernels: one chunk a thread
         x = xp.ascontiguousarray(x)
         N, C, H, W = x.shape
         O, _, kh, kw = w.shape
@@ -107,24 +125,30 @@ class Conv2d(Function):
             ctx.save_for_backward(x, w, out if relu else None)
             return out
         if ctx.winograd:
-            out = winograd.conv(x, winograd.filters(w), bias, padding, relu, partial(_chunks, N))
+            out = winograd.conv(x, winograd.filters(w), bias, padding, relu,
+                                partial(_chunks, N, parts=_cpu_parts(xp)))
             ctx.save_for_backward(x, w, out if relu else None)
             return out
         w2 = xp.ascontiguousarray(w).reshape(O, Kc)                        # (O, K)
         out = xp.empty((N, O, P), x.dtype)                                 # (N, O, P)
         keep = ctx.needs_input_grad[1] and N * Kc * P <= KEEP_COLS_LIMIT
-        for n0, n1, oy0, oy1 in _chunks(N, max(Kc, O), oh, ow, chunk_budget(xp)):           # cols and y within the budget
+        ctx.chunks = _chunks(N, max(Kc, O), oh, ow, chunk_budget(xp), _cpu_parts(xp), min_rows=kh)  # cols, y in budget
+        ctx.cols = [None] * len(ctx.chunks) if keep else []
+
+        def forward_chunk(c):
+            n0, n1, oy0, oy1 = ctx.chunks[c]
             width = (n1 - n0) * (oy1 - oy0) * ow                           # nb*P (or a band's pixels)
             cols = xp.empty((Kc, width), x.dtype) if keep else scratch(xp, "cols", (Kc, width), x.dtype)
             kernels.im2col(x, n0, oy0, *geometry, oy1 - oy0, ow, cols)          # (K, nb*P)
             if keep:
-                ctx.cols.append(cols)
+                ctx.cols[c] = cols
             if n1 - n0 == 1 and oy1 - oy0 == oh:                           # one whole image: GEMM into out
                 xp.matmul(w2, cols, out=out[n0])                           # (O, P)
                 kernels.gemm_out_to_nchw(out[n0], bias, relu, 0, 0, out[n0:n1])  # bias (+ ReLU) in place
             else:                                                          # (O, nb*P) -> out[n0:n1, :, band]
                 y = xp.matmul(w2, cols, out=scratch(xp, "gemm", (O, width), x.dtype))
                 kernels.gemm_out_to_nchw(y, bias, relu, n0, oy0 * ow, out)
+        parallel.for_each(forward_chunk, range(len(ctx.chunks)), xp)
         out = out.reshape(N, O, oh, ow)                                    # (N, O, oh, ow)
         ctx.save_for_backward(x, w, out if relu else None)
         return out
@@ -132,7 +156,7 @@ class Conv2d(Function):
     @staticmethod
     def backward(ctx, g):
         x, w, y = ctx.saved
-        xp, kernels = get_array_module(x), for_array(x)
+        xp, kernels = get_array_module(x), parallel.kernels_for(x)        # serial kernels: one chunk a thread
         kh, kw, sh, sw, ph, pw = ctx.geometry
         N, C = x.shape[:2]
         oh, ow = ctx.out_size
@@ -147,7 +171,7 @@ class Conv2d(Function):
                 g = relu.backward(y, g)
             U = winograd.filters(w, flip=True).transpose(0, 2, 1)         # (16, C, O)
             dx = winograd.conv(xp.ascontiguousarray(g), U, xp.zeros(C, x.dtype), (2 - ph, 2 - pw), False,
-                               partial(_chunks, N)) if ctx.needs_input_grad[0] else None
+                               partial(_chunks, N, parts=_cpu_parts(xp))) if ctx.needs_input_grad[0] else None
             need_b = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
             return dx, None, (g.sum(axis=(0, 2, 3)) if need_b else None)
         rule = kernels.NO_RELU
@@ -161,27 +185,42 @@ class Conv2d(Function):
         need_b = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
         w2 = xp.ascontiguousarray(w).reshape(O, Kc)                        # (O, K)
         dx = xp.zeros_like(x) if need_x else None
-        dw2 = xp.zeros_like(w2) if need_w else None
-        db = xp.zeros(O, g.dtype) if need_b else None
-        for chunk, (n0, n1, oy0, oy1) in enumerate(_chunks(N, max(Kc, O), oh, ow, chunk_budget(xp))):   # as the forward's
+        sums = {}                                                          # thread -> its [dW, db] sums
+
+        def backward_chunk(c):
+            n0, n1, oy0, oy1 = ctx.chunks[c]
             width = (n1 - n0) * (oy1 - oy0) * ow                           # nb*P (or a band's pixels)
             if n1 - n0 == 1 and rule == kernels.NO_RELU:
                 gp = g[n0, :, oy0 * ow:oy1 * ow]                           # (O, P): a view, already packed
             else:                                                          # (O, nb*P), packed like y,
                 gp = scratch(xp, "gemm", (O, width), g.dtype)              # through the ReLU's rule
                 kernels.nchw_to_gemm(g, y, rule, n0, oy0 * ow, gp)
+            mine = sums.get(threading.get_ident())
+            if mine is None:
+                mine = sums[threading.get_ident()] = [xp.zeros_like(w2) if need_w else None,
+                                                      xp.zeros(O, g.dtype) if need_b else None]
             if need_b:
-                db += gp.sum(axis=1)
+                mine[1] += gp.sum(axis=1)
             if need_w:
                 if ctx.cols:
-                    cols = ctx.cols[chunk]                                 # kept by the forward
+                    cols = ctx.cols[c]                                     # kept by the forward
                 else:
                     cols = scratch(xp, "cols", (Kc, width), x.dtype)       # (K, nb*P)
                     kernels.im2col(x, n0, oy0, *ctx.geometry, oy1 - oy0, ow, cols)
-                dw2 += gp @ cols.T                                         # (O, nb*P) @ (nb*P, K)
+                mine[0] += gp @ cols.T                                     # (O, nb*P) @ (nb*P, K)
             if need_x:                                                     # (cols, if scratch, is used up)
                 dcols = xp.matmul(w2.T, gp, out=scratch(xp, "cols", (Kc, width), x.dtype))   # (K, nb*P)
                 kernels.col2im(dcols, n0, oy0, *ctx.geometry, oy1 - oy0, ow, dx)  # (K, nb*P) -> dx[n0:n1]
+        # Bands of one image scatter into the rows they share with the next band, so the even bands
+        # run first, then the odd ones (bands of at least kh rows: band b and b + 2 share none).
+        band, bands_before = [], {}                                        # each chunk's band number in its image
+        for n0, *_ in ctx.chunks:
+            band.append(bands_before.get(n0, 0))
+            bands_before[n0] = band[-1] + 1
+        for parity in (0, 1):
+            parallel.for_each(backward_chunk, [c for c in range(len(ctx.chunks)) if band[c] % 2 == parity], xp)
+        dw2 = sum(mine[0] for mine in sums.values()) if need_w else None
+        db = sum(mine[1] for mine in sums.values()) if need_b else None
         ctx.cols = []                                                      # free them
         return dx, (dw2.reshape(w.shape) if need_w else None), db
 
@@ -202,8 +241,10 @@ def _pointwise_forward(x, w, bias, stride, fuse_relu, kernels):
     xs = _subsampled(x, stride)                                            # (N, C, oh, ow)
     N, C, oh, ow = xs.shape
     O = w.shape[0]
-    out = xp.matmul(w.reshape(O, C), xs.reshape(N, C, oh * ow))            # (N, O, P)
+    w2, xs = xp.ascontiguousarray(w.reshape(O, C)), xs.reshape(N, C, oh * ow)
+    out = xp.empty((N, O, oh * ow), x.dtype)                               # (N, O, P)
     for n in range(N):
+        out[n] = parallel.matmul(w2, xs[n])                                # split between the threads
         kernels.gemm_out_to_nchw(out[n], bias, fuse_relu, 0, 0, out[n:n + 1])   # bias (+ ReLU) in place
     return out.reshape(N, O, oh, ow)
 
@@ -224,10 +265,11 @@ def _pointwise_backward(ctx, x, w, g):
         xs = _subsampled(x, ctx.geometry[2:4]).reshape(N, C, oh * ow)      # (N, C, P)
         dw = xp.zeros((O, C), g.dtype)
         for n in range(N):
-            dw += g[n] @ xs[n].T                                           # (O, P) @ (P, C)
+            dw += parallel.matmul(g[n], xs[n].T)                           # (O, P) @ (P, C)
         dw = dw.reshape(w.shape)
     if need_x:
-        dxs = xp.matmul(w2.T, g).reshape(N, C, oh, ow)                     # (C, O) @ (N, O, P)
+        w2t = xp.ascontiguousarray(w2.T)                                   # (C, O)
+        dxs = xp.stack([parallel.matmul(w2t, g[n]) for n in range(N)]).reshape(N, C, oh, ow)
         if dxs.shape == x.shape:
             dx = dxs
         else:

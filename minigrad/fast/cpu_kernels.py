@@ -24,6 +24,7 @@ Optimisations made:
   whole vectors, for the same reason.
 """
 import os
+import types
 
 import numba
 import numpy as np
@@ -344,3 +345,20 @@ def winograd_output(M, b, relu, n0, ty0, th, tw, out):
                 d = dst[y]
                 for k in range(ow):
                     d[k] = row[k]
+
+
+# ------------------------------------------------------------------------------------------------
+# The convolution's kernels again, compiled without Numba's threads and without holding the GIL:
+# each of the engine's own threads runs them on a chunk of its own (minigrad/parallel.py), so
+# serial.im2col(...) computes what im2col(...) does, on the calling thread alone.
+# ------------------------------------------------------------------------------------------------
+def _serial(kernel):
+    f = kernel.py_func
+    g = types.FunctionType(f.__code__, f.__globals__, f.__name__, f.__defaults__, f.__closure__)
+    g.__qualname__ = f.__qualname__ + "_serial"            # its own entry in Numba's cache
+    g.__doc__ = f.__doc__
+    return njit(cache=True, nogil=True)(g)                  # prange runs as range
+
+
+serial = types.SimpleNamespace(**{k.py_func.__name__: _serial(k) for k in (
+    im2col, col2im, gemm_out_to_nchw, nchw_to_gemm, winograd_input, winograd_output)}, NO_RELU=NO_RELU)

@@ -28,8 +28,8 @@ again (``filters(w, flip=True)``). conv.py decides when to use it (``WINOGRAD_MI
 """
 import numpy as np
 
+from .. import parallel
 from .memory import scratch
-from . import for_array as kernels_for
 
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
 
@@ -41,24 +41,26 @@ def filters(w, flip=False):
     O, C = w.shape[:2]
     g = G[:, ::-1] if flip else G
     GG = np.kron(g, g).astype(w.dtype)                                    # (16, 9): [4a + b, 3i + j]
-    return np.matmul(GG, np.ascontiguousarray(w).reshape(O * C, 9).T).reshape(16, O, C)
+    return parallel.matmul(GG, np.ascontiguousarray(w).reshape(O * C, 9).T).reshape(16, O, C)
 
 
 def conv(x, U, b, padding, relu, chunks):
     """The 3x3 stride-1 convolution of x (N, C, H, W) with the transformed filters U (16, O, C), plus b
     (and the ReLU if ``relu``), a chunk of tiles at a time: ``chunks(k, th, tw)`` gives the chunks
     (n0, n1, ty0, ty1) of whole images or bands of tile rows whose arrays of k rows fit the budget."""
-    kernels = kernels_for(x)
+    kernels = parallel.kernels_for(x)                                      # one chunk per thread
     N, C, H, W = x.shape
     O = U.shape[1]
     ph, pw = padding
     oh, ow = H + 2 * ph - 2, W + 2 * pw - 2
     th, tw = (oh + 1) // 2, (ow + 1) // 2                                  # tiles of 2x2 output
     out = np.empty((N, O, oh, ow), x.dtype)
-    for n0, n1, ty0, ty1 in chunks(16 * max(C, O), th, tw):
+
+    def chunk(n0, n1, ty0, ty1):
         T = (n1 - n0) * (ty1 - ty0) * tw                                   # tiles in this chunk
         V = scratch(np, "cols", (16, C, T), x.dtype)
         kernels.winograd_input(x, n0, ty0, ph, pw, ty1 - ty0, tw, V)            # (16, C, T)
         M = np.matmul(U, V, out=scratch(np, "gemm", (16, O, T), x.dtype))  # 16 GEMMs: (O, C) @ (C, T)
         kernels.winograd_output(M, b, relu, n0, ty0, ty1 - ty0, tw, out)        # (N, O, oh, ow)
+    parallel.for_each(lambda c: chunk(*c), chunks(16 * max(C, O), th, tw))
     return out

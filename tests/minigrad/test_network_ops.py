@@ -227,6 +227,7 @@ def test_conv2d_scratch_buffers_are_reused_safely(rng, monkeypatch, weights_need
     monkeypatch.setattr(conv, "COLS_BUDGET", 100)                     # several chunks per conv
     monkeypatch.setattr(conv, "KEEP_COLS_LIMIT", keep_limit)
     monkeypatch.setattr(conv, "WINOGRAD_MIN_CHANNELS", winograd_channels)
+    monkeypatch.setattr(conv, "WINOGRAD_MIN_TILES", 0)
     memory.free_scratch()
     x = rng.standard_normal((3, 2, 7, 6))
     w1, w2 = rng.standard_normal((4, 2, 3, 3)), rng.standard_normal((5, 4, 3, 3))

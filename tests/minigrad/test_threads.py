@@ -1,9 +1,9 @@
-"""minigrad/threads.py: how many threads the scripts give the BLAS's and Numba's pools."""
+"""minigrad/threads.py: how many threads the scripts give the engine, the BLAS and Numba."""
 import numba
 import pytest
 import threadpoolctl
 
-from minigrad import threads
+from minigrad import parallel, threads
 
 
 def test_minigrad_threads_sets_the_number(monkeypatch):
@@ -29,16 +29,21 @@ def test_busy_cores_are_taken_away(monkeypatch):
     assert threads.auto_threads({}) == 1
 
 
-def test_set_threads_limits_both_pools():
+def test_set_threads_sets_the_engines_threads_and_keeps_the_blas_on_one():
+    """The engine's own threads split the GEMMs (parallel.py), so the BLAS gets one; Numba's (pooling,
+    ReLU) get the number, up to the NUMBA_NUM_THREADS it started with."""
     before_blas = [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
-    before_numba = numba.get_num_threads()
+    before_numba, before_own = numba.get_num_threads(), parallel.threads()
     try:
-        threads.set_threads(1)
-        assert all(p["num_threads"] == 1 for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas")
-        assert numba.get_num_threads() == 1
+        for n in (1, 2):
+            threads.set_threads(n)
+            assert all(p["num_threads"] == 1 for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas")
+            assert numba.get_num_threads() == min(n, numba.config.NUMBA_NUM_THREADS)
+            assert parallel.threads() == n
     finally:
         threadpoolctl.threadpool_limits(max(before_blas or [1]), user_api="blas")
         numba.set_num_threads(before_numba)
+        parallel.set_threads(before_own)
 
 
 def test_scripts_refuse_a_bad_minigrad_threads_in_one_line():

@@ -19,8 +19,9 @@ def ran(t):
 
 @pytest.fixture
 def winograd_everywhere(monkeypatch):
-    """Winograd for any channel count, so that small test shapes take its path."""
+    """Winograd for any channel count and image size, so that small test shapes take its path."""
     monkeypatch.setattr(conv, "WINOGRAD_MIN_CHANNELS", 1)
+    monkeypatch.setattr(conv, "WINOGRAD_MIN_TILES", 0)
 
 
 @pytest.mark.parametrize("shape,padding", [((2, 3, 7, 6), (1, 1)), ((1, 2, 8, 8), (0, 0)), ((3, 2, 5, 9), (2, 1)),
@@ -97,6 +98,7 @@ def test_relu_rules_and_observers_are_the_same_as_im2col(rng, monkeypatch, rule)
     w = mg.Tensor(rng.standard_normal((4, 3, 3, 3)))
     g = away_from_zero(rng, (2, 4, 6, 6))
     grads, seen = [], []
+    monkeypatch.setattr(conv, "WINOGRAD_MIN_TILES", 0)
     for channels in (0, 1):                                            # 0: Winograd off; 1: on
         monkeypatch.setattr(conv, "WINOGRAD_MIN_CHANNELS", channels)
         x.grad = None
@@ -111,9 +113,9 @@ def test_relu_rules_and_observers_are_the_same_as_im2col(rng, monkeypatch, rule)
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
-def test_used_only_where_it_applies(rng, winograd_everywhere):
+def test_used_only_where_it_applies(rng, monkeypatch, winograd_everywhere):
     """Not when the weights need a gradient (training keeps im2col's patches for dW), nor for strides,
-    other kernel sizes, or padding over 2."""
+    other kernel sizes, padding over 2, or too few tiles in the batch."""
     x = mg.Tensor(rng.standard_normal((1, 2, 8, 8)), requires_grad=True)
     w3, w5 = mg.Tensor(rng.standard_normal((2, 2, 3, 3))), mg.Tensor(rng.standard_normal((2, 2, 5, 5)))
     assert ran(F.conv2d(x, w3, None, 1, 1))._ctx.winograd
@@ -121,6 +123,10 @@ def test_used_only_where_it_applies(rng, winograd_everywhere):
     assert not ran(F.conv2d(x, w3, None, 2, 1))._ctx.winograd
     assert not ran(F.conv2d(x, w5, None, 1, 2))._ctx.winograd
     assert not ran(F.conv2d(x, w3, None, 1, 3))._ctx.winograd
+    monkeypatch.setattr(conv, "WINOGRAD_MIN_TILES", 17)                   # 16 tiles (8x8 out): too few
+    assert not ran(F.conv2d(x, w3, None, 1, 1))._ctx.winograd
+    x2 = mg.Tensor(np.concatenate([x.data] * 2), requires_grad=True)   # 32 tiles: enough
+    assert ran(F.conv2d(x2, w3, None, 1, 1))._ctx.winograd
 
 
 def test_float32_error(rng, monkeypatch):

@@ -178,3 +178,23 @@ def test_competing_rounds_let_each_engine_choose_its_threads_unless_told(bench, 
     seen.clear()
     bench.measure(bench.parse_args(["--rounds", "1", "--competing", "--threads", "2"]), 2, True, progress)
     assert [t for _, _, t in seen] == [2, 2, 2, 2]
+
+
+def test_table_gives_time_per_image_and_batch_8_against_batch_1(bench, capsys):
+    def row(case, batch, ours, torch):
+        return {"case": f"VGG16 {case}, batch {batch}", "batch": batch, "ours_s": ours, "torch_s": torch,
+                "ratio": ours / torch, "ours_per_image_s": ours / batch, "torch_per_image_s": torch / batch,
+                "competing_process": False}
+    info = {"ours": {"blas": "openblas", "threads": 2, "blas_threads": 1, "numba_threads": 2,
+                     "numba_threading_layer": "workqueue"},
+            "torch": {"library": "PyTorch", "blas": "MKL", "threads": 2}}
+    result = {"info": info, "rows": [row("forward", 1, 0.2, 0.25), row("forward", 8, 1.2, 1.6),
+                                     row("saliency", 1, 0.5, 0.4), row("saliency", 8, 4.8, 3.2)],
+              "cpu": "a CPU", "device": "cpu", "threads": 2, "rounds": 3, "repeats": 2, "notes": [],
+              "peak_memory_vgg16_saliency": {}}
+    bench.print_table(result)
+    out = capsys.readouterr().out
+    assert "| VGG16 forward, batch 8" in out and "|    1200.0 |       1600.0 |           0.75 |" \
+        "               150.0 |                  200.0 |" in out
+    assert "ours, VGG16 forward per image against batch 1: batch 8 0.75" in out
+    assert "PyTorch, VGG16 saliency per image against batch 1: batch 8 1.00" in out

@@ -1,0 +1,125 @@
+"""minigrad/parallel.py, the engine's own threads: every item runs once, on several threads at once,
+with the BLAS on one thread; errors come back; the split GEMM equals the whole one; and the fast
+convolution, its chunks spread over 1 to 3 threads (bands of one image included), equals the simple
+tier in float64."""
+import threading
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import functional as F, parallel
+from minigrad.fast import conv
+
+from .test_tiers import TOL, on_both_tiers
+
+
+@pytest.fixture
+def threads(request):
+    """Run the test with parallel.set_threads(request.param); restored afterwards."""
+    before = parallel.threads()
+    parallel.set_threads(request.param)
+    yield request.param
+    parallel.set_threads(before)
+
+
+@pytest.mark.parametrize("threads", [2, 3], indirect=True)
+def test_items_run_once_each_on_threads_side_by_side_with_one_blas_thread(threads):
+    """Each of the first ``threads`` items waits for the others at a barrier: this passes only if
+    they run at the same time, on as many threads."""
+    barrier, seen, lock = threading.Barrier(threads), [], threading.Lock()
+    blas = parallel._numpy_blas()
+
+    def work(item):
+        if item < threads:
+            barrier.wait(timeout=20)
+        with lock:
+            seen.append((item, threading.get_ident(), [lib.num_threads for lib in blas]))
+    parallel.for_each(work, range(10))
+    assert sorted(item for item, _, _ in seen) == list(range(10))
+    assert len({ident for _, ident, _ in seen}) == threads
+    assert all(counts == [1] * len(blas) for _, _, counts in seen)
+
+
+@pytest.mark.parametrize("threads", [3], indirect=True)
+def test_the_first_error_is_raised_and_the_blas_threads_restored(threads):
+    blas = parallel._numpy_blas()
+    before = [lib.num_threads for lib in blas]
+
+    def work(item):
+        if item == 4:
+            raise KeyError("item 4")
+    with pytest.raises(KeyError, match="item 4"):
+        parallel.for_each(work, range(8))
+    assert [lib.num_threads for lib in blas] == before
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3], indirect=True)
+@pytest.mark.parametrize("shape", [(4, 300, 7), (2, 50, 600), (1, 40, 900)])
+def test_split_matmul_equals_the_whole(rng, monkeypatch, threads, shape):
+    monkeypatch.setattr(parallel, "MATMUL_SPLIT_MIN", 0)
+    M, K, N = shape
+    a, b = rng.standard_normal((M, K)), rng.standard_normal((K, N))
+    np.testing.assert_allclose(parallel.matmul(a, b), a @ b, rtol=1e-13, atol=1e-13)
+    a32 = a.astype(np.float32)
+    assert parallel.matmul(a32, b.T.astype(np.float32).T).dtype == np.float32
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3, 5])
+@pytest.mark.parametrize("n_images,budget", [(1, 10**9), (4, 10**9), (2, 200), (3, 5000)])
+def test_chunks_cover_every_row_once_in_enough_bands(parts, n_images, budget):
+    k, oh, ow = 4, 9, 5
+    chunks = conv._chunks(n_images, k, oh, ow, budget, parts, min_rows=3)
+    covered = np.zeros((n_images, oh), int)
+    for n0, n1, oy0, oy1 in chunks:
+        covered[n0:n1, oy0:oy1] += 1
+        if oy1 - oy0 < oh and oy1 < oh:                                 # a band, not the last of its image
+            assert oy1 - oy0 >= 3
+    assert (covered == 1).all()
+    assert len(chunks) >= min(parts, n_images * 3)                    # 9 rows: up to 3 bands of 3 rows
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3], indirect=True)
+@pytest.mark.parametrize("budget", [10**9, 400])
+@pytest.mark.parametrize("winograd", [False, True])
+@pytest.mark.parametrize("n_images", [1, 3])
+def test_convolution_on_threads_equals_the_simple_tier(rng, monkeypatch, threads, budget, winograd, n_images):
+    """Float64, to 1e-12: forward, and dx, dW, db (training: im2col, kept or remade patch matrices) or
+    dx alone (frozen weights: Winograd when on); bands of one image (budget 400) run their scatter
+    into shared rows in two turns."""
+    monkeypatch.setattr(conv, "COLS_BUDGET", budget)
+    monkeypatch.setattr(conv, "WINOGRAD_MIN_CHANNELS", 1 if winograd else 0)
+    monkeypatch.setattr(conv, "WINOGRAD_MIN_TILES", 0)
+    x, w, b = rng.standard_normal((n_images, 3, 13, 11)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    g = rng.standard_normal((n_images, 4, 13, 11))
+    for train in (True, False):
+        def run():
+            xt = mg.Tensor(x, requires_grad=True)
+            wt, bt = mg.Tensor(w, requires_grad=train), mg.Tensor(b, requires_grad=train)
+            out = F.conv2d_relu(xt, wt, bt, 1, 1)
+            out.backward(g)
+            return out.data, xt.grad, wt.grad, bt.grad
+        results = on_both_tiers(run)
+        for a, c in zip(results["simple"], results["fast"]):
+            assert (a is None) == (c is None)
+            if a is not None:
+                np.testing.assert_allclose(c, a, **TOL)
+
+
+@pytest.mark.parametrize("threads", [2], indirect=True)
+def test_a_forked_child_makes_its_own_pool(threads):
+    """The pool's threads do not survive fork: a child that used the parent's pool would wait forever."""
+    import multiprocessing
+    parallel.for_each(lambda item: None, range(4))                      # the parent's pool exists
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        assert pool.apply_async(_sum_squares_on_threads).get(timeout=60) == sum(i * i for i in range(10))
+
+
+def _sum_squares_on_threads():
+    out = [0] * 10
+
+    def work(i):
+        out[i] = i * i
+    parallel.for_each(work, range(10))
+    return sum(out)

@@ -8,9 +8,9 @@
     with mg.use_ops("simple"): ...   # the heavy ops' reading tier; default "fast" (env MINIGRAD_OPS)
     mg.set_threads(1)            # the BLAS's and Numba's threads (the scripts choose: threads.py)
 
-Reading order: backend, tensor, functional (and losses), relu_rules, tiers, simple, nn, optim,
-gradcheck; for speed, the fast tier: fast/ (conv, relu, pool, winograd, memory, cpu_kernels,
-gpu_kernels; reference holds the naive loops the kernels are tested against).
+Reading order: backend, tensor, functional (and losses), heavy_ops, relu_rules, tiers, simple, nn,
+optim, gradcheck; for speed, the fast tier: fast/ (conv, relu, pool, batchnorm, winograd, memory,
+cpu_kernels, gpu_kernels; reference holds the naive loops the kernels are tested against).
 """
 from . import backend, functional, nn, optim, threads
 from .backend import get_array_module, gpu_available, to_device

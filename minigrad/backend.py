@@ -86,7 +86,7 @@ def gpu_available():
 def get_array_module(*arrays):
     """Return ``cupy`` if any argument is a CuPy array, else ``numpy`` (cf. chainer)."""
     for a in arrays:
-        data = getattr(a, "data", a)                # accept Tensors too
+        data = a.like if hasattr(a, "requires_grad") else a   # accept Tensors too (without running them)
         if type(data).__module__.startswith("cupy"):
             return _import_cupy()
     return np
@@ -115,7 +115,7 @@ def check_same_device(op, *operands):
     """
     devices = []
     for a in operands:
-        a = a.data if hasattr(a, "requires_grad") else a           # a Tensor: its array
+        a = a.like if hasattr(a, "requires_grad") else a           # a Tensor: its array (or stand-in)
         if isinstance(a, np.ndarray):
             devices.append("cpu")
         elif type(a).__module__.startswith("cupy"):

@@ -67,14 +67,16 @@ class Function:
         return out
 
     @classmethod
-    def apply_later(cls, *inputs, **params):
+    def apply_later(cls, *inputs, out_like=None, **params):
         """As ``apply``, but the forward runs only when the output's ``data`` is first read. The fast
-        tier uses this to see what consumes a convolution's output before computing it (fast/conv.py)."""
+        tier uses this to see what consumes a convolution's output before computing it (fast/conv.py).
+        ``out_like``: an array of the output's shape, dtype and device (a broadcast view costs no
+        memory), so that reading those does not run the forward."""
         needs = tuple(_grad_enabled and isinstance(t, Tensor) and t.requires_grad for t in inputs)
         record = any(needs)                             # under no_grad nothing needs a gradient
         ctx = Context(needs)
         arrays = [t.data if isinstance(t, Tensor) else t for t in inputs]
-        out = Tensor(_NOT_YET, requires_grad=record)
+        out = Tensor(_NOT_YET if out_like is None else out_like, requires_grad=record)
         out._later = functools.partial(cls.forward, ctx, *arrays, **params)
         if record:
             out._op, out._ctx, out._inputs = cls, ctx, inputs
@@ -118,11 +120,17 @@ class Tensor:
     def data(self, array):
         self._data, self._later = array, None
 
-    shape = property(lambda self: self.data.shape)
-    dtype = property(lambda self: self.data.dtype)
-    ndim = property(lambda self: self.data.ndim)
-    size = property(lambda self: self.data.size)
-    xp = property(lambda self: get_array_module(self.data))
+    @property
+    def like(self):
+        """An array of this tensor's shape, dtype and device: its data, or while its forward is put off
+        a stand-in given by the op (``apply_later``'s ``out_like``), so that argument checks do not run it."""
+        return self._data if self._later is None or self._data is not _NOT_YET else self.data
+
+    shape = property(lambda self: self.like.shape)
+    dtype = property(lambda self: self.like.dtype)
+    ndim = property(lambda self: self.like.ndim)
+    size = property(lambda self: self.like.size)
+    xp = property(lambda self: get_array_module(self.like))
 
     def __len__(self):
         return len(self.data)
@@ -155,6 +163,7 @@ class Tensor:
         """Back-propagate from this tensor; ``grad`` defaults to 1 for a scalar."""
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad (no input did, or no_grad was on)")
+        self.data                                           # run a put-off forward first (its ctx is needed)
         if grad is None:
             if self.size != 1:
                 raise RuntimeError(f"backward: output has shape {self.shape}; pass grad= of that shape "

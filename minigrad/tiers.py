@@ -4,8 +4,9 @@
     with mg.use_ops("simple"): ...                  # inside a block
     mg.current_ops()                                # 'simple' or 'fast'
 
-Both implement conv2d, max_pool2d and relu with the same Function interface and are tested equal;
-functional.py checks the arguments and hands over to the tier in force (``in_force()``).
+Both implement conv2d, max_pool2d, relu, batch_norm and global_avg_pool2d with the same Function
+interface and are tested equal; heavy_ops.py checks the arguments and hands over to the tier in force
+(``in_force()``).
 """
 import contextlib
 import importlib

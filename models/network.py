@@ -8,20 +8,37 @@ of its conv and fc layers) and ``layer(name)`` (the module of a table name). ``f
 until=NAME)`` stops at a layer and returns its activation; ``until=[names]`` returns a dict.
 
 This module holds the parts of that surface that are written once: choosing the layers ``until``
-asks for, ImageNet's preprocessing, loading any file through an architecture module, and turning a
-model's state dict into the weight file's layers and back.
+asks for, ImageNet's preprocessing, loading any file through an architecture module, saving, and
+turning a model's state dict into the weight file's layers and back.
 """
 import math
 from collections import OrderedDict
+from dataclasses import asdict
 
-from minigrad import backend
+from minigrad import backend, nn
 
 from . import formats
+from .formats import hdf5
 from .formats.common import ForeignLayers, WeightsError
 
 #: torchvision's ImageNet preprocessing, the default for newly built nets.
 IMAGENET_RGB = {"channel_order": "RGB", "scale": 1.0, "mean": [0.485, 0.456, 0.406],
                 "std": [0.229, 0.224, 0.225]}
+
+
+class Config:
+    """What the architectures' config dataclasses (VGGConfig, ResNetConfig) share: the dict that a
+    weight file stores as JSON, and back."""
+
+    def to_dict(self):
+        d = asdict(self)
+        d["input_size"] = list(self.input_size)
+        return d
+
+    @classmethod
+    def from_dict(cls, d, name=None):
+        keys = [k for k in cls.__dataclass_fields__ if k != "name"]
+        return cls(name=name or d.get("name", "custom"), **{k: d[k] for k in keys if k in d})
 
 
 def default_meta(config):
@@ -78,21 +95,50 @@ def file_layers(model):
     return layers
 
 
+def save(model, path):
+    """Write ``model`` (weights, buffers such as BN statistics, config, meta, classes) to the project's
+    HDF5 format, atomically."""
+    meta = dict(model.meta, input_size=tuple(model.config.input_size))
+    hdf5.write(path, model.arch, model.config.to_dict(), file_layers(model), meta, model.classes, model.wnids)
+
+
 def state_of(layers):
     """The inverse of :func:`file_layers`: {"layer.dataset": array} for ``load_state_dict``."""
     return {f"{layer}.{key}": array for layer, group in layers.items() for key, array in group.items()}
 
 
+def built(wf, network_class, config, expected):
+    """``network_class(config)`` holding the weights of ``wf``, every layer checked against
+    ``expected`` ({layer: {dataset: shape}}), with the file's meta and classes, in eval mode."""
+    hdf5.check_layers(wf.path, wf.layers, expected)
+    classes = class_names(wf, config.num_classes)
+    with nn.no_init():                                           # the file's weights replace them
+        model = network_class(config)
+    model.load_state_dict(state_of(wf.layers))
+    model.meta = dict(wf.meta, input_size=tuple(config.input_size))
+    model.classes, model.wnids = classes, wf.wnids
+    return model.eval()
+
+
 def load(module, path, device="cpu", arch=None):
     """Load a network of ``module``'s family (vgg, resnet) from a weights file, in eval mode, on ``device``.
+
+    ``module`` names its family (``models.vgg`` -> "vgg") and tells its files apart (``is_vgg``).
 
     ``path``: the project's HDF5, or a foreign file (Keras .h5, torchvision .pth) converted on the fly.
     ``arch``: if given, the file must hold that architecture (else WeightsError).
     """
     backend.check_device(device)                                 # fail before reading a big file
+    family = module.__name__.rsplit(".", 1)[-1]
     wf = formats.read(path)
     if isinstance(wf, ForeignLayers):
-        wf = module.from_foreign(wf, arch)
+        held = wf.family
+        wf = module.from_foreign(wf, arch) if held == family else None
+    else:
+        held = family if getattr(module, f"is_{family}")(wf) else wf.arch
+    if held != family:
+        raise WeightsError(f"weights file {path}: holds a {held} network, which {family}.load does not "
+                           "build (models.load builds any network)")
     model = module.from_weightfile(wf, arch)
     return model.to(device) if device != "cpu" else model
 

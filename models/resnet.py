@@ -33,7 +33,7 @@ inputs, e.g., a 3x3 stride-1 stem without max pool::
 import re
 import sys
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -44,7 +44,7 @@ from . import imagenet, network
 from .blocks import BLOCKS, BasicBlock, Bottleneck, ResidualBlock
 from .formats import hdf5
 from .formats.common import WeightFile, WeightsError, fail, shape_text
-from .network import default_meta, num_parameters  # noqa: F401  (part of resnet's surface)
+from .network import default_meta, num_parameters, save  # noqa: F401  (part of resnet's surface)
 
 #: block type and blocks per stage of torchvision's ResNets (their widths: 64, 128, 256, 512).
 STANDARD = {"resnet18": ("basic", [2, 2, 2, 2]), "resnet34": ("basic", [3, 4, 6, 3]),
@@ -55,7 +55,7 @@ EXPANSION = {name: block.expansion for name, block in BLOCKS.items()}
 
 
 @dataclass
-class ResNetConfig:
+class ResNetConfig(network.Config):
     """A ResNet.
 
     block : "basic" or "bottleneck"
@@ -102,16 +102,6 @@ class ResNetConfig:
         """'bottleneck blocks 3-4-6-3, widths 64-128-256-512' for messages."""
         return (f"{self.block} blocks {'-'.join(map(str, self.depths))}, "
                 f"widths {'-'.join(map(str, self.widths))}")
-
-    def to_dict(self):
-        d = asdict(self)
-        d["input_size"] = list(self.input_size)
-        return d
-
-    @classmethod
-    def from_dict(cls, d, name=None):
-        keys = [k for k in cls.__dataclass_fields__ if k != "name"]
-        return cls(name=name or d.get("name", "custom"), **{k: d[k] for k in keys if k in d})
 
 
 def config_for(arch, num_classes=None, input_size=None):
@@ -239,13 +229,6 @@ def build(arch_or_config, num_classes=None, input_size=None, seed=None, zero_ini
     return model.train()
 
 
-def save(model, path):
-    """Write ``model`` (weights, BN statistics, config, meta, classes) to the project's HDF5, atomically."""
-    meta = dict(model.meta, input_size=tuple(model.config.input_size))
-    hdf5.write(path, model.arch, model.config.to_dict(), network.file_layers(model), meta,
-               model.classes, model.wnids)
-
-
 def layer_shapes(config):
     """{layer: {dataset: shape}} in network order, read off a network built without initialising."""
     with nn.no_init():
@@ -308,8 +291,8 @@ def from_foreign(foreign, arch=None):
         group = dict(group)
         if _BATCH_NORM.search(name) and "num_batches_tracked" not in group:
             group["num_batches_tracked"] = np.zeros((), np.int64)
-        layers[name] = {k: np.ascontiguousarray(v, np.int64 if k == "num_batches_tracked" else np.float32)
-                        for k, v in group.items()}
+        layers[name] = {k: np.asarray(v, np.int64 if k == "num_batches_tracked" else np.float32, order="C")
+                        for k, v in group.items()}                      # (not ascontiguousarray: it makes () (1,))
     config = _infer_config(path, layers, arch)
     expected = layer_shapes(config)
     hdf5.check_layers(path, layers, expected)
@@ -334,14 +317,7 @@ def from_weightfile(wf, arch=None):
             raise ValueError(f"unknown architecture {wf.arch!r} and no ResNet config (known: {', '.join(STANDARD)})")
     except (TypeError, ValueError) as e:
         raise WeightsError(f"weights file {wf.path}: bad 'config' attribute: {e}") from None
-    hdf5.check_layers(wf.path, wf.layers, layer_shapes(config))
-    classes = network.class_names(wf, config.num_classes)
-    with nn.no_init():                                           # the file's weights replace them
-        model = ResNet(config)
-    model.load_state_dict(network.state_of(wf.layers))
-    model.meta = dict(wf.meta, input_size=tuple(config.input_size))
-    model.classes, model.wnids = classes, wf.wnids
-    return model.eval()
+    return network.built(wf, ResNet, config, layer_shapes(config))
 
 
 def load(path, device="cpu", arch=None):

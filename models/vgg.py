@@ -17,7 +17,7 @@ dict name -> activation), which is how saliency and class-model code reach insid
     logits = model(mg.Tensor(batch))             # batch (N, 3, 224, 224) float32, preprocessed
 """
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from minigrad import nn
 from . import imagenet, network
 from .formats import hdf5
 from .formats.common import WeightFile, WeightsError, square_side
-from .network import IMAGENET_RGB, default_meta, num_parameters  # noqa: F401  (part of vgg's surface)
+from .network import IMAGENET_RGB, default_meta, num_parameters, save  # noqa: F401  (part of vgg's surface)
 
 #: conv widths per block for the paper's configurations A, B, D, E.
 STANDARD = {
@@ -38,7 +38,7 @@ STANDARD = {
 }
 
 @dataclass
-class VGGConfig:
+class VGGConfig(network.Config):
     """A VGG-style network.
 
     blocks : conv widths per block, e.g. [[16, 16], [32, 32], [64, 64]]
@@ -79,16 +79,6 @@ class VGGConfig:
         for _ in self.blocks:
             h, w = h // 2, w // 2
         return h, w
-
-    def to_dict(self):
-        d = asdict(self)
-        d["input_size"] = list(self.input_size)
-        return d
-
-    @classmethod
-    def from_dict(cls, d, name=None):
-        keys = ("blocks", "fc", "num_classes", "input_size", "in_channels", "dropout")
-        return cls(name=name or d.get("name", "custom"), **{k: d[k] for k in keys if k in d})
 
 
 def config_for(arch, num_classes=None, input_size=None):
@@ -224,13 +214,6 @@ def build(arch_or_config, num_classes=None, input_size=None, seed=None):
     return model.train()
 
 
-def save(model, path):
-    """Write ``model`` (weights, config, meta, classes) to the project's HDF5 format, atomically."""
-    meta = dict(model.meta, input_size=tuple(model.config.input_size))
-    hdf5.write(path, model.arch, model.config.to_dict(), network.file_layers(model), meta,
-               model.classes, model.wnids)
-
-
 def describe(blocks):
     """'13 conv layers in blocks 2-2-3-3-3' for messages."""
     return f"{sum(map(len, blocks))} conv layers in blocks {'-'.join(str(len(b)) for b in blocks)}"
@@ -297,14 +280,7 @@ def from_weightfile(wf, arch=None):
     else:
         raise WeightsError(f"weights file {wf.path}: unknown architecture {wf.arch!r} and no 'config' "
                            f"attribute (known: {', '.join(STANDARD)})")
-    hdf5.check_layers(wf.path, wf.layers, layer_shapes(config))
-    classes = network.class_names(wf, config.num_classes)
-    with nn.no_init():                                           # the file's weights replace them
-        model = VGG(config)
-    model.load_state_dict(network.state_of(wf.layers))
-    model.meta = dict(wf.meta, input_size=tuple(config.input_size))
-    model.classes, model.wnids = classes, wf.wnids
-    return model.eval()
+    return network.built(wf, VGG, config, layer_shapes(config))
 
 
 def load(path, device="cpu", arch=None):

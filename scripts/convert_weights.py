@@ -33,7 +33,7 @@ def main(argv=None):
     args = parse_args(argv)
     from models import convert
     wf = convert.convert(args.src, args.out, arch=args.arch)
-    n = sum(a.size for layer in wf.layers.values() for a in layer.values())
+    n = sum(a.size for layer in wf.layers.values() for k, a in layer.items() if k in ("weight", "bias"))
     top = f"{len(wf.classes)} classes" if wf.config.get("num_classes") else "no classifier"
     m = wf.meta
     print(f"{args.src}: {wf.arch}, {len(wf.layers)} layers, {n:,} parameters, {top}, input "

@@ -10,7 +10,10 @@ Optimisations made (each measured on VGG16; README "Speed"):
 - the patch matrices kept for the weight gradient when training (``KEEP_COLS_LIMIT``);
 - bias and ReLU fused into the pass that unpacks the GEMM result, the ReLU rule into the pass that
   packs the gradient (``relu_of``: the model just applies a ReLU to the convolution's output);
-- Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions with enough channels (``WINOGRAD_MIN_CHANNELS``).
+- Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions with enough channels (``WINOGRAD_MIN_CHANNELS``);
+- 1x1 unpadded convolutions (ResNet's bottlenecks and shortcuts) as plain GEMMs on the input, with
+  no patch matrix; a stride subsamples the input first (``_pointwise_forward``);
+- an inference-mode batch norm folded into the convolution before it (batchnorm.py, via ``pending``).
 """
 from functools import partial
 
@@ -50,6 +53,12 @@ def _chunks(n_images, k, oh, ow, budget=None):
 #: fewer channels its 16 GEMMs, each summing over C terms, run too slowly to pay for the transforms
 #: (VGG16's 64-channel layers were no faster; 128 beat 64 and 256 on the benchmark). 0: never.
 WINOGRAD_MIN_CHANNELS = 128
+
+
+#: 1x1 unpadded convolutions go by plain GEMMs on the input (``_pointwise_forward``), without the patch
+#: matrix, which for them is a copy of the input (subsampled by the stride). False: by im2col like the
+#: others (to compare the two; measured on ResNet-50's 1x1 layers, README "Speed").
+POINTWISE_GEMM = True
 
 
 def _winograd_applies(x, w, stride, padding):
@@ -92,6 +101,11 @@ class Conv2d(Function):
         bias = b if b is not None else xp.zeros(O, x.dtype)
         ctx.geometry, ctx.out_size, ctx.relu, ctx.cols = geometry, (oh, ow), relu, []
         ctx.winograd = not ctx.needs_input_grad[1] and _winograd_applies(x, w, stride, padding)
+        ctx.pointwise = POINTWISE_GEMM and (kh, kw, ph, pw) == (1, 1, 0, 0)
+        if ctx.pointwise:                                                  # 1x1: a GEMM on x itself
+            out = _pointwise_forward(x, w, bias, stride, relu, kernels)
+            ctx.save_for_backward(x, w, out if relu else None)
+            return out
         if ctx.winograd:
             out = winograd.conv(x, winograd.filters(w), bias, padding, relu, partial(_chunks, N))
             ctx.save_for_backward(x, w, out if relu else None)
@@ -124,6 +138,8 @@ class Conv2d(Function):
         oh, ow = ctx.out_size
         O = w.shape[0]
         P, Kc = oh * ow, C * kh * kw
+        if ctx.pointwise:
+            return _pointwise_backward(ctx, x, w, relu.backward(y, g) if ctx.relu else g)
         if ctx.winograd:
             # Only dx (the weights need no gradient): the convolution of g with the filters turned by
             # 180 degrees, input and output channels swapped, padding 2 - p; Winograd again.
@@ -170,11 +186,72 @@ class Conv2d(Function):
         return dx, (dw2.reshape(w.shape) if need_w else None), db
 
 
+def _subsampled(x, stride):
+    """x[:, :, ::sh, ::sw] (N, C, oh, ow): the pixels that a 1x1 unpadded convolution with this stride reads."""
+    if tuple(stride) == (1, 1):
+        return x
+    return get_array_module(x).ascontiguousarray(x[:, :, ::stride[0], ::stride[1]])
+
+
+def _pointwise_forward(x, w, bias, stride, fuse_relu, kernels):
+    """A 1x1 unpadded convolution is one GEMM per image over the channels, on the input itself (its
+    patch matrix would be x, copied); a stride first subsamples x:
+        out[n] (O, P) = W (O, C) @ xs[n] (C, P),      xs = x[:, :, ::sh, ::sw]
+    """
+    xp = get_array_module(x)
+    xs = _subsampled(x, stride)                                            # (N, C, oh, ow)
+    N, C, oh, ow = xs.shape
+    O = w.shape[0]
+    out = xp.matmul(w.reshape(O, C), xs.reshape(N, C, oh * ow))            # (N, O, P)
+    for n in range(N):
+        kernels.gemm_out_to_nchw(out[n], bias, fuse_relu, 0, 0, out[n:n + 1])   # bias (+ ReLU) in place
+    return out.reshape(N, O, oh, ow)
+
+
+def _pointwise_backward(ctx, x, w, g):
+    """The GEMMs transposed, g already through the fused ReLU's rule:
+        dW (O, C) = sum_n g[n] (O, P) @ xs[n].T (P, C)     dxs[n] (C, P) = W.T (C, O) @ g[n] (O, P)
+    and dx is dxs where xs came from (0 at the pixels a stride skipped)."""
+    xp = get_array_module(g)
+    need_x, need_w = ctx.needs_input_grad[:2]
+    need_b = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
+    N, O, oh, ow = g.shape
+    C = x.shape[1]
+    g = xp.ascontiguousarray(g).reshape(N, O, oh * ow)                     # (N, O, P)
+    w2 = w.reshape(O, C)                                                   # (O, C)
+    dx = dw = None
+    if need_w:
+        xs = _subsampled(x, ctx.geometry[2:4]).reshape(N, C, oh * ow)      # (N, C, P)
+        dw = xp.zeros((O, C), g.dtype)
+        for n in range(N):
+            dw += g[n] @ xs[n].T                                           # (O, P) @ (P, C)
+        dw = dw.reshape(w.shape)
+    if need_x:
+        dxs = xp.matmul(w2.T, g).reshape(N, C, oh, ow)                     # (C, O) @ (N, O, P)
+        if dxs.shape == x.shape:
+            dx = dxs
+        else:
+            dx = xp.zeros_like(x)
+            dx[:, :, ::ctx.geometry[2], ::ctx.geometry[3]] = dxs
+    return dx, dw, (g.sum(axis=(0, 2)) if need_b else None)
+
+
 def conv2d(x, w, b, stride, padding):
-    """Tensors in, checked by functional.conv2d. The forward is put off until the output is read:
-    if what reads it is a ReLU, the two run as one op (``relu_of``)."""
-    params = dict(stride=stride, padding=padding, relu=False)
-    return Conv2d.apply_later(x, w, b, **params) if b is not None else Conv2d.apply_later(x, w, **params)
+    """Tensors in, checked by heavy_ops.conv2d. The forward is put off until the output is read:
+    if what reads it is a ReLU, the two run as one op (``relu_of``); an inference-mode batch norm
+    folds into it (batchnorm.py)."""
+    return put_off(x, w, b, stride, padding)
+
+
+def put_off(x, w, b, stride, padding):
+    """Conv2d.apply_later (without a fused ReLU), its output's shape, dtype and device known at once."""
+    (sh, sw), (ph, pw) = stride, padding
+    N, _, H, W = x.shape
+    O, _, kh, kw = w.shape
+    xp = get_array_module(x)
+    like = xp.broadcast_to(xp.empty(1, x.dtype), (N, O, (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1))
+    inputs = (x, w) if b is None else (x, w, b)
+    return Conv2d.apply_later(*inputs, out_like=like, stride=stride, padding=padding, relu=False)
 
 
 def pending(x):

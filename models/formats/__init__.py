@@ -2,11 +2,12 @@
 
     hdf5    the project's own file (read, write, check_layers): named layers, config, preprocessing
     keras   Keras VGG .h5 files (HDF5 too, told apart by Keras' ``layer_names`` attribute)
-    pth     PyTorch .pth state dicts (torchvision's VGGs), through an unpickler that allows only tensors
+    pth     PyTorch .pth state dicts (torchvision's VGGs and ResNets), through an unpickler that
+            allows only tensors
 
 The readers know file layouts, not networks: a foreign file comes back as unnamed layers
-(:class:`ForeignLayers`) that the architecture module (``models/vgg.py``) names and checks.
-``models.load`` puts the two together.
+(:class:`ForeignLayers`) that the architecture module (``models/vgg.py``, ``models/resnet.py``) names
+and checks. ``models.load`` puts the two together.
 """
 import os
 

@@ -83,7 +83,7 @@ def write(path, arch, config, layers, meta, classes, wnids=None):
         with h5py.File(tmp, "w") as f:
             a = f.attrs
             a["format"] = FORMAT
-            a["format_version"] = 1 if only_weight_bias else FORMAT_VERSION   # VGG files stay readable by version-1 readers
+            a["format_version"] = 1 if only_weight_bias else FORMAT_VERSION   # version-1 readers read VGG files
             a["arch"] = arch
             a["config"] = json.dumps(config)
             a["num_classes"] = int(config.get("num_classes") or 0)

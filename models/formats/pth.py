@@ -1,4 +1,5 @@
-"""PyTorch ``.pth`` files (torchvision's VGGs and ResNets), read **without torch**, refusing any pickle that asks for more.
+"""PyTorch ``.pth`` files (torchvision's VGGs and ResNets), read **without torch**, refusing any
+pickle that asks for more.
 
 A ``.pth`` file is a pickle. Unpickling runs whatever callables the pickle names, so a hostile file
 could run ``os.system``. This reader's unpickler allows only what a state dict needs:

@@ -20,6 +20,9 @@ CONV_CASES = [
     ((1, 2, 7, 9), (2, 5, 5), 2, 2),
     ((2, 2, 6, 7), (2, 3, 1), (2, 1), (1, 0)),
     ((2, 4, 5, 5), (3, 1, 3), 1, (0, 2)),
+    ((2, 3, 9, 8), (4, 1, 1), 2, 0),          # 1x1 with strides: the fast tier subsamples, then one GEMM
+    ((1, 2, 7, 8), (3, 1, 1), (2, 3), 0),
+    ((2, 2, 15, 14), (3, 7, 7), 2, 3),        # ResNet's first convolution (7x7, stride 2, padding 3)
 ]
 
 
@@ -68,36 +71,50 @@ def test_conv2d_relu_fused_gradcheck_and_equals_unfused(tier, rng):
     assert mg.gradcheck(lambda x, w, b: F.conv2d_relu(x, w, b, 1, 1), [x, w, b])
 
 
-# (N, C, H, W), kernel, stride: non-overlapping (stride = kernel), overlapping (stride < kernel),
-# gaps (stride > kernel), non-square windows, sizes that do not divide.
+# (N, C, H, W), kernel, stride, padding: non-overlapping (stride = kernel), overlapping (stride < kernel),
+# gaps (stride > kernel), non-square windows, sizes that do not divide; padding (with -inf) of 1 and 2,
+# unequal per side, as ResNet's 3x3 stride-2 padding-1 pooling.
 POOL_CASES = [
-    ((2, 3, 8, 8), 2, None),
-    ((2, 2, 7, 9), 3, 2),
-    ((1, 3, 9, 7), 2, 1),
-    ((2, 2, 10, 11), 2, 3),
-    ((3, 1, 9, 8), (3, 2), (2, 1)),
+    ((2, 3, 8, 8), 2, None, 0),
+    ((2, 2, 7, 9), 3, 2, 0),
+    ((1, 3, 9, 7), 2, 1, 0),
+    ((2, 2, 10, 11), 2, 3, 0),
+    ((3, 1, 9, 8), (3, 2), (2, 1), 0),
+    ((2, 2, 9, 8), 3, 2, 1),
+    ((1, 3, 7, 10), (3, 5), (2, 1), (1, 2)),
+    ((2, 1, 8, 9), 2, 2, 1),
+    ((1, 2, 11, 7), 5, 3, 2),
 ]
 
 
-@pytest.mark.parametrize("xshape,kernel,stride", POOL_CASES)
-def test_max_pool2d_gradcheck(tier, rng, xshape, kernel, stride):
+@pytest.mark.parametrize("xshape,kernel,stride,padding", POOL_CASES)
+def test_max_pool2d_gradcheck(tier, rng, xshape, kernel, stride, padding):
     x = mg.Tensor(distinct(rng, xshape), requires_grad=True)   # no ties: the argmax cannot move
-    assert mg.gradcheck(lambda x: F.max_pool2d(x, kernel, stride), [x], eps=1e-6)
+    assert mg.gradcheck(lambda x: F.max_pool2d(x, kernel, stride, padding), [x], eps=1e-6)
 
 
-@pytest.mark.parametrize("xshape,kernel,stride", POOL_CASES)
-def test_max_pool2d_matches_naive_loops(tier, rng, xshape, kernel, stride):
+@pytest.mark.parametrize("xshape,kernel,stride,padding", POOL_CASES)
+def test_max_pool2d_matches_naive_loops(tier, rng, xshape, kernel, stride, padding):
     x = distinct(rng, xshape)
     k = F._pair(kernel, "", "")
     s = k if stride is None else F._pair(stride, "", "")
     xt = mg.Tensor(x, requires_grad=True)
-    out = F.max_pool2d(xt, kernel, stride)
-    want, switches = ref.max_pool2d(x, *k, *s)
+    out = F.max_pool2d(xt, kernel, stride, padding)
+    want, switches = ref.max_pool2d(x, *k, *s, *F._pair(padding, "", ""))
     np.testing.assert_array_equal(out.data, want)
     g = rng.standard_normal(out.shape)
     out.backward(g)
     # where windows overlap, the simple tier adds an element's gradients in another order: 1e-12
     np.testing.assert_allclose(xt.grad, ref.max_pool2d_backward(g, switches, x.shape), rtol=1e-12, atol=1e-12)
+
+
+def test_padded_max_pool2d_never_picks_the_padding(tier):
+    """Padding is -inf (PyTorch's rule), not 0: all-negative windows at the border keep their maximum."""
+    x = mg.Tensor(-np.arange(1.0, 17.0).reshape(1, 1, 4, 4), requires_grad=True)
+    out = F.max_pool2d(x, 3, 2, 1)
+    np.testing.assert_array_equal(out.data[0, 0], [[-1, -2], [-5, -6]])
+    out.sum().backward()
+    np.testing.assert_array_equal(x.grad[0, 0], [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]])
 
 
 def test_max_pool2d_ties_go_to_the_first_maximum(tier):

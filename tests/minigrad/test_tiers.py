@@ -58,14 +58,14 @@ def test_conv2d_forward_and_backward_equal(rng, xshape, wshape, stride, padding,
         assert_tiers_equal(on_both_tiers(run))
 
 
-@pytest.mark.parametrize("xshape,kernel,stride", POOL_CASES)
-def test_max_pool2d_forward_and_backward_equal_with_ties(rng, xshape, kernel, stride):
+@pytest.mark.parametrize("xshape,kernel,stride,padding", POOL_CASES)
+def test_max_pool2d_forward_and_backward_equal_with_ties(rng, xshape, kernel, stride, padding):
     """Values from {0, 1, 2}: many ties, which both tiers give to the first maximum of a window."""
     x = rng.integers(0, 3, xshape).astype(np.float64)
 
     def run():
         xt = mg.Tensor(x, requires_grad=True)
-        out = F.max_pool2d(xt, kernel, stride)
+        out = F.max_pool2d(xt, kernel, stride, padding)
         out.backward(np.random.default_rng(7).standard_normal(out.shape))
         return out.data, xt.grad
     assert_tiers_equal(on_both_tiers(run))
@@ -119,6 +119,77 @@ def test_small_vgg_stays_float32(tier, rng):
         logits[:, 1].sum().backward()
     assert logits.dtype == np.float32 and xt.grad.dtype == np.float32
     assert all(p.grad.dtype == np.float32 for p in net.parameters())
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_and_global_avg_pool_equal(rng, training):
+    x, gamma, beta = rng.standard_normal((3, 4, 5, 6)) * 2 + 1, rng.standard_normal(4), rng.standard_normal(4)
+    mean, var, g = rng.standard_normal(4), rng.uniform(0.5, 2, 4), rng.standard_normal((3, 4))
+
+    def run():
+        xt, gt, bt = (mg.Tensor(a, requires_grad=True) for a in (x, gamma, beta))
+        running_mean, running_var = mean.copy(), var.copy()
+        out = F.global_avg_pool2d(F.batch_norm(xt, gt, bt, running_mean, running_var, training) ** 2)
+        out.backward(g)
+        return out.data, xt.grad, gt.grad, bt.grad, running_mean, running_var
+    assert_tiers_equal(on_both_tiers(run))
+
+
+class TinyResNet(nn.Module):
+    """ResNet's pieces at toy size: conv 7x7/2 pad 3, BN, ReLU, max pool 3x3/2 pad 1; a basic block
+    (3x3 conv, BN, ReLU, 3x3 conv, BN, + identity, ReLU); a block with stride 2 whose shortcut is a
+    1x1 stride-2 conv + BN; global average pooling; a linear layer. Every ReLU one module (as
+    torchvision's blocks reuse theirs)."""
+
+    def __init__(self, dtype=np.float64, seed=3):
+        super().__init__()
+        mg.manual_seed(seed)
+        self.conv1, self.bn1 = nn.Conv2d(3, 4, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(4)
+        self.relu, self.maxpool = nn.ReLU(), nn.MaxPool2d(3, 2, 1)
+        self.conv2, self.bn2 = nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4)
+        self.conv3, self.bn3 = nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4)
+        self.conv4, self.bn4 = nn.Conv2d(4, 6, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(6)
+        self.conv5, self.bn5 = nn.Conv2d(6, 6, 3, padding=1, bias=False), nn.BatchNorm2d(6)
+        self.down, self.down_bn = nn.Conv2d(4, 6, 1, stride=2, bias=False), nn.BatchNorm2d(6)
+        self.gap, self.fc = nn.GlobalAvgPool2d(), nn.Linear(6, 5)
+        rng = np.random.default_rng(seed)
+        for name, m in self.named_modules():                          # random affine and statistics
+            if isinstance(m, nn.BatchNorm2d):
+                C = m.num_features
+                m.weight.data, m.bias.data = rng.uniform(0.5, 1.5, C), rng.standard_normal(C) * 0.3
+                m.running_mean, m.running_var = rng.standard_normal(C) * 0.3, rng.uniform(0.5, 2, C)
+        self.fc.bias.data = rng.standard_normal(5)
+        self.to(dtype=dtype)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        y = self.bn3(self.conv3(self.relu(self.bn2(self.conv2(x)))))
+        x = self.relu(x + y)                                          # the residual addition
+        y = self.bn5(self.conv5(self.relu(self.bn4(self.conv4(x)))))
+        x = self.relu(self.down_bn(self.down(x)) + y)
+        return self.fc(self.gap(x))
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("rule", relu_rules.RULES)
+def test_tiny_resnet_end_to_end_equal(rng, rule, training):
+    """Logits, the input gradient of a class score and (training) every parameter's gradient and the
+    running statistics: equal on both tiers, under every rule; in eval mode with only the input
+    needing a gradient, the fast tier folds each BN into its convolution."""
+    x = rng.standard_normal((2, 3, 21, 18))
+
+    def run():
+        net = TinyResNet().train(training)
+        if not training:
+            net.requires_grad_(False)
+        xt, seen = mg.Tensor(x, requires_grad=True), []
+        logits = net(xt)
+        with mg.relu_rule(rule), relu_rules.observe(lambda *arrays: seen.append(arrays)):
+            logits[:, 3].sum().backward()
+        assert len(seen) == 5                                         # every ReLU call, reused module or not
+        grads = [p.grad for p in net.parameters()] if training else []
+        return [logits.data, xt.grad] + grads + [b for _, b in net.named_buffers()]
+    assert_tiers_equal(on_both_tiers(run))
 
 
 def test_the_simple_tier_calls_the_rule_function(rng, monkeypatch):

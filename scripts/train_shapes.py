@@ -127,7 +127,7 @@ def main(argv=None):
     import minigrad as mg
     from minigrad import functional as F
     import models
-    from models import preprocess, resnet, shapes, vgg
+    from models import network, preprocess, shapes
 
     t0 = time.perf_counter()
     meta = dict(META, resize=args.size, crop=args.size, input_size=(args.size, args.size))
@@ -189,7 +189,7 @@ def main(argv=None):
         print(f"epoch {epoch}: train accuracy {hits / seen:.4f}, held-out accuracy {acc:.4f}")
     minutes = (time.perf_counter() - t_train) / 60
     model.to("cpu")
-    (resnet if args.arch == "resnet" else vgg).save(model, args.out)
+    network.save(model, args.out)
     print(f"held-out accuracy {acc:.4f} on {args.test_size} images; training took {minutes:.1f} min "
           f"({(time.perf_counter() - t0) / 60:.1f} min in all); saved {args.out}"
           + (" (replaced the file that was there)" if replacing else ""))

@@ -1,6 +1,8 @@
 """scripts/train_shapes.py: where it writes. A trial run once replaced the shipped model by default."""
 import hashlib
 
+import numpy as np
+
 from models import vgg
 
 from ..cli import ROOT, call
@@ -36,3 +38,20 @@ def test_replacing_a_file_needs_out_naming_it_and_is_reported(tmp_path, capsys):
     out = capsys.readouterr()
     assert f"{target} exists: it will be replaced" in out.err
     assert f"saved {target} (replaced the file that was there)" in out.out
+
+
+def test_the_resnet_trains_its_batch_norms_and_keeps_their_statistics(tmp_path, monkeypatch, capsys):
+    import models
+    from minigrad import nn
+    from models import resnet
+    monkeypatch.chdir(tmp_path)
+    assert call("train_shapes", *TINY, "--arch", "resnet") == 0           # 16 images, batch 8: 2 steps
+    assert "saved out/shapes_resnet.h5" in capsys.readouterr().out
+    model = models.load(tmp_path / "out" / "shapes_resnet.h5")
+    assert isinstance(model, resnet.ResNet) and model.config.input_size == (16, 16)
+    bns = [model.layer(n) for n in model.layer_names if isinstance(model.layer(n), nn.BatchNorm2d)]
+    assert bns and all(int(bn.num_batches_tracked) == 2 for bn in bns)
+    assert all(np.abs(bn.running_mean).max() > 0 for bn in bns)           # moved from the fresh zeros
+    # --resume takes a file of the same architecture only
+    assert call("train_shapes", *TINY, "--arch", "vgg", "--resume", "out/shapes_resnet.h5") == 2
+    assert "not a shapes network of this architecture (--arch vgg)" in capsys.readouterr().err

@@ -26,6 +26,7 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WEIGHTS = PROJECT_ROOT / "weights" / "shapes_vgg.h5"
+SHAPES_RESNET = PROJECT_ROOT / "weights" / "shapes_resnet.h5"       # the shipped ResNet (the demo shows both)
 
 if str(PROJECT_ROOT) not in sys.path:           # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(PROJECT_ROOT))
@@ -112,22 +113,24 @@ def check_device(device):
 
 
 def load_model(path, device="cpu", images=None):
-    """models.load (a network of any architecture the project reads) with a friendly message when the
-    default demo weights are absent.
+    """models.load (a network of any architecture the project reads) with a friendly message when
+    shipped demo weights are absent.
 
-    ``images``: the user's --image paths, if any; with the shipped shapes model they get a note
+    ``images``: the user's --image paths, if any; with a shipped shapes model they get a note
     (once) that this network knows only shapes, and how to use a real one.
     """
     import models
     path = Path(path)
-    if images and path.exists() and path.resolve() == DEFAULT_WEIGHTS.resolve():
-        warn(f"using the shipped demo model {DEFAULT_WEIGHTS.relative_to(PROJECT_ROOT)}, trained only on "
+    shipped = next((s for s in (DEFAULT_WEIGHTS, SHAPES_RESNET) if path.resolve() == s.resolve()), None)
+    if images and path.exists() and shipped:
+        warn(f"using the shipped demo model {shipped.relative_to(PROJECT_ROOT)}, trained only on "
              "10 synthetic shapes (circle, ring, triangle, ..., L-shape): on other pictures its classes and "
              "maps mean little. For a real network, convert VGG16 or ResNet weights and pass --weights FILE.h5 "
              "(weights/README.md says how)")
-    if not path.exists() and path.resolve() == DEFAULT_WEIGHTS.resolve():
+    if not path.exists() and shipped:
         raise CLIError(f"the demo weights {path} are missing: restore them with `git checkout "
-                       "weights/shapes_vgg.h5` (weights/README.md: how they were made), or pass --weights FILE.h5")
+                       f"{shipped.relative_to(PROJECT_ROOT)}` (weights/README.md: how they were made), "
+                       "or pass --weights FILE.h5")
     check_device(device)
     return models.load(path, device=device)
 

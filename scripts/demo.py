@@ -1,24 +1,29 @@
 #!/usr/bin/env python
-"""The whole paper on the shipped shapes network, offline, in a few minutes on a CPU.
+"""The whole paper on the two shipped shapes networks, a VGG and a ResNet, side by side, offline, in a
+few minutes on a CPU.
 
     python scripts/demo.py                 # writes out/
     python scripts/demo.py --fast          # a quick smoke run (fewer images and steps)
+    python scripts/demo.py --weights weights/shapes_vgg.h5     # one network (any shapes network)
 
 Generates held-out test images (one per class), and writes:
   out/images/               the test images
-  out/saliency/             per image: gradient, deconvnet and guided maps, and the localisation
-  out/class_models.png      the class model of every class (paper Sec. 2), titled with its score
+  out/saliency/             per image: each network's gradient, deconvnet and guided maps, and its localisation
+  out/class_models.png      each network's class model of every class (paper Sec. 2), titled with its score
+                            and what the other network calls the picture
   out/saliency_summary.png  the maps and localisations of every image on one page
   out/summary.png           all of it on one page, with a legend and a caption saying how maps are scaled
-and, at the end, lists what it wrote.
+and, at the end, prints which network calls which class models their class (each network judges
+every network's pictures) and lists what it wrote.
 """
 import argparse
 import time
 
 import numpy as np
 
-from _common import add_device_arg, add_weights_arg, check_device, load_model, output_folder, run
-from _images import class_label, output_dir, save_npy
+from _common import DEFAULT_WEIGHTS, SHAPES_RESNET, PROJECT_ROOT, add_device_arg, check_device, load_model, \
+    output_folder, run
+from _images import output_dir, save_npy, top1
 
 DEMO_SEED = 2013                       # the paper's year; any seed the training did not use
 CLIP = 99                              # heat maps: each map's 99th percentile and above is the top colour
@@ -44,22 +49,79 @@ def class_score(model, image, c):
     return float(logits[c]), float(p[c] / p.sum())
 
 
-def summary_page(rows, class_images, class_titles, heat_label, caption):
+def summary_page(rows, ncols, class_images, class_titles, class_cols, heat_label, caption):
     """One page: a row of panels per image, then the class models, a legend, a colour bar, a caption."""
     from saliency import render
-    cell, width = 1.4, 5 * 1.5
-    strip_rows = -(-len(class_images) // 5)
-    fig = render.new_figure(width, len(rows) * (cell + 0.4) + strip_rows * (cell + 0.5) + 3.2)
-    top, bottom = fig.subfigures(2, 1, height_ratios=[len(rows) * (cell + 0.4), strip_rows * (cell + 0.5) + 0.3])
-    render.draw_panels(top, [p for row in rows for p in row], 5, cell)
+    cell, width = 1.4, max(ncols, class_cols) * 1.5
+    strip_rows = -(-len(class_images) // class_cols)
+    class_cell = width / class_cols - 0.1
+    fig = render.new_figure(width, len(rows) * (cell + 0.4) + strip_rows * (class_cell + 0.5) + 3.2)
+    top, bottom = fig.subfigures(2, 1, height_ratios=[len(rows) * (cell + 0.4),
+                                                      strip_rows * (class_cell + 0.5) + 0.3])
+    render.draw_panels(top, [p for row in rows for p in row], ncols, cell)
     bottom.suptitle("class models", fontsize=render.FONT_SIZE + 1)
-    render.draw_panels(bottom, [render.Panel(im, t) for im, t in zip(class_images, class_titles)], 5, cell)
+    render.draw_panels(bottom, [render.Panel(im, t) for im, t in zip(class_images, class_titles)], class_cols,
+                       class_cell)
     return render.to_array(render.finish(fig, caption, LEGEND, heat_label, bar_under=top))
+
+
+def class_models(nets, names, prefix, steps):
+    """Each network's class model of every class (the library's default recipe), and every picture, as
+    shown, judged by every network. Returns the pictures (uint8), their titles, and ``judged[i][j]``:
+    network j's top-1 class of network i's picture of each class."""
+    import saliency
+    from models import preprocess
+    from tqdm import tqdm
+    pictures, titles = [], []
+    for i, model in enumerate(nets):
+        for c in tqdm(range(len(model.classes)), desc=f"class models ({names[i]})", unit="class"):
+            image = saliency.class_model(model, c, steps=steps)
+            pictures.append(preprocess.to_display(image, model.meta))    # in the pixel range: shown as is
+            score, prob = class_score(model, image, c)
+            titles.append(f"{prefix[i]}{model.classes[c]}\nS_c {score:.1f}, p {prob:.0%}")
+    n = len(nets[0].classes)
+    judged = [[top1(judge, np.stack([preprocess.normalise(p, judge.meta) for p in pictures[i * n:(i + 1) * n]]))
+               for judge in nets] for i in range(len(nets))]
+    for i in range(len(nets)):
+        for c in range(n):
+            titles[i * n + c] += "".join(f"\n{names[j]}: {nets[j].classes[judged[i][j][c]]}"
+                                         + ("" if judged[i][j][c] == c else " !") for j in range(len(nets)) if j != i)
+    return pictures, titles, judged
+
+
+def network_names(nets):
+    """A short name per network for titles and tables: its class ("VGG", "ResNet"), numbered when repeated."""
+    names = [type(m).__name__ for m in nets]
+    return [f"{n} {names[:i].count(n) + 1}" if names.count(n) > 1 else n for i, n in enumerate(names)]
+
+
+def cross_table(names, judged):
+    """Lines of a table: for the class models of each network (rows), how many each network (columns)
+    calls their class. ``judged[i][j]``: network j's top-1 class of network i's picture of each class."""
+    width = max(len(n) for n in names) + 2
+    lines = [f"{'made by':<{width}}" + "".join(f"{'judged by ' + n:>{width + 10}}" for n in names)]
+    for i, row in enumerate(judged):
+        lines.append(f"{names[i]:<{width}}" + "".join(
+            f"{f'{own_class(v)}/{len(v)}':>{width + 10}}" for v in row))
+    return lines
+
+
+def own_class(verdicts):
+    """How many pictures (one per class, in class order) are called their own class."""
+    return int(sum(int(v) == c for c, v in enumerate(verdicts)))
+
+
+def cross_sentence(names, judged):
+    """The cross-classification in words, for the caption."""
+    parts = [f"the {names[j]} calls {own_class(judged[i][j])}/{len(judged[i][j])} of the {names[i]}'s class models "
+             "their class" for i in range(len(names)) for j in range(len(names)) if i != j]
+    own = ", ".join(f"the {n} {own_class(judged[i][i])}/{len(judged[i][i])}" for i, n in enumerate(names))
+    return f"Each network judges every other's class models (as shown): {'; '.join(parts)} (its own: {own})."
 
 
 #: what the demo's outputs are, for the listing at the end (a file not named here is listed bare)
 CONTENTS = {"summary.png": "everything on one page", "saliency_summary.png": "the maps and localisations",
-            "class_models.png": "the class model of every class", "images": "the test images",
+            "class_models.png": "each network's class model of every class", "images": "the test images",
             "saliency": "maps and localisation per image"}
 
 
@@ -81,9 +143,12 @@ def listing(out, since):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Run every method of the paper on the shipped demo network and "
-                                            "write the pictures to --out.")
-    add_weights_arg(p)
+    p = argparse.ArgumentParser(description="Run every method of the paper on the shipped demo networks (a VGG and "
+                                            "a ResNet, side by side) and write the pictures to --out.")
+    shipped = [str(w.relative_to(PROJECT_ROOT)) for w in (DEFAULT_WEIGHTS, SHAPES_RESNET)]
+    p.add_argument("--weights", nargs="+", metavar="FILE.h5", default=[str(DEFAULT_WEIGHTS), str(SHAPES_RESNET)],
+                   help="one or more shapes networks, shown side by side; each one's class models are also "
+                        f"judged by the others (default: the shipped {' and '.join(shipped)})")
     add_device_arg(p)
     p.add_argument("--out", default="out", type=output_folder, metavar="DIR", help="output folder (default out/)")
     p.add_argument("--fast", action="store_true", help="3 images and 20 class-model steps (a smoke test)")
@@ -105,10 +170,17 @@ def main(argv=None):
     from models import preprocess, shapes
     from saliency import render
 
-    model = load_model(args.weights, args.device)
-    if model.classes != list(shapes.CLASSES):
-        raise ValueError(f"{args.weights}: the demo needs the shapes network (its classes are {shapes.CLASSES})")
-    size = model.config.input_size[0]
+    nets = [load_model(w, args.device) for w in args.weights]
+    for w, model in zip(args.weights, nets):
+        if model.classes != list(shapes.CLASSES):
+            raise ValueError(f"{w}: the demo needs a shapes network (its classes are {shapes.CLASSES})")
+    sizes = {tuple(m.config.input_size) for m in nets}
+    if len(sizes) > 1:
+        raise ValueError(f"--weights: the networks take different input sizes ({', '.join(map(str, sizes))})")
+    names = network_names(nets)
+    tags = [n.lower().replace(" ", "") for n in names]
+    prefix = [f"{n}: " if len(nets) > 1 else "" for n in names]
+    size = nets[0].config.input_size[0]
     out = output_dir(args.out)
     for sub in ("images", "saliency"):
         (out / sub).mkdir(exist_ok=True)
@@ -118,51 +190,59 @@ def main(argv=None):
     picks = [int(np.flatnonzero(labels == c)[0]) for c in range(len(shapes.CLASSES))]
     picks = picks[:3] if args.fast else picks
     steps = 20 if args.fast else args.steps
-    rows, ious = [], []
+    rows, ious = [], [[] for _ in nets]
     heat_label = f"saliency map value: 0 = the map's minimum, 1 = its {CLIP:g}th percentile and above"
-    with tqdm(total=len(picks), desc="maps and localisation", unit="image") as bar:
+    with tqdm(total=len(picks) * len(nets), desc="maps and localisation", unit="map set") as bar:
         for k in picks:
             rgb, label = images[k], int(labels[k])
             name = f"{k:02d}_{shapes.CLASSES[label]}"
             render.save_png(out / "images" / f"{name}.png", rgb)
-            x = preprocess.normalise(rgb, model.meta)[None]
-            maps = {r: mg.backend.to_numpy(saliency.saliency_map(saliency.input_gradient(model, x, label, rule=r)))[0]
-                    for r in relu_rules.RULES}
-            mask, box = saliency.localise(rgb, maps["gradient"], **LOCALISE)
-            panel, iou = render.localisation_panel(rgb, mask, box, tuple(int(v) for v in boxes[k]))
             row = [render.Panel(rgb, f"image: {shapes.CLASSES[label]}")]
-            row += [render.Panel(render.heatmap(maps[r], CLIP), r) for r in relu_rules.RULES] + [panel]
+            for i, model in enumerate(nets):
+                x = preprocess.normalise(rgb, model.meta)[None]
+                maps = {r: mg.backend.to_numpy(saliency.saliency_map(
+                            saliency.input_gradient(model, x, label, rule=r)))[0] for r in relu_rules.RULES}
+                mask, box = saliency.localise(rgb, maps["gradient"], **LOCALISE)
+                panel, iou = render.localisation_panel(rgb, mask, box, tuple(int(v) for v in boxes[k]),
+                                                       title=f"{prefix[i]}GraphCut")
+                row += [render.Panel(render.heatmap(maps[r], CLIP), prefix[i] + r) for r in relu_rules.RULES] + [panel]
+                if args.save_npy:
+                    for r in relu_rules.RULES:
+                        save_npy(out / "saliency" / f"{name}_{tags[i]}_{r}.npy", maps[r])
+                ious[i].append(iou)
+                tqdm.write(f"{name} ({names[i]}): GraphCut box {tuple(int(v) for v in box)}, "
+                           f"{panel.title.splitlines()[-1]}")
+                bar.update(1)
             render.save_png(out / "saliency" / f"{name}.png",
-                            render.grid(row, ncols=5, min_size=140, legend=LEGEND, colourbar=heat_label,
-                                        caption=f"class {class_label(model, label)}. {map_caption()}"))
-            if args.save_npy:
-                for r in relu_rules.RULES:
-                    save_npy(out / "saliency" / f"{name}_{r}.npy", maps[r])
+                            render.grid(row, ncols=len(row), min_size=140, legend=LEGEND, colourbar=heat_label,
+                                        caption=f"class {label} {shapes.CLASSES[label]}. {map_caption()}"))
             rows.append(row)
-            ious.append(iou)
-            tqdm.write(f"{name}: GraphCut box {tuple(int(v) for v in box)}, {panel.title.splitlines()[-1]}")
-            bar.update(1)
 
-    class_images, class_titles = [], []
-    for c in tqdm(range(len(model.classes)), desc="class models", unit="class"):
-        image = saliency.class_model(model, c, steps=steps)              # the library's default recipe
-        class_images.append(preprocess.to_display(image, model.meta))     # in the pixel range: shown as is
-        score, prob = class_score(model, image, c)
-        class_titles.append(f"{model.classes[c]}\nS_c {score:.1f}, p {prob:.0%}")
+    pictures, titles, judged = class_models(nets, names, prefix, steps)
     class_caption = (f"Class models (Sec. 2): {steps} steps of Adam 0.05 on S_c with lucid's random transforms "
                      "(pad, jitter, scale, rotation) on a decorrelated Fourier image, from the zero image; titled "
-                     "with the class, its score S_c (the logit) and softmax probability p on the final image. Each "
-                     "image is shown with the preprocessing mean added back, pixels as they are (no stretching).")
-    render.save_png(out / "class_models.png", render.grid(class_images, class_titles, ncols=5, min_size=140, caption=class_caption))
+                     "with the class, its score S_c (the logit) and softmax probability p on the final image"
+                     + (", and each other network's top-1 class of the picture as shown ('!': not this class)"
+                        if len(nets) > 1 else "") + ". Each image is shown with the preprocessing mean added back, "
+                     "pixels as they are (no stretching).")
+    if len(nets) > 1:
+        print("class models called their class (top-1 of the picture as shown), of one per class:")
+        for line in cross_table(names, judged):
+            print("  " + line)
+        class_caption += " " + cross_sentence(names, judged)
+    class_cols = len(shapes.CLASSES) if len(nets) > 1 else 5
+    render.save_png(out / "class_models.png", render.grid(pictures, titles, ncols=class_cols, min_size=140,
+                                                          caption=class_caption))
 
-    passed = sum(iou >= render.IOU_PASS for iou in ious)
-    verdict = (f"{passed} of {len(ious)} GraphCut boxes pass: IoU with the truth box ≥ {render.IOU_PASS:g}, the "
-               "paper's criterion (each box's IoU is written above it).")
+    verdict = "; ".join(f"{prefix[i]}{sum(iou >= render.IOU_PASS for iou in ious[i])} of {len(ious[i])} GraphCut "
+                        "boxes pass" for i in range(len(nets)))
+    verdict += (f": IoU with the truth box ≥ {render.IOU_PASS:g}, the paper's criterion (each box's IoU is "
+                "written above it).")
     print(verdict)
     render.save_png(out / "saliency_summary.png",
-                    render.grid([p for row in rows for p in row], ncols=5, min_size=140, legend=LEGEND,
+                    render.grid([p for row in rows for p in row], ncols=len(rows[0]), min_size=140, legend=LEGEND,
                                 colourbar=heat_label, caption=f"{map_caption()}\n{verdict}"))
-    render.save_png(out / "summary.png", summary_page(rows, class_images, class_titles, heat_label,
+    render.save_png(out / "summary.png", summary_page(rows, len(rows[0]), pictures, titles, class_cols, heat_label,
                                                       f"{map_caption()}\n{verdict}\n{class_caption}"))
     print(f"done in {time.perf_counter() - t0:.0f} s. Pictures in {out}/:")
     for line in listing(out, started):

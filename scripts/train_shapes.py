@@ -1,13 +1,15 @@
 #!/usr/bin/env python
-"""Train the shipped demo network: a small VGG on the synthetic shapes task, with minigrad alone.
+"""Train the shipped demo networks, a small VGG and a small ResNet, on the synthetic shapes task, with
+minigrad alone.
 
     python scripts/train_shapes.py                      # writes out/shapes_vgg.h5
+    python scripts/train_shapes.py --arch resnet        # writes out/shapes_resnet.h5
     python scripts/train_shapes.py --epochs 2 --train-size 4000 --out quick.h5
     python scripts/train_shapes.py --resume out/shapes_vgg.h5 --seed 1 --lr 5e-4 --curriculum-steps 0
 
-(weights/README.md gives the exact commands that made the shipped file.) The shipped file,
-weights/shapes_vgg.h5, is replaced only when --out names it; the script then says so, at the start
-and at the end (`git checkout weights/shapes_vgg.h5` brings the shipped one back).
+(weights/README.md gives the exact commands that made the shipped files.) A shipped file,
+weights/shapes_vgg.h5 or weights/shapes_resnet.h5, is replaced only when --out names it; the script
+then says so, at the start and at the end (`git checkout weights/...` brings the shipped one back).
 
 The images come from models/shapes.py (seeded, so the same command makes the same data); each
 batch is augmented by a random element of the square's symmetry group (rot90 and mirror), under
@@ -29,6 +31,9 @@ its sign), each image kept inside the valid pixel range, as the robustness libra
 model's input space (pixels in 0..1 minus 0.5, divided by 0.25: 4x the pixel-space distance). Each
 attack step is a forward and backward pass without weight gradients: a training step of batch 32
 took 0.25-0.29 s of CPU plain, 0.82-0.91 s with K = 3, 1.24 s with K = 5 (one thread).
+
+The ResNet (--arch resnet) trains its batch norms in training mode (batch statistics, running
+averages updated); the held-out score runs in eval mode, on the running averages the file keeps.
 """
 import argparse
 import math
@@ -37,22 +42,28 @@ import time
 
 import numpy as np
 
-from _common import DEFAULT_WEIGHTS, add_device_arg, check_device, finite_float, output_file, run, warn
+from _common import PROJECT_ROOT, add_device_arg, check_device, finite_float, output_file, run, warn
 
 #: the demo network: three blocks of two 3x3 convolutions, one hidden fully connected layer.
 BLOCKS = [[16, 16], [32, 32], [64, 64]]
 FC = [128]
 #: preprocessing: RGB in [0, 1], centred and scaled to about unit variance.
 META = {"channel_order": "RGB", "scale": 1.0, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+#: the ResNet (--arch resnet): a 3x3 stride-2 stem (no max pool), three stages of two basic blocks at
+#: 32x32, 16x16 and 8x8. A training step costs what the VGG's does; a stride-1 stem made it 3.4 times that.
+RESNET = dict(block="basic", depths=[2, 2, 2], widths=[16, 32, 64], stem_width=16, stem_kernel=3,
+              stem_stride=2, maxpool=False)
 HELD_OUT_SEED_OFFSET = 1_000_000       # held-out images come from seed + this: never seen in training
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Train the small VGG of the shapes demo with minigrad and "
-                                            "save it in the project's HDF5 weight format.")
-    p.add_argument("--out", default="out/shapes_vgg.h5", type=output_file, metavar="FILE.h5",
-                   help="where to write the weights (default out/shapes_vgg.h5; the shipped model "
-                        "weights/shapes_vgg.h5 is replaced only when named here)")
+    p = argparse.ArgumentParser(description="Train the small VGG (or ResNet) of the shapes demo with minigrad "
+                                            "and save it in the project's HDF5 weight format.")
+    p.add_argument("--arch", choices=("vgg", "resnet"), default="vgg",
+                   help="the network: the small VGG (default) or the small ResNet with batch norm")
+    p.add_argument("--out", default=None, type=output_file, metavar="FILE.h5",
+                   help="where to write the weights (default out/shapes_ARCH.h5; the shipped model "
+                        "weights/shapes_ARCH.h5 is replaced only when named here)")
     p.add_argument("--seed", type=int, default=0, help="seed of data, initialisation and order (default 0)")
     p.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
     p.add_argument("--train-size", type=int, default=24000, help="training images (default 24000)")
@@ -60,7 +71,8 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=5, help="passes over the training set (default 5)")
     p.add_argument("--batch", type=int, default=32, help="batch size (default 32)")
     p.add_argument("--lr", type=finite_float, default=1e-3, help="Adam's peak learning rate (default 1e-3)")
-    p.add_argument("--dropout", type=finite_float, default=0.2, help="dropout before the last layer (default 0.2)")
+    p.add_argument("--dropout", type=finite_float, default=0.2,
+                   help="dropout before the last layer, VGG only (default 0.2)")
     p.add_argument("--curriculum-steps", type=int, default=800, metavar="K",
                    help="steps over which silhouettes are mixed in (default 800; 0: none)")
     p.add_argument("--curriculum-share", type=finite_float, default=0.5, metavar="F",
@@ -75,7 +87,25 @@ def parse_args(argv=None):
     p.add_argument("--adversarial-share", type=finite_float, default=1.0, metavar="F",
                    help="share of each batch replaced by its attack, the rest kept clean (default 1: all)")
     add_device_arg(p)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.out = args.out or f"out/shapes_{args.arch}.h5"
+    return args
+
+
+def build_model(arch, size, dropout, seed):
+    """A fresh shapes network: the small VGG, or the small ResNet (each block starting as the identity)."""
+    from models import resnet, shapes, vgg
+    if arch == "resnet":
+        return resnet.build(dict(RESNET, name="shapes_resnet", num_classes=len(shapes.CLASSES), input_size=size),
+                            seed=seed, zero_init_residual=True)
+    return vgg.build(vgg.VGGConfig("shapes_vgg", BLOCKS, fc=FC, num_classes=len(shapes.CLASSES),
+                                   input_size=(size, size), dropout=dropout), seed=seed)
+
+
+def same_architecture(a, b):
+    """Whether two networks have the same layers (any input size: both pool or flatten the same way)."""
+    return type(a) is type(b) and {k: v.shape for k, v in a.state_dict().items()} == \
+        {k: v.shape for k, v in b.state_dict().items()}
 
 
 def augment(x, rng):
@@ -148,14 +178,17 @@ def main(argv=None):
     check_device(args.device)
     replacing = os.path.exists(args.out)
     if replacing:
-        shipped = os.path.samefile(args.out, DEFAULT_WEIGHTS) if DEFAULT_WEIGHTS.exists() else False
+        shipped = PROJECT_ROOT / "weights" / f"shapes_{args.arch}.h5"
+        shipped = os.path.samefile(args.out, shipped) if shipped.exists() else False
         warn(f"{args.out} exists: it will be replaced when training ends"
-             + (" (it is the shipped model; `git checkout weights/shapes_vgg.h5` brings it back)" if shipped else ""))
+             + (f" (it is the shipped model; `git checkout weights/shapes_{args.arch}.h5` brings it back)"
+                if shipped else ""))
     from tqdm import tqdm
 
     import minigrad as mg
     from minigrad import functional as F
-    from models import preprocess, shapes, vgg
+    import models
+    from models import network, preprocess, shapes
     from saliency.class_model import valid_range
 
     t0 = time.perf_counter()
@@ -173,13 +206,11 @@ def main(argv=None):
         x_easy = np.stack([preprocess.normalise(im, meta) for im in images])
     del images
 
-    config = vgg.VGGConfig("shapes_vgg", BLOCKS, fc=FC, num_classes=len(shapes.CLASSES),
-                           input_size=(args.size, args.size), dropout=args.dropout)
-    model = vgg.build(config, seed=args.seed)
+    model = build_model(args.arch, args.size, args.dropout, args.seed)
     if args.resume:
-        start = vgg.load(args.resume)
-        if start.classes != list(shapes.CLASSES) or start.config.blocks != BLOCKS or start.config.fc != FC:
-            raise ValueError(f"--resume {args.resume}: not a shapes network of this architecture")
+        start = models.load(args.resume)
+        if start.classes != list(shapes.CLASSES) or not same_architecture(start, model):
+            raise ValueError(f"--resume {args.resume}: not a shapes network of this architecture (--arch {args.arch})")
         model.load_state_dict(start.state_dict())
         print(f"resuming from {args.resume}")
     model.meta, model.classes = meta, list(shapes.CLASSES)
@@ -225,7 +256,7 @@ def main(argv=None):
         print(f"epoch {epoch}: train accuracy {hits / seen:.4f}, held-out accuracy {acc:.4f}")
     minutes = (time.perf_counter() - t_train) / 60
     model.to("cpu")
-    vgg.save(model, args.out)
+    network.save(model, args.out)
     print(f"held-out accuracy {acc:.4f} on {args.test_size} images; training took {minutes:.1f} min "
           f"({(time.perf_counter() - t0) / 60:.1f} min in all); saved {args.out}"
           + (" (replaced the file that was there)" if replacing else ""))

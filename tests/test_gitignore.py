@@ -15,12 +15,12 @@ def ignored(path):
     return done.returncode == 0
 
 
-@pytest.mark.parametrize("path", ["weights/vgg16.h5", "weights/vgg16_tv.h5", "weights/vgg19.h5",
+@pytest.mark.parametrize("path", ["weights/vgg16.h5", "weights/vgg16_tv.h5", "weights/resnet50.h5", "weights/vgg19.h5",
                                   "weights/vgg16-397923af.pth", "weights/vgg16_weights_tf_dim_ordering_tf_kernels.h5"])
 def test_converted_weights_are_ignored(path):
     assert ignored(path)
 
 
-@pytest.mark.parametrize("path", ["weights/shapes_vgg.h5", "weights/README.md"])
+@pytest.mark.parametrize("path", ["weights/shapes_vgg.h5", "weights/shapes_resnet.h5", "weights/README.md"])
 def test_shipped_files_are_not(path):
     assert not ignored(path)

@@ -5,13 +5,16 @@ import numpy as np
 import pytest
 
 import minigrad as mg
+import models
 import saliency
-from models import preprocess, shapes, vgg
+from minigrad import nn
+from models import preprocess, resnet, shapes, vgg
 from saliency.localise import box_iou
 
 from ..cli import ROOT, call, load_script
 
 WEIGHTS = ROOT / "weights" / "shapes_vgg.h5"
+RESNET = ROOT / "weights" / "shapes_resnet.h5"
 
 
 @pytest.fixture(scope="module")
@@ -19,18 +22,35 @@ def model():
     return vgg.load(WEIGHTS)
 
 
-def test_shipped_weights_load_and_reach_97_percent(model):
-    assert model.classes == shapes.CLASSES and model.config.input_size == (64, 64)
-    n = 2000
-    images, labels, _, _ = shapes.make_dataset(n, seed=424242)            # a seed nothing else uses
+def accuracy(model, n, seed):
+    images, labels, _, _ = shapes.make_dataset(n, seed=seed)
     x = np.stack([preprocess.normalise(im, model.meta) for im in images])
     with mg.no_grad():
         pred = np.concatenate([model(mg.Tensor(x[i:i + 250])).data.argmax(1) for i in range(0, n, 250)])
-    accuracy = (pred == labels).mean()
-    assert accuracy >= 0.97, f"accuracy {accuracy:.4f} on {n} fresh images"
+    return (pred == labels).mean()
+
+
+def test_shipped_weights_load_and_reach_97_percent(model):
+    assert model.classes == shapes.CLASSES and model.config.input_size == (64, 64)
+    acc = accuracy(model, 2000, seed=424242)                               # a seed nothing else uses
+    assert acc >= 0.97, f"accuracy {acc:.4f} on 2000 fresh images"
+
+
+def test_shipped_resnet_has_its_batch_norm_statistics_and_classifies_shapes():
+    model = models.load(RESNET)
+    assert isinstance(model, resnet.ResNet) and not model.training
+    assert model.classes == shapes.CLASSES and model.config.input_size == (64, 64)
+    bns = [model.layer(n) for n in model.layer_names if isinstance(model.layer(n), nn.BatchNorm2d)]
+    assert len(bns) == 1 + 2 * sum(model.config.depths) + len(model.config.depths) - 1      # stem, blocks, shortcuts
+    for bn in bns:                                     # trained statistics, not the fresh 0 / 1 / 0
+        assert int(bn.num_batches_tracked) > 0
+        assert np.abs(bn.running_mean).max() > 1e-3 and np.abs(bn.running_var - 1).max() > 1e-3
+    acc = accuracy(model, 500, seed=97531)                                 # a seed nothing else uses
+    assert acc >= 0.95, f"accuracy {acc:.4f} on 500 fresh images"
 
 
 def test_demo_fast_mode_end_to_end(tmp_path, capsys):
+    """Both shipped networks side by side; the VGG's first localisation checked against a recomputation."""
     assert call("demo", "--fast", "--out", tmp_path) == 0
     for name in ("summary.png", "class_models.png", "saliency_summary.png"):
         assert (tmp_path / name).stat().st_size > 1000
@@ -49,11 +69,17 @@ def test_demo_fast_mode_end_to_end(tmp_path, capsys):
     smap = saliency.saliency_map(saliency.input_gradient(model, x, 0, rule="gradient"))[0]
     _, box = saliency.localise(images[k], smap, **demo.LOCALISE)
     iou = box_iou(box, boxes[k])
-    line = next(row for row in out.splitlines() if row.startswith(f"{k:02d}_{shapes.CLASSES[0]}:"))
+    line = next(row for row in out.splitlines() if row.startswith(f"{k:02d}_{shapes.CLASSES[0]} (VGG):"))
     shown = f"IoU {np.floor(iou * 100) / 100:.2f} {'≥' if iou >= 0.5 else '<'} 0.5: {'pass' if iou >= 0.5 else 'fail'}"
     assert line.endswith(shown), (line, iou)
-    passed = sum(r.split("IoU ")[1].endswith("pass") for r in out.splitlines() if ": GraphCut box" in r)
-    assert f"{passed} of 3 GraphCut boxes pass" in out
+    for net in ("VGG", "ResNet"):
+        rows = [r for r in out.splitlines() if f" ({net}): GraphCut box" in r]
+        passed = sum(r.split("IoU ")[1].endswith("pass") for r in rows)
+        assert len(rows) == 3 and f"{net}: {passed} of 3 GraphCut boxes pass" in out
+    # Each network's class models judged by both: a row per maker, a column per judge.
+    table = printed[printed.index(next(l for l in printed if l.startswith("class models called"))) + 1:][:3]
+    assert table[0].split() == ["made", "by", "judged", "by", "VGG", "judged", "by", "ResNet"], table
+    assert [r.split()[0] for r in table[1:]] == ["VGG", "ResNet"] and all(r.endswith("/10") for r in table[1:])
     # The closing listing names everything the run wrote, aligned in two columns.
     rows = printed[printed.index(next(l for l in printed if l.startswith("done in"))) + 1:]
     written = sorted(f"{p}/" if p.is_dir() else str(p) for p in tmp_path.iterdir())
@@ -86,3 +112,32 @@ def test_localisation_benchmark_is_sane(tmp_path, capsys):
     for m in ("gradient", "guided", "baseline-centred-box"):
         assert float(rows[m]["pointing_tolerant"]) >= float(rows[m]["pointing_accuracy"])
     assert float(rows["gradient"]["pointing_tolerant"]) > float(rows["gradient"]["pointing_accuracy"])
+
+
+def test_demo_cross_classification_counts():
+    demo = load_script("demo")
+    names = ["VGG", "ResNet"]
+    judged = [[np.arange(10), np.array([0, 1, 2, 0, 0, 0, 0, 0, 0, 0])],          # the VGG's pictures
+              [np.array([9] * 10), np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 0])]]       # the ResNet's
+    assert [[demo.own_class(v) for v in row] for row in judged] == [[10, 3], [1, 9]]
+    lines = demo.cross_table(names, judged)
+    assert lines[1].split() == ["VGG", "10/10", "3/10"] and lines[2].split() == ["ResNet", "1/10", "9/10"]
+    sentence = demo.cross_sentence(names, judged)
+    assert "the ResNet calls 3/10 of the VGG's class models their class" in sentence
+    assert "the VGG calls 1/10 of the ResNet's class models their class" in sentence
+    assert "its own: the VGG 10/10, the ResNet 9/10" in sentence
+
+
+def test_the_resnets_deconvnet_map_does_not_depend_on_the_image():
+    """No max pool, so no switches, and the deconvnet's ReLU looks only at the signal coming back:
+    nothing in its backward pass depends on the input (the VGG's max-pool switches do)."""
+    images, _, _, _ = shapes.make_dataset(3, seed=7)
+
+    def deconvnet(model):
+        x = np.stack([preprocess.normalise(im, model.meta) for im in images])
+        return saliency.input_gradient(model, x, 3, rule="deconvnet")
+
+    g = deconvnet(models.load(RESNET))
+    assert np.abs(g).max() > 0 and np.array_equal(g[1], g[0]) and np.array_equal(g[2], g[0])
+    g = deconvnet(vgg.load(WEIGHTS))
+    assert not np.allclose(g[1], g[0])

@@ -71,3 +71,20 @@ def test_adversarial_training_runs_and_refuses_a_negative_eps(tmp_path, capsys):
     assert vgg.load(out).config.input_size == (16, 16)
     assert call("train_shapes", *TINY, "--adversarial-eps", -1, "--out", out) == 2
     assert "--adversarial-eps must be >= 0" in capsys.readouterr().err
+
+
+def test_the_resnet_trains_its_batch_norms_and_keeps_their_statistics(tmp_path, monkeypatch, capsys):
+    import models
+    from minigrad import nn
+    from models import resnet
+    monkeypatch.chdir(tmp_path)
+    assert call("train_shapes", *TINY, "--arch", "resnet") == 0           # 16 images, batch 8: 2 steps
+    assert "saved out/shapes_resnet.h5" in capsys.readouterr().out
+    model = models.load(tmp_path / "out" / "shapes_resnet.h5")
+    assert isinstance(model, resnet.ResNet) and model.config.input_size == (16, 16)
+    bns = [model.layer(n) for n in model.layer_names if isinstance(model.layer(n), nn.BatchNorm2d)]
+    assert bns and all(int(bn.num_batches_tracked) == 2 for bn in bns)
+    assert all(np.abs(bn.running_mean).max() > 0 for bn in bns)           # moved from the fresh zeros
+    # --resume takes a file of the same architecture only
+    assert call("train_shapes", *TINY, "--arch", "vgg", "--resume", "out/shapes_resnet.h5") == 2
+    assert "not a shapes network of this architecture (--arch vgg)" in capsys.readouterr().err

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 from _common import add_device_arg, add_weights_arg, finite_float, output_folder, warn
-from _common import load_classifier  # noqa: F401  (its home was here: scripts may still import it from _images)
 from models.files import atomic_path
 
 

@@ -7,10 +7,10 @@ from saliency.class_model import norm_gradient, tutorial_class_model
 from .twin import random_vgg, torch_twin
 
 
-def torch_tutorial(net, target, lam, p, size, steps=151, lr=6.0):
+def torch_tutorial(net, target, lam, p, size, steps=151, lr=6.0, dtype=None):
     """The tutorial's recipe as written in PyTorch: SGD on a zero image, loss -S_c + lam * ||I||_p."""
     import torch
-    img = torch.zeros(1, 3, size, size, requires_grad=True)
+    img = torch.zeros(1, 3, size, size, dtype=dtype, requires_grad=True)
     opt = torch.optim.SGD([img], lr=lr)
     for _ in range(steps):
         opt.zero_grad()
@@ -26,15 +26,27 @@ def test_tutorial_recipe_matches_pytorch(p, lam):
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)
     model = random_vgg(blocks=((8,), (16,)), fc=(32,), size=16, seed=2)
+    twin = torch_twin(model).double()
     ours, history = tutorial_class_model(model, 3, lam=lam, p=p, return_history=True)
-    ref = torch_tutorial(torch_twin(model), 3, lam, p, 16)
     assert ours.dtype == np.float32 and [s for s, _ in history["snapshots"]] == list(range(10, 151, 10))
-    # float32 rounding: 151 steps of lr 6 accumulate a few ulps of the largest pixel (measured: at most
-    # 1.4e-6 of max |I| over the six settings). A ReLU or max-pool decision flipped by rounding would
-    # show as a jump far above this tolerance (it does on other seeds: the gradient is discontinuous).
-    err = np.abs(ours - ref).max() / np.abs(ref).max()
-    assert err < 1e-5, f"max |ours - torch| = {err:.2e} of max |I|"
     assert history["scores"][-1] > history["scores"][0] + 1
+    # The whole run in float64 on both sides. Each step's rounding differences (ulps) grow over 151
+    # steps of lr 6 (measured: 1.4e-16 to 3.1e-9 of max |I| over the six settings, with OpenBLAS's
+    # Haswell and SkylakeX kernels alike), far below what any difference in the recipe (the norm
+    # squared, its gradient at zero, the sign of a step) makes: a relative error of order 1.
+    for p_ in model.parameters():
+        p_.data = p_.data.astype(np.float64)
+    ours64 = tutorial_class_model(model, 3, lam=lam, p=p)
+    ref64 = torch_tutorial(twin, 3, lam, p, 16, dtype=torch.float64)
+    assert ours64.dtype == np.float64
+    err = np.abs(ours64 - ref64).max() / np.abs(ref64).max()
+    assert err < 1e-7, f"float64: max |ours - torch| = {err:.2e} of max |I|"
+    # In float32, ours against PyTorch's float64 run: within float32 rounding (measured: 2.4e-7 to 1.2e-6
+    # of max |I| over the six settings) unless rounding flips a ReLU or max-pool decision somewhere in
+    # the 151 steps, which then moves part of the image by much more (seen once, 4.4e-3, on another
+    # BLAS kernel and thread count). The float32 run is therefore held to the ascent having gone the
+    # same way (correlation above 0.99; measured above 0.9999999); the recipe itself is checked above.
+    assert np.corrcoef(ours.ravel(), ref64.ravel())[0, 1] > 0.99
 
 
 def test_norm_gradient():

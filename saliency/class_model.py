@@ -71,7 +71,8 @@ PRESETS = {
 
 def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", param="fourier", jitter=(8, 4),
                 scales=PRESETS["lucid"]["scales"], degrees=10.0, decay=0.0, blur_every=0, blur_sigma=0.5,
-                clip=False, tv=0.0, snapshot_every=0, progress=None, return_history=False, seed=0):
+                clip=False, tv=0.0, objective="logit", transparency=0.0, snapshot_every=0, progress=None,
+                return_history=False, seed=0):
     """Gradient ascent on ``S_c(T(I)) - l2 * ||I||^2`` (T: a random transform each step); returns I (3, H, W).
 
     The paper's recipe is ``**PRESETS["paper"]``: pixels from the zero image, x += lr * gradient, no
@@ -87,14 +88,24 @@ def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", par
     blur_every, blur_sigma : Gaussian blur every k steps (pixel parametrisation only)
     clip : keep pixels inside the valid range of the model's input space (pixel parametrisation)
     tv : weight of a total-variation penalty (pixel parametrisation)
+    objective : "logit" (S_c, the paper's) or "log_softmax" (log p_c = S_c - log sum_k exp S_k, the
+        cross-entropy of Santurkar et al. 2019's image synthesis: raises S_c against the other classes)
+    transparency : with ``param="fourier"``, > 0 adds an opacity channel: each step the network sees
+        alpha * picture + (1 - alpha) * a new random background, and the objective loses
+        ``transparency * mean(alpha)`` (Mordvintsev et al. 2018). The returned image is the picture
+        over the mean (model-space zero): alpha * I.
     progress : a tqdm-like object with ``update(1)`` and ``set_postfix``, optional
     return_history : also return a dict with 'scores' (S_c per step, of the transformed image the
-        step saw), 'final_score' (S_c of the returned image) and 'snapshots' ((step, image) pairs
-        every ``snapshot_every`` steps)
+        step saw), 'final_score' (S_c of the returned image), 'snapshots' ((step, image) pairs
+        every ``snapshot_every`` steps) and, with transparency, 'alpha' (the opacity, (H, W))
     """
-    from .transforms import FourierImage, RandomAffine
+    from .transforms import FourierImage, RandomAffine, random_background
     if optimizer not in ("sgd", "adam") or param not in ("pixel", "fourier"):
         raise ValueError(f"optimizer must be sgd or adam and param pixel or fourier, got {optimizer!r}, {param!r}")
+    if objective not in ("logit", "log_softmax"):
+        raise ValueError(f"objective must be logit or log_softmax, got {objective!r}")
+    if transparency and param != "fourier":
+        raise ValueError("transparency needs param='fourier' (the opacity is a fourth channel of its spectrum)")
     t = int(targets_for(target, 1, model.config.num_classes)[0])
     H, W = model.config.input_size
     dtype = model.parameters()[0].dtype
@@ -103,23 +114,32 @@ def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", par
     jitter = tuple(int(j) for j in jitter if j)
     transformed = bool(jitter) or degrees or any(s != 1 for s in scales)
     lo, hi = valid_range(model.meta)
+    bgr = model.meta["channel_order"].upper() != "RGB"
     mean, std = (np.asarray(model.meta[k], np.float32).reshape(3, 1, 1) for k in ("mean", "std"))
+    if bgr:
+        mean, std = mean[::-1], std[::-1]                                  # the Fourier image is RGB
+
+    def model_order(x):                                                    # RGB -> the model's channel order
+        return x[::-1].copy() if bgr else x
+
     if param == "fourier":
-        if model.meta["channel_order"].upper() != "RGB":
-            mean, std = mean[::-1], std[::-1]
-        fourier = FourierImage((3, H, W), rng, mean, std, model.meta["scale"])
+        fourier = FourierImage((3, H, W), rng, mean, std, model.meta["scale"], alpha=bool(transparency))
         variable = fourier.spectrum
-        image, rgb = fourier.image()
-        if model.meta["channel_order"].upper() != "RGB":
-            image = image[::-1].copy()
+        rgb, alpha = fourier.pixels()
+        image = model_order(fourier.to_model(rgb))
     else:
         image = variable = np.zeros((3, H, W), dtype)
     m1, m2 = np.zeros_like(variable), np.zeros_like(variable)
     scores, snapshots = [], []
     with frozen(model):
         for step in range(steps):
-            T = RandomAffine(rng, image.shape, jitter, scales, degrees) if transformed else None
-            score, grad = _score_gradient(model, T(image) if T else image, t)
+            if transparency:                                               # the picture over a random background
+                background = random_background(rng, (3, H, W), fourier.scale_f)
+                seen = model_order(fourier.to_model(alpha * rgb + (1 - alpha) * background))
+            else:
+                seen = image
+            T = RandomAffine(rng, seen.shape, jitter, scales, degrees) if transformed else None
+            score, grad = _score_gradient(model, T(seen) if T else seen, t, objective)
             scores.append(score)
             if T:
                 grad = T.adjoint(grad)
@@ -128,15 +148,17 @@ def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", par
             if tv:
                 ascent -= np.float32(tv) * _tv_gradient(image)
             if param == "fourier":
-                if model.meta["channel_order"].upper() != "RGB":
-                    ascent = ascent[::-1]
-                ascent = fourier.backward(ascent, rgb)
+                d_pixels = model_order(ascent) * fourier.pixel_scale / fourier.std     # d/d(seen pixels, RGB)
+                if transparency:                                           # seen = alpha rgb + (1 - alpha) bg
+                    d_alpha = (d_pixels * (rgb - background)).sum(0, keepdims=True) - np.float32(transparency / (H * W))
+                    ascent = fourier.pixels_backward(d_pixels * alpha, rgb, d_alpha, alpha)
+                else:
+                    ascent = fourier.pixels_backward(d_pixels, rgb)
             variable = variable + _step(ascent, m1, m2, step, lr, optimizer)
             if param == "fourier":
                 fourier.spectrum = variable
-                image, rgb = fourier.image()
-                if model.meta["channel_order"].upper() != "RGB":
-                    image = image[::-1].copy()
+                rgb, alpha = fourier.pixels()
+                image = model_order(fourier.to_model(rgb))
             else:
                 if decay:
                     variable *= np.float32(1 - decay)
@@ -146,14 +168,19 @@ def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", par
                     variable = np.clip(variable, lo, hi)
                 image = variable
             if snapshot_every and (step + 1) % snapshot_every == 0:
-                snapshots.append((step + 1, image.copy()))
+                snapshots.append((step + 1, image * alpha if transparency else image.copy()))
             if progress is not None:
                 progress.update(1)
                 progress.set_postfix(score=f"{scores[-1]:.3f}")
+        if transparency:
+            image = image * alpha                                          # over the mean: model-space zero
         final = _score_gradient(model, image, t)[0] if return_history else None
     image = image.astype(dtype, copy=False)
     if return_history:
-        return image, {"scores": scores, "final_score": final, "snapshots": snapshots}
+        history = {"scores": scores, "final_score": final, "snapshots": snapshots}
+        if transparency:
+            history["alpha"] = alpha[0]
+        return image, history
     return image
 
 
@@ -171,11 +198,21 @@ def _step(ascent, m1, m2, step, lr, optimizer):
     return np.float32(lr) * corr * m1 / (np.sqrt(m2) + np.float32(1e-8))
 
 
-def _score_gradient(model, image, t):
-    """(S_c(image), dS_c/dimage) for one (3, H, W) image on the host."""
+def _score_gradient(model, image, t, objective="logit"):
+    """(S_c(image), d objective / d image) for one (3, H, W) image on the host; the objective is S_c
+    ("logit") or log softmax_c ("log_softmax": its gradient is that of S_c - sum_k p_k S_k)."""
     x = mg.Tensor(mg.to_device(image[None].copy(), model.device), requires_grad=True)
-    score = model(x)[0, t]
-    score.backward()
+    scores = model(x)
+    if objective == "logit":
+        score = scores[0, t]
+        score.backward()
+    else:
+        s = mg.backend.to_numpy(scores.data)[0].astype(np.float64)
+        p = np.exp(s - s.max())
+        seed = -p / p.sum()
+        seed[t] += 1                                                       # d log p_t / d S = onehot_t - p
+        scores.backward(mg.to_device(seed[None].astype(scores.dtype), model.device))
+        score = scores[0, t]
     return float(score.item()), mg.backend.to_numpy(x.grad)[0]
 
 

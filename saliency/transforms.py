@@ -11,7 +11,10 @@ in at the opposite one).
 
 ``FourierImage`` is lucid's parametrisation: the image is the inverse FFT of a spectrum scaled by
 1/f (so that every frequency is equally easy to change), in a decorrelated colour space, squashed
-into the valid pixel range by a sigmoid.
+into the valid pixel range by a sigmoid. With an alpha channel (Mordvintsev et al. 2018, "Differentiable
+Image Parameterizations", the transparent patterns) the network sees the picture over a new random
+background each step (``random_background``), so only what is opaque can carry the class, and a
+penalty on the mean opacity keeps the rest transparent.
 """
 import math
 
@@ -69,38 +72,77 @@ class RandomAffine:
         return out.reshape(C, H, W)
 
 
+def spectrum_scale(H, W, decay_power=1.0):
+    """1/f ** decay_power for the (H, W//2+1) frequencies of rfft2 (f at least 1/max(H, W)), float32."""
+    fy = np.fft.fftfreq(H)[:, None]
+    fx = np.fft.rfftfreq(W)[None, :]
+    f = np.sqrt(fy * fy + fx * fx)
+    return (1.0 / np.maximum(f, 1.0 / max(H, W)) ** decay_power).astype(np.float32)
+
+
+def random_background(rng, shape, scale_f=None):
+    """A background for a transparent class model (Mordvintsev et al. 2018), in pixels 0..1, RGB
+    (3, H, W) float32: one of uniform noise, a random 1/f image (smooth blotches, ``scale_f``:
+    :func:`spectrum_scale`) or one flat colour, each a third of the time."""
+    C, H, W = shape
+    kind = rng.integers(3)
+    if kind == 0:
+        return rng.uniform(0, 1, shape).astype(np.float32)
+    if kind == 1:
+        scale_f = spectrum_scale(H, W) if scale_f is None else scale_f
+        spec = (rng.standard_normal((C, H, W // 2 + 1)) + 1j * rng.standard_normal((C, H, W // 2 + 1))) * scale_f
+        raw = np.fft.irfft2(spec, s=(H, W), norm="ortho")
+        raw = np.einsum("ij,jhw->ihw", COLOR, raw / (raw.std() + 1e-8))
+        return (1 / (1 + np.exp(-2 * raw))).astype(np.float32)
+    return np.broadcast_to(rng.uniform(0, 1, (C, 1, 1)), shape).astype(np.float32)
+
+
 class FourierImage:
     """image = sigmoid(COLOR @ irfft2(spectrum * 1/f) / 4), mapped into the model's input space.
 
-    The variable is ``self.spectrum``: (2, 3, H, W//2+1) real and imaginary parts, drawn N(0, sd).
-    ``mean``, ``std``, ``scale`` are the model's preprocessing (RGB order, arrays (3, 1, 1)).
+    The variable is ``self.spectrum``: (2, 3, H, W//2+1) real and imaginary parts, drawn N(0, sd); with
+    ``alpha`` a fourth channel, the opacity: sigmoid(irfft2(spectrum[:, 3] * 1/f) / 4), not decorrelated
+    (lucid's ``image(..., alpha=True)``). ``mean``, ``std``, ``scale`` are the model's preprocessing (RGB
+    order, arrays (3, 1, 1)).
     """
 
-    def __init__(self, shape, rng, mean, std, scale, sd=0.01, decay_power=1.0):
+    def __init__(self, shape, rng, mean, std, scale, sd=0.01, decay_power=1.0, alpha=False):
         C, H, W = shape
-        fy = np.fft.fftfreq(H)[:, None]
-        fx = np.fft.rfftfreq(W)[None, :]
-        f = np.sqrt(fy * fy + fx * fx)
-        self.scale_f = (1.0 / np.maximum(f, 1.0 / max(H, W)) ** decay_power).astype(np.float32)
+        self.scale_f = spectrum_scale(H, W, decay_power)
         # d/d(Re, Im) of irfft2 (ortho) is rfft2 (ortho) times 2 on the columns that stand for a pair
         self.pair = np.full(W // 2 + 1, 2.0, np.float32)
         self.pair[0] = 1
         if W % 2 == 0:
             self.pair[-1] = 1
         self.shape, self.mean, self.std, self.pixel_scale = shape, mean, std, np.float32(scale)
-        self.spectrum = (rng.standard_normal((2, C, H, W // 2 + 1)) * sd).astype(np.float32)
+        self.spectrum = (rng.standard_normal((2, C + bool(alpha), H, W // 2 + 1)) * sd).astype(np.float32)
 
-    def image(self):
-        """The model-space image (3, H, W), float32, and what the backward pass needs."""
+    def pixels(self):
+        """(rgb, alpha): the picture in pixels 0..1, RGB (3, H, W), and its opacity (1, H, W) or None."""
         spec = (self.spectrum[0] + 1j * self.spectrum[1]) * self.scale_f
         raw = np.fft.irfft2(spec, s=self.shape[1:], norm="ortho").astype(np.float32) / np.float32(4)
-        t = np.einsum("ij,jhw->ihw", COLOR, raw)                          # decorrelated -> RGB
+        t = np.einsum("ij,jhw->ihw", COLOR, raw[:3])                      # decorrelated -> RGB
         rgb = 1 / (1 + np.exp(-t))                                        # sigmoid: the valid range 0..1
-        return ((rgb * self.pixel_scale - self.mean) / self.std).astype(np.float32), rgb
+        alpha = 1 / (1 + np.exp(-raw[3:])) if len(raw) > 3 else None
+        return rgb, alpha
+
+    def pixels_backward(self, d_rgb, rgb, d_alpha=None, alpha=None):
+        """d loss / d spectrum from d loss / d rgb (3, H, W) (and / d alpha (1, H, W) with an alpha)."""
+        g = np.einsum("ij,ihw->jhw", COLOR, d_rgb * rgb * (1 - rgb))       # through the sigmoid, COLOR^T
+        if d_alpha is not None:
+            g = np.concatenate([g, d_alpha * alpha * (1 - alpha)])
+        G = np.fft.rfft2(g / np.float32(4), norm="ortho") * self.pair * self.scale_f
+        return np.stack([G.real, G.imag]).astype(np.float32)
+
+    def to_model(self, pixels):
+        """Pixels 0..1 (RGB) -> the model's input space (RGB order)."""
+        return ((pixels * self.pixel_scale - self.mean) / self.std).astype(np.float32)
+
+    def image(self):
+        """The model-space image (3, H, W), float32, and what the backward pass needs (the rgb)."""
+        rgb, _ = self.pixels()
+        return self.to_model(rgb), rgb
 
     def backward(self, grad, rgb):
-        """d loss / d spectrum from d loss / d image (3, H, W)."""
-        g = grad * self.pixel_scale / self.std * rgb * (1 - rgb)          # through the sigmoid
-        g = np.einsum("ij,ihw->jhw", COLOR, g) / np.float32(4)           # COLOR^T
-        G = np.fft.rfft2(g, norm="ortho") * self.pair * self.scale_f
-        return np.stack([G.real, G.imag]).astype(np.float32)
+        """d loss / d spectrum from d loss / d image (3, H, W), the model-space image of ``image``."""
+        return self.pixels_backward(grad * self.pixel_scale / self.std, rgb)

@@ -60,9 +60,21 @@ def _cpu_parts(xp):
 
 #: 3x3 stride-1 convolutions whose weights need no gradient (inference, saliency, class models) go by
 #: Winograd F(2x2, 3x3) (winograd.py) on the CPU when both channel counts are at least this. With
-#: fewer channels its 16 GEMMs, each summing over C terms, run too slowly to pay for the transforms
-#: (VGG16's 64-channel layers were no faster; 128 beat 64 and 256 on the benchmark). 0: never.
-WINOGRAD_MIN_CHANNELS = 128
+#: fewer channels its 16 GEMMs, each summing over C terms, run too slowly to pay for the transforms.
+#: VGG16's 64-channel layers were no faster with the chunks of ``COLS_BUDGET``, but are with the
+#: smaller ones of ``WINOGRAD_SMALL_BUDGET`` (README "Speed"). 0: never.
+WINOGRAD_MIN_CHANNELS = 64
+
+#: the chunk budget (elements) of a Winograd convolution with fewer than ``WINOGRAD_WIDE`` channels
+#: (in or out): its 16 GEMMs are thin (64 rows), and a smaller chunk keeps the transformed tiles V
+#: and the GEMMs' output M nearer the core (float32: 4 MB, this machine's L2) between the transforms
+#: and the GEMMs; the wider layers keep ``COLS_BUDGET``. Measured on one thread at batch 1 (medians
+#: of 7, one core busy with another process), forward / forward + input gradient in ms:
+#: 64->64 at 224x224 by im2col 110-123 / 192-212, by Winograd with 2**22 67 / 141, with 2**20
+#: 49-59 / 98-129, with 2**18 47-55 / 119-134; 64->128 at 112x112: 37 / 71, 25 / 58, 22-23 / 53-56,
+#: 24-26 / 55-67.
+WINOGRAD_SMALL_BUDGET = 2**20
+WINOGRAD_WIDE = 128
 
 
 #: ... and when the batch has at least this many tiles (2x2 blocks of output): Winograd's 16 GEMMs are
@@ -75,6 +87,11 @@ WINOGRAD_MIN_TILES = 196
 #: matrix, which for them is a copy of the input (subsampled by the stride). False: by im2col like the
 #: others (to compare the two; measured on ResNet-50's 1x1 layers, README "Speed").
 POINTWISE_GEMM = True
+
+
+def _winograd_budget(w):
+    """The chunk budget of a Winograd convolution with weights w: smaller for the thin ones."""
+    return min(WINOGRAD_SMALL_BUDGET, COLS_BUDGET) if min(w.shape[:2]) < WINOGRAD_WIDE else COLS_BUDGET
 
 
 def _winograd_applies(x, w, stride, padding):
@@ -126,7 +143,7 @@ class Conv2d(Function):
             return out
         if ctx.winograd:
             out = winograd.conv(x, winograd.filters(w), bias, padding, relu,
-                                partial(_chunks, N, parts=_cpu_parts(xp)))
+                                partial(_chunks, N, budget=_winograd_budget(w), parts=_cpu_parts(xp)))
             ctx.save_for_backward(x, w, out if relu else None)
             return out
         w2 = xp.ascontiguousarray(w).reshape(O, Kc)                        # (O, K)
@@ -171,7 +188,8 @@ class Conv2d(Function):
                 g = relu.backward(y, g)
             U = winograd.filters(w, flip=True).transpose(0, 2, 1)         # (16, C, O)
             dx = winograd.conv(xp.ascontiguousarray(g), U, xp.zeros(C, x.dtype), (2 - ph, 2 - pw), False,
-                               partial(_chunks, N, parts=_cpu_parts(xp))) if ctx.needs_input_grad[0] else None
+                               partial(_chunks, N, budget=_winograd_budget(w), parts=_cpu_parts(xp))
+                               ) if ctx.needs_input_grad[0] else None
             need_b = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
             return dx, None, (g.sum(axis=(0, 2, 3)) if need_b else None)
         rule = kernels.NO_RELU

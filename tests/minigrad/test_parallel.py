@@ -123,3 +123,32 @@ def _sum_squares_on_threads():
         out[i] = i * i
     parallel.for_each(work, range(10))
     return sum(out)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3], indirect=True)
+@pytest.mark.parametrize("block", [2**17, 20])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_pointwise_blocks_and_residual_on_threads_equal_the_simple_tier(rng, monkeypatch, threads, block, stride):
+    """Float64, to 1e-12: relu(conv1x1(x) + r), the 1x1 convolution's GEMM written in blocks of output
+    rows straight into the output (small ``POINTWISE_BLOCK``: blocks of a few rows) with bias,
+    residual and ReLU applied to each block; forward and dx, dr, and dW, db when training."""
+    monkeypatch.setattr(conv, "POINTWISE_BLOCK", block)
+    monkeypatch.setattr(conv, "POINTWISE_MIN_ROWS", 1)
+    assert len(conv._pointwise_blocks(2, 7, 72, 1)) == (2 if block > 2**10 else 14)
+    x, w, b = rng.standard_normal((2, 5, 9, 8)), rng.standard_normal((7, 5, 1, 1)), rng.standard_normal(7)
+    oh, ow = -(-9 // stride), -(-8 // stride)
+    r, g = rng.standard_normal((2, 7, oh, ow)), rng.standard_normal((2, 7, oh, ow))
+    for train in (True, False):
+        def run():
+            xt, rt = mg.Tensor(x, requires_grad=True), mg.Tensor(r, requires_grad=True)
+            wt, bt = mg.Tensor(w, requires_grad=train), mg.Tensor(b, requires_grad=train)
+            out = F.relu(F.conv2d(xt, wt, bt, stride) + rt)
+            if mg.current_ops() == "fast":
+                assert out._op is conv.Conv2d and len(out._inputs) == 4
+            out.backward(g)
+            return out.data, xt.grad, rt.grad, wt.grad, bt.grad
+        results = on_both_tiers(run)
+        for a, c in zip(results["simple"], results["fast"]):
+            assert (a is None) == (c is None)
+            if a is not None:
+                np.testing.assert_allclose(c, a, **TOL)

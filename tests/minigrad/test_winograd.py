@@ -50,6 +50,10 @@ def test_transform_kernels_match_the_matrices(rng, shape, padding):
         out = np.full((N, O, oh, ow), 7.0)
         cpu.winograd_output(M, b, relu, 0, 0, th, tw, out)
         np.testing.assert_allclose(out, ref.winograd_output(M, b, relu, N, oh, ow, th, tw), rtol=1e-13, atol=1e-13)
+        scale = rng.standard_normal(O)                                 # a folded batch norm's: A^T (s m) A
+        cpu.winograd_output(M, b, relu, 0, 0, th, tw, out, scale)
+        want = ref.winograd_output(M * scale[None, :, None], b, relu, N, oh, ow, th, tw)
+        np.testing.assert_allclose(out, want, rtol=1e-13, atol=1e-13)
 
 
 def test_filter_transform_matches_the_matrices(rng):

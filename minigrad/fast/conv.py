@@ -13,8 +13,11 @@ Optimisations made (each measured on VGG16; README "Speed"):
 - Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions with enough channels (``WINOGRAD_MIN_CHANNELS``)
   and tiles (``WINOGRAD_MIN_TILES``);
 - 1x1 unpadded convolutions (ResNet's bottlenecks and shortcuts) as plain GEMMs on the input, with
-  no patch matrix; a stride subsamples the input first (``_pointwise_forward``);
-- an inference-mode batch norm folded into the convolution before it (batchnorm.py, via ``pending``);
+  no patch matrix; a stride subsamples the input first; on the CPU the GEMM writes straight into
+  blocks of the output, each finished while in cache (``_pointwise_forward``);
+- an inference-mode batch norm folded into the convolution before it as a scale per output channel,
+  applied in the output pass (batchnorm.py, via ``pending``);
+- a residual block's addition fused into its last 1x1 convolution's output pass (``residual_of``);
 - the chunks spread over the engine's threads, one whole chunk per thread (``minigrad/parallel.py``).
 """
 import threading
@@ -34,6 +37,13 @@ from .plan import chunk_budget
 #: Larger chunks mean fewer, larger GEMMs; smaller ones bound memory (VGG16's conv1_2 alone needs 29M
 #: for one 224x224 image).
 COLS_BUDGET = 2**22
+
+#: the CPU's budget when the weights need a gradient (training): the backward's GEMMs and col2im go over
+#: each chunk again, and smaller chunks stay nearer the core. Measured on one thread (the shapes
+#: network's layers at batch 64, forward + backward, medians of 8, one core busy with another process):
+#: 16->16 at 64x64 283 ms with COLS_BUDGET, 238 with 2**19; 32->32 at 32x32 167 and 143; 64->64 at
+#: 16x16 115 and 106 (2**18: 215, 151, 109; 2**20: 238, 171, 111).
+TRAIN_COLS_BUDGET = 2**19
 
 #: when the weights need a gradient (training), the forward keeps its patch matrices for the backward
 #: if they hold at most this many elements in all (float32: 256 MB); otherwise the backward redoes them.
@@ -162,7 +172,8 @@ class Conv2d(Function):
         w2 = xp.ascontiguousarray(w).reshape(O, Kc)                        # (O, K)
         out = xp.empty((N, O, P), x.dtype)                                 # (N, O, P)
         keep = ctx.needs_input_grad[1] and N * Kc * P <= KEEP_COLS_LIMIT
-        ctx.chunks = _chunks(N, max(Kc, O), oh, ow, chunk_budget(xp), _cpu_parts(xp), min_rows=kh)  # cols, y in budget
+        budget = chunk_budget(xp) or (min(TRAIN_COLS_BUDGET, COLS_BUDGET) if ctx.needs_input_grad[1] else None)
+        ctx.chunks = _chunks(N, max(Kc, O), oh, ow, budget, _cpu_parts(xp), min_rows=kh)  # cols, y in budget
         ctx.cols = [None] * len(ctx.chunks) if keep else []
 
         def forward_chunk(c):

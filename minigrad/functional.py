@@ -149,7 +149,23 @@ class Log(Function):
         return g / ctx.saved[0]
 
 
-def add(a, b): return Add.apply(*_operands("add", a, b))
+def add(a, b):
+    fused = _fused_add(a, b)
+    return fused if fused is not None else Add.apply(*_operands("add", a, b))
+
+
+def _fused_add(a, b):
+    """On the fast tier, a + b as part of the put-off 1x1 convolution that made a (or b), on the CPU:
+    a residual block's shortcut added in the convolution's own output pass (fast/conv.py,
+    ``residual_of``); else None."""
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor)) or (a._later is None and b._later is None):
+        return None
+    from . import tiers
+    if tiers.current_ops() != "fast":
+        return None
+    from .fast import conv
+    fused = conv.residual_of(a, b)
+    return fused if fused is not None else conv.residual_of(b, a)
 def mul(a, b): return Mul.apply(*_operands("mul", a, b))
 def div(a, b): return Div.apply(*_operands("div", a, b))
 def sub(a, b): a, b = _operands("sub", a, b); return Add.apply(a, neg(b) if isinstance(b, Tensor) else -b)

@@ -1,7 +1,7 @@
 """The fast tier: the heavy ops of simple.py, computed the same way but faster (tested equal).
 
     conv.py          chunked im2col + GEMM, kept patch matrices, fused bias+ReLU, Winograd dispatch;
-                     the plan constants (COLS_BUDGET, KEEP_COLS_LIMIT, WINOGRAD_MIN_CHANNELS)
+                     the plan constants (COLS_BUDGET, KEEP_COLS_LIMIT, WINOGRAD_MIN_CHANNELS, ...)
     relu.py          ReLU by compiled loops; fused into the convolution before it when it can be
     pool.py          max pooling (with padding) with switches by compiled loops; global average pooling
     batchnorm.py     batch normalisation; folded into the convolution before it for inference

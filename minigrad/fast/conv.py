@@ -13,8 +13,11 @@ Optimisations made (each measured on VGG16; README "Speed"):
 - Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions with enough channels (``WINOGRAD_MIN_CHANNELS``)
   and tiles (``WINOGRAD_MIN_TILES``);
 - 1x1 unpadded convolutions (ResNet's bottlenecks and shortcuts) as plain GEMMs on the input, with
-  no patch matrix; a stride subsamples the input first (``_pointwise_forward``);
-- an inference-mode batch norm folded into the convolution before it (batchnorm.py, via ``pending``);
+  no patch matrix; a stride subsamples the input first; on the CPU the GEMM writes straight into
+  blocks of the output, each finished while in cache (``_pointwise_forward``);
+- an inference-mode batch norm folded into the convolution before it as a scale per output channel,
+  applied in the output pass (batchnorm.py, via ``pending``);
+- a residual block's addition fused into its last 1x1 convolution's output pass (``residual_of``);
 - the chunks spread over the engine's threads, one whole chunk per thread (``minigrad/parallel.py``).
 """
 import threading
@@ -24,8 +27,9 @@ import numpy as np
 
 from .. import parallel, relu_rules
 from ..backend import get_array_module
-from ..tensor import Function
+from ..tensor import Function, Tensor
 from . import relu, winograd
+from .relu import backward as relu_backward
 from .memory import scratch
 from .plan import chunk_budget
 
@@ -33,6 +37,13 @@ from .plan import chunk_budget
 #: Larger chunks mean fewer, larger GEMMs; smaller ones bound memory (VGG16's conv1_2 alone needs 29M
 #: for one 224x224 image).
 COLS_BUDGET = 2**22
+
+#: the CPU's budget when the weights need a gradient (training): the backward's GEMMs and col2im go over
+#: each chunk again, and smaller chunks stay nearer the core. Measured on one thread (the shapes
+#: network's layers at batch 64, forward + backward, medians of 8, one core busy with another process):
+#: 16->16 at 64x64 283 ms with COLS_BUDGET, 238 with 2**19; 32->32 at 32x32 167 and 143; 64->64 at
+#: 16x16 115 and 106 (2**18: 215, 151, 109; 2**20: 238, 171, 111).
+TRAIN_COLS_BUDGET = 2**19
 
 #: when the weights need a gradient (training), the forward keeps its patch matrices for the backward
 #: if they hold at most this many elements in all (float32: 256 MB); otherwise the backward redoes them.
@@ -60,9 +71,21 @@ def _cpu_parts(xp):
 
 #: 3x3 stride-1 convolutions whose weights need no gradient (inference, saliency, class models) go by
 #: Winograd F(2x2, 3x3) (winograd.py) on the CPU when both channel counts are at least this. With
-#: fewer channels its 16 GEMMs, each summing over C terms, run too slowly to pay for the transforms
-#: (VGG16's 64-channel layers were no faster; 128 beat 64 and 256 on the benchmark). 0: never.
-WINOGRAD_MIN_CHANNELS = 128
+#: fewer channels its 16 GEMMs, each summing over C terms, run too slowly to pay for the transforms.
+#: VGG16's 64-channel layers were no faster with the chunks of ``COLS_BUDGET``, but are with the
+#: smaller ones of ``WINOGRAD_SMALL_BUDGET`` (README "Speed"). 0: never.
+WINOGRAD_MIN_CHANNELS = 64
+
+#: the chunk budget (elements) of a Winograd convolution with fewer than ``WINOGRAD_WIDE`` channels
+#: (in or out): its 16 GEMMs are thin (64 rows), and a smaller chunk keeps the transformed tiles V
+#: and the GEMMs' output M nearer the core (float32: 4 MB, this machine's L2) between the transforms
+#: and the GEMMs; the wider layers keep ``COLS_BUDGET``. Measured on one thread at batch 1 (medians
+#: of 7, one core busy with another process), forward / forward + input gradient in ms:
+#: 64->64 at 224x224 by im2col 110-123 / 192-212, by Winograd with 2**22 67 / 141, with 2**20
+#: 49-59 / 98-129, with 2**18 47-55 / 119-134; 64->128 at 112x112: 37 / 71, 25 / 58, 22-23 / 53-56,
+#: 24-26 / 55-67.
+WINOGRAD_SMALL_BUDGET = 2**20
+WINOGRAD_WIDE = 128
 
 
 #: ... and when the batch has at least this many tiles (2x2 blocks of output): Winograd's 16 GEMMs are
@@ -75,6 +98,11 @@ WINOGRAD_MIN_TILES = 196
 #: matrix, which for them is a copy of the input (subsampled by the stride). False: by im2col like the
 #: others (to compare the two; measured on ResNet-50's 1x1 layers, README "Speed").
 POINTWISE_GEMM = True
+
+
+def _winograd_budget(w):
+    """The chunk budget of a Winograd convolution with weights w: smaller for the thin ones."""
+    return min(WINOGRAD_SMALL_BUDGET, COLS_BUDGET) if min(w.shape[:2]) < WINOGRAD_WIDE else COLS_BUDGET
 
 
 def _winograd_applies(x, w, stride, padding):
@@ -104,12 +132,21 @@ class Conv2d(Function):
 
     When the weights need no gradient and the convolution is 3x3, stride 1, with enough channels
     (``_winograd_applies``), forward and input gradient go by Winograd F(2x2, 3x3) instead (winograd.py).
+
+    ``scale`` (O,): an inference-mode batch norm folded in (batchnorm.py), out = scale[o] * conv + b[o],
+    applied in the pass that unpacks the GEMM (on a GPU it is folded into the weights here instead).
+    ``r`` (shaped like the output, 1x1 convolutions on the CPU only): a residual block's shortcut,
+    added in the same pass before the ReLU (``residual_of``); backwards it gets the gradient that
+    leaves the ReLU.
     """
 
     @staticmethod
-    def forward(ctx, x, w, b=None, stride=(1, 1), padding=(0, 0), relu=False):
+    def forward(ctx, x, w, b=None, r=None, stride=(1, 1), padding=(0, 0), relu=False, scale=None):
         xp, kernels = get_array_module(x), parallel.kernels_for(x)        # serial kernels: one chunk a thread
         x = xp.ascontiguousarray(x)
+        if scale is not None and xp is not np:                            # GPU: a pass over the weights is cheap
+            w, scale = w * scale[:, None, None, None], None
+        ctx.scale = scale
         N, C, H, W = x.shape
         O, _, kh, kw = w.shape
         (sh, sw), (ph, pw) = stride, padding
@@ -121,18 +158,22 @@ class Conv2d(Function):
         ctx.winograd = not ctx.needs_input_grad[1] and _winograd_applies(x, w, stride, padding)
         ctx.pointwise = POINTWISE_GEMM and (kh, kw, ph, pw) == (1, 1, 0, 0)
         if ctx.pointwise:                                                  # 1x1: a GEMM on x itself
-            out = _pointwise_forward(x, w, bias, stride, relu, kernels)
+            out = _pointwise_forward(x, w, bias, stride, relu, kernels, scale, r)
             ctx.save_for_backward(x, w, out if relu else None)
             return out
+        if r is not None:
+            raise ValueError("Conv2d: a residual is fused into 1x1 unpadded convolutions only")
+        extra = () if scale is None else (scale,)                          # the GPU's kernels take no scale
         if ctx.winograd:
             out = winograd.conv(x, winograd.filters(w), bias, padding, relu,
-                                partial(_chunks, N, parts=_cpu_parts(xp)))
+                                partial(_chunks, N, budget=_winograd_budget(w), parts=_cpu_parts(xp)), scale)
             ctx.save_for_backward(x, w, out if relu else None)
             return out
         w2 = xp.ascontiguousarray(w).reshape(O, Kc)                        # (O, K)
         out = xp.empty((N, O, P), x.dtype)                                 # (N, O, P)
         keep = ctx.needs_input_grad[1] and N * Kc * P <= KEEP_COLS_LIMIT
-        ctx.chunks = _chunks(N, max(Kc, O), oh, ow, chunk_budget(xp), _cpu_parts(xp), min_rows=kh)  # cols, y in budget
+        budget = chunk_budget(xp) or (min(TRAIN_COLS_BUDGET, COLS_BUDGET) if ctx.needs_input_grad[1] else None)
+        ctx.chunks = _chunks(N, max(Kc, O), oh, ow, budget, _cpu_parts(xp), min_rows=kh)  # cols, y in budget
         ctx.cols = [None] * len(ctx.chunks) if keep else []
 
         def forward_chunk(c):
@@ -144,10 +185,10 @@ class Conv2d(Function):
                 ctx.cols[c] = cols
             if n1 - n0 == 1 and oy1 - oy0 == oh:                           # one whole image: GEMM into out
                 xp.matmul(w2, cols, out=out[n0])                           # (O, P)
-                kernels.gemm_out_to_nchw(out[n0], bias, relu, 0, 0, out[n0:n1])  # bias (+ ReLU) in place
+                kernels.gemm_out_to_nchw(out[n0], bias, relu, 0, 0, out[n0:n1], *extra)  # bias (+ ReLU) in place
             else:                                                          # (O, nb*P) -> out[n0:n1, :, band]
                 y = xp.matmul(w2, cols, out=scratch(xp, "gemm", (O, width), x.dtype))
-                kernels.gemm_out_to_nchw(y, bias, relu, n0, oy0 * ow, out)
+                kernels.gemm_out_to_nchw(y, bias, relu, n0, oy0 * ow, out, *extra)
         parallel.for_each(forward_chunk, range(len(ctx.chunks)), xp)
         out = out.reshape(N, O, oh, ow)                                    # (N, O, oh, ow)
         ctx.save_for_backward(x, w, out if relu else None)
@@ -164,20 +205,24 @@ class Conv2d(Function):
         P, Kc = oh * ow, C * kh * kw
         if ctx.pointwise:
             return _pointwise_backward(ctx, x, w, relu.backward(y, g) if ctx.relu else g)
+        fused_relu = ctx.relu
+        if ctx.scale is not None:                                          # a folded batch norm
+            w, g, fused_relu = _unscaled(ctx, w, y, g)
         if ctx.winograd:
             # Only dx (the weights need no gradient): the convolution of g with the filters turned by
             # 180 degrees, input and output channels swapped, padding 2 - p; Winograd again.
-            if ctx.relu:
+            if fused_relu:
                 g = relu.backward(y, g)
             U = winograd.filters(w, flip=True).transpose(0, 2, 1)         # (16, C, O)
             dx = winograd.conv(xp.ascontiguousarray(g), U, xp.zeros(C, x.dtype), (2 - ph, 2 - pw), False,
-                               partial(_chunks, N, parts=_cpu_parts(xp))) if ctx.needs_input_grad[0] else None
+                               partial(_chunks, N, budget=_winograd_budget(w), parts=_cpu_parts(xp))
+                               ) if ctx.needs_input_grad[0] else None
             need_b = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
             return dx, None, (g.sum(axis=(0, 2, 3)) if need_b else None)
         rule = kernels.NO_RELU
-        if ctx.relu and relu_rules._observers:                             # observers want the ReLU's own
+        if fused_relu and relu_rules._observers:                             # observers want the ReLU's own
             g = relu.backward(y, g)                                        # arrays: go through it apart
-        elif ctx.relu:                                                     # else fused into the packing
+        elif fused_relu:                                                   # else fused into the packing
             rule = relu_rules.code()
         g = xp.ascontiguousarray(g).reshape(N, O, P)                       # (N, O, P)
         y = y.reshape(N, O, P) if rule != kernels.NO_RELU else g
@@ -225,6 +270,21 @@ class Conv2d(Function):
         return dx, (dw2.reshape(w.shape) if need_w else None), db
 
 
+def _unscaled(ctx, w, y, g, relu=None):
+    """Back through a folded scale (out = scale * conv(x, w) + ...): (w', g', relu) such that the
+    plain backward of w' and g' gives dx, and whether the fused ReLU is still to be applied. The
+    weights are scaled when they are smaller than g (a pass over them), else g, after the ReLU's
+    rule (which looks at the sign of the gradient arriving from above)."""
+    if any(ctx.needs_input_grad[1:3]):                                    # weights, bias (the residual may)
+        raise RuntimeError("Conv2d: a folded batch norm's convolution cannot give weight gradients")
+    s, fused_relu = ctx.scale, ctx.relu if relu is None else relu
+    if w.size <= g.size:
+        return w * s[:, None, None, None], g, fused_relu
+    g = relu_backward(y, g) if fused_relu else g.copy()                   # a fresh array: scaled in place
+    g *= s[:, None, None]
+    return w, g, False
+
+
 def _subsampled(x, stride):
     """x[:, :, ::sh, ::sw] (N, C, oh, ow): the pixels that a 1x1 unpadded convolution with this stride reads."""
     if tuple(stride) == (1, 1):
@@ -232,75 +292,121 @@ def _subsampled(x, stride):
     return get_array_module(x).ascontiguousarray(x[:, :, ::stride[0], ::stride[1]])
 
 
-def _pointwise_forward(x, w, bias, stride, fuse_relu, kernels):
+#: a 1x1 convolution's GEMM on the CPU goes in blocks of output rows (channels) of one image, of about
+#: this many elements (float32: 512 KB), each thread taking whole blocks: the GEMM writes straight
+#: into the output, and the scale, bias, residual and ReLU are applied while the block is in cache.
+POINTWISE_BLOCK = 2**17
+POINTWISE_MIN_ROWS = 16                                                    # ... and of at least this many rows
+
+
+def _pointwise_blocks(N, O, P, parts):
+    """(n, o0, o1): blocks of rows of out[n] (O, P), about POINTWISE_BLOCK elements, at least ``parts``."""
+    rows = min(O, max(POINTWISE_MIN_ROWS, POINTWISE_BLOCK // P))
+    per_image = -(-parts // N)                                             # blocks an image needs
+    rows = max(1, min(rows, -(-O // per_image)))
+    return [(n, o0, min(o0 + rows, O)) for n in range(N) for o0 in range(0, O, rows)]
+
+
+def _pointwise_forward(x, w, bias, stride, fuse_relu, kernels, scale=None, residual=None):
     """A 1x1 unpadded convolution is one GEMM per image over the channels, on the input itself (its
     patch matrix would be x, copied); a stride first subsamples x:
         out[n] (O, P) = W (O, C) @ xs[n] (C, P),      xs = x[:, :, ::sh, ::sw]
-    """
+    On the CPU out[n] goes in blocks of rows, one thread a block (``_pointwise_blocks``): the GEMM
+    writes into the output itself and the block is finished (scale, bias, residual, ReLU) while it is
+    in cache, with no temporaries (fresh arrays cost page faults)."""
     xp = get_array_module(x)
     xs = _subsampled(x, stride)                                            # (N, C, oh, ow)
     N, C, oh, ow = xs.shape
-    O = w.shape[0]
-    w2, xs = xp.ascontiguousarray(w.reshape(O, C)), xs.reshape(N, C, oh * ow)
-    out = xp.empty((N, O, oh * ow), x.dtype)                               # (N, O, P)
-    for n in range(N):
-        out[n] = parallel.matmul(w2, xs[n])                                # split between the threads
-        kernels.gemm_out_to_nchw(out[n], bias, fuse_relu, 0, 0, out[n:n + 1])   # bias (+ ReLU) in place
+    O, P = w.shape[0], oh * ow
+    w2, xs = xp.ascontiguousarray(w.reshape(O, C)), xs.reshape(N, C, P)
+    out = xp.empty((N, O, P), x.dtype)                                     # (N, O, P)
+    if xp is not np:                                                       # GPU: a GEMM per image, then the
+        for n in range(N):                                                 # bias (+ ReLU) in place
+            xp.matmul(w2, xs[n], out=out[n])
+            kernels.gemm_out_to_nchw(out[n], bias, fuse_relu, 0, 0, out[n:n + 1])
+        return out.reshape(N, O, oh, ow)
+    r = None if residual is None else np.ascontiguousarray(residual).reshape(N, O, P)
+
+    def block(item):
+        n, o0, o1 = item
+        np.matmul(w2[o0:o1], xs[n], out=out[n, o0:o1])                     # (o1 - o0, P), in place
+        kernels.gemm_out_to_nchw(out[n, o0:o1], bias[o0:o1], fuse_relu, 0, 0, out[n:n + 1, o0:o1],
+                                 None if scale is None else scale[o0:o1],
+                                 None if r is None else r[n:n + 1, o0:o1])
+    parallel.for_each(block, _pointwise_blocks(N, O, P, parallel.threads()))
     return out.reshape(N, O, oh, ow)
 
 
 def _pointwise_backward(ctx, x, w, g):
-    """The GEMMs transposed, g already through the fused ReLU's rule:
+    """The GEMMs transposed, g already through the fused ReLU's rule (and the residual's gradient g):
         dW (O, C) = sum_n g[n] (O, P) @ xs[n].T (P, C)     dxs[n] (C, P) = W.T (C, O) @ g[n] (O, P)
-    and dx is dxs where xs came from (0 at the pixels a stride skipped)."""
+    and dx is dxs where xs came from (0 at the pixels a stride skipped). W.T is a transposed view (the
+    BLAS reads it as such; no copy); on the CPU dxs goes in blocks of rows as the forward. A folded
+    scale multiplies W's rows or g's channels, whichever is smaller (``_unscaled``)."""
     xp = get_array_module(g)
     need_x, need_w = ctx.needs_input_grad[:2]
     need_b = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
+    need_r = len(ctx.needs_input_grad) > 3 and ctx.needs_input_grad[3]
     N, O, oh, ow = g.shape
-    C = x.shape[1]
-    g = xp.ascontiguousarray(g).reshape(N, O, oh * ow)                     # (N, O, P)
+    C, P = x.shape[1], oh * ow
+    g = xp.ascontiguousarray(g)
+    dr = g if need_r else None                                             # the shortcut's gradient
+    db = g.sum(axis=(0, 2, 3)) if need_b else None
+    if ctx.scale is not None:
+        w, g, _ = _unscaled(ctx, w, None, g, relu=False)                   # the ReLU: applied to g already
+    g = g.reshape(N, O, P)                                                 # (N, O, P)
     w2 = w.reshape(O, C)                                                   # (O, C)
     dx = dw = None
     if need_w:
-        xs = _subsampled(x, ctx.geometry[2:4]).reshape(N, C, oh * ow)      # (N, C, P)
+        xs = _subsampled(x, ctx.geometry[2:4]).reshape(N, C, P)            # (N, C, P)
         dw = xp.zeros((O, C), g.dtype)
         for n in range(N):
             dw += parallel.matmul(g[n], xs[n].T)                           # (O, P) @ (P, C)
         dw = dw.reshape(w.shape)
     if need_x:
-        w2t = xp.ascontiguousarray(w2.T)                                   # (C, O)
-        dxs = xp.stack([parallel.matmul(w2t, g[n]) for n in range(N)]).reshape(N, C, oh, ow)
+        w2t = w2.T                                                         # (C, O), a view
+        dxs = xp.empty((N, C, P), g.dtype)
+        if xp is np:
+            def block(item):
+                n, c0, c1 = item
+                np.matmul(w2t[c0:c1], g[n], out=dxs[n, c0:c1])
+            parallel.for_each(block, _pointwise_blocks(N, C, P, parallel.threads()))
+        else:
+            for n in range(N):
+                xp.matmul(w2t, g[n], out=dxs[n])
+        dxs = dxs.reshape(N, C, oh, ow)
         if dxs.shape == x.shape:
             dx = dxs
         else:
             dx = xp.zeros_like(x)
             dx[:, :, ::ctx.geometry[2], ::ctx.geometry[3]] = dxs
-    return dx, dw, (g.sum(axis=(0, 2)) if need_b else None)
+    return dx, dw, db, dr
 
 
 def conv2d(x, w, b, stride, padding):
     """Tensors in, checked by heavy_ops.conv2d. The forward is put off until the output is read:
     if what reads it is a ReLU, the two run as one op (``relu_of``); an inference-mode batch norm
-    folds into it (batchnorm.py)."""
+    folds into it (batchnorm.py); a residual addition into a 1x1 one (``residual_of``)."""
     return put_off(x, w, b, stride, padding)
 
 
-def put_off(x, w, b, stride, padding):
+def put_off(x, w, b, stride, padding, scale=None, residual=None):
     """Conv2d.apply_later (without a fused ReLU), its output's shape, dtype and device known at once."""
     (sh, sw), (ph, pw) = stride, padding
     N, _, H, W = x.shape
     O, _, kh, kw = w.shape
     xp = get_array_module(x)
     like = xp.broadcast_to(xp.empty(1, x.dtype), (N, O, (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1))
-    inputs = (x, w) if b is None else (x, w, b)
-    return Conv2d.apply_later(*inputs, out_like=like, stride=stride, padding=padding, relu=False)
+    inputs = (x, w) if b is None and residual is None else (x, w, b) if residual is None else (x, w, b, residual)
+    return Conv2d.apply_later(*inputs, out_like=like, stride=stride, padding=padding, relu=False, scale=scale)
 
 
 def pending(x):
-    """The put-off forward (a ``functools.partial`` of ``Conv2d.forward``: args ``(ctx, x, w[, b])``,
-    keywords ``stride, padding, relu``) when x is the output of ``conv2d`` above, without a fused ReLU,
-    and nothing has read it yet; else None. What reads x can then change the convolution instead:
-    a ReLU fuses into it (``relu_of``), an inference-mode batch norm folds into it (batchnorm.py)."""
+    """The put-off forward (a ``functools.partial`` of ``Conv2d.forward``: args ``(ctx, x, w[, b[, r]])``,
+    keywords ``stride, padding, relu, scale``) when x is the output of ``conv2d`` above, without a fused
+    ReLU, and nothing has read it yet; else None. What reads x can then change the convolution instead:
+    a ReLU fuses into it (``relu_of``), an inference-mode batch norm folds into it (batchnorm.py), a
+    residual addition (``residual_of``)."""
     later = x._later
     if later is None or later.func is not Conv2d.forward or later.keywords["relu"]:
         return None
@@ -316,3 +422,20 @@ def relu_of(x):
         return None
     ctx, *arrays = later.args
     return Conv2d.apply(*(x._inputs or arrays), **dict(later.keywords, relu=True))
+
+
+def residual_of(a, r):
+    """a + r as one put-off op when a is the put-off output of a 1x1 unpadded convolution on the CPU
+    (a residual block's last one, its batch norm folded in) that nothing has read, and r a tensor of
+    a's shape and dtype: r is added in the pass that finishes each block of the GEMM's output, and a
+    ReLU that reads the sum fuses too (``relu_of``). Else None. a stays unevaluated."""
+    later = pending(a)
+    if (later is None or not POINTWISE_GEMM or len(later.args) > 4 or not isinstance(r, Tensor)
+            or r.shape != a.shape or r.dtype != a.dtype or r.xp is not np):
+        return None
+    ctx, x, w, *b = later.args
+    if w.shape[2:] != (1, 1) or tuple(later.keywords["padding"]) != (0, 0) or not isinstance(x, np.ndarray):
+        return None
+    inputs = a._inputs or (x, w, *b)
+    return put_off(inputs[0], inputs[1], inputs[2] if len(inputs) > 2 else None, later.keywords["stride"],
+                   later.keywords["padding"], later.keywords["scale"], r)

@@ -117,11 +117,14 @@ def col2im(cols, n0, oy0, kh, kw, sh, sw, ph, pw, oh, ow, dx):
 
 
 @njit(cache=True, parallel=True)
-def gemm_out_to_nchw(y, b, relu, n0, p0, out):
+def gemm_out_to_nchw(y, b, relu, n0, p0, out, scale=None, residual=None):
     """Unpack a GEMM result into the output, adding the bias and (if relu) clamping at 0.
 
     y (O, nb*Pc) -> out (N, O, P), with Pc = min(P, y's width) (whole images, or part of one):
         out[n0 + n, o, p0 + p] = max(y[o, n*Pc + p] + b[o], 0 if relu else -inf)
+    With ``scale`` (O,) (a batch norm folded in: batchnorm.py) y[o, .] is multiplied by scale[o]
+    first; with ``residual`` (shaped like out) residual[n0 + n, o, p0 + p] is added before the ReLU
+    (a residual block's shortcut: conv.py, ``residual_of``). y may be out's own block (in place).
     """
     O, P = out.shape[1], out.shape[2]
     Pc = min(P, y.shape[1])
@@ -132,7 +135,26 @@ def gemm_out_to_nchw(y, b, relu, n0, p0, out):
         bo = b[o]
         src = y[o, n * Pc:(n + 1) * Pc]                    # 1-D views: the loops vectorise
         dst = out[n0 + n, o, p0:p0 + Pc]
-        if relu:
+        if scale is not None:
+            so = scale[o]
+            if residual is not None:
+                r = residual[n0 + n, o, p0:p0 + Pc]
+                for p in range(Pc):
+                    dst[p] = src[p] * so + bo + r[p]
+            else:
+                for p in range(Pc):
+                    dst[p] = src[p] * so + bo
+            if relu:
+                for p in range(Pc):
+                    dst[p] = dst[p] if dst[p] > 0 else 0
+        elif residual is not None:
+            r = residual[n0 + n, o, p0:p0 + Pc]
+            for p in range(Pc):
+                dst[p] = src[p] + bo + r[p]
+            if relu:
+                for p in range(Pc):
+                    dst[p] = dst[p] if dst[p] > 0 else 0
+        elif relu:
             for p in range(Pc):
                 v = src[p] + bo
                 dst[p] = v if v > 0 else 0
@@ -303,12 +325,13 @@ def winograd_input(x, n0, ty0, ph, pw, th, tw, V):
 
 
 @njit(cache=True, parallel=True)
-def winograd_output(M, b, relu, n0, ty0, th, tw, out):
+def winograd_output(M, b, relu, n0, ty0, th, tw, out, scale=None):
     """The output transform: each tile's 2x2 block, plus the bias (and the ReLU), into out.
 
     M (16, O, nb*th*tw) -> out (N, O, oh, ow), blocks beyond oh or ow dropped:
         out[n0 + n, o, 2*(ty0 + ty) + i, 2*tx + j] = (A^T m A)[i, j] + b[o],   A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]
     with m[a, b'] = M[4*a + b', o, n*th*tw + ty*tw + tx]. Done a row of tiles at a time, as vectors over tx.
+    With ``scale`` (O,) (a folded batch norm) the block is scale[o] * (A^T m A) + b[o].
     """
     O, oh, ow = out.shape[1], out.shape[2], out.shape[3]
     nb = M.shape[2] // (th * tw)
@@ -316,6 +339,7 @@ def winograd_output(M, b, relu, n0, ty0, th, tw, out):
         n = no // O
         o = no % O
         bo = b[o]
+        so = scale[o] if scale is not None else 1
         dst = out[n0 + n, o]
         s = np.empty((2, 4, tw), M.dtype)                   # s = A^T m for a row of tiles
         row = np.empty(2 * tw, M.dtype)                     # one output row of the tiles, before cropping
@@ -335,8 +359,12 @@ def winograd_output(M, b, relu, n0, ty0, th, tw, out):
                     continue
                 si = s[i]
                 for tx in range(tw):
-                    v0 = si[0, tx] + si[1, tx] + si[2, tx] + bo
-                    v1 = si[1, tx] - si[2, tx] - si[3, tx] + bo
+                    if scale is not None:
+                        v0 = (si[0, tx] + si[1, tx] + si[2, tx]) * so + bo
+                        v1 = (si[1, tx] - si[2, tx] - si[3, tx]) * so + bo
+                    else:
+                        v0 = si[0, tx] + si[1, tx] + si[2, tx] + bo
+                        v1 = si[1, tx] - si[2, tx] - si[3, tx] + bo
                     if relu:
                         v0 = v0 if v0 > 0 else 0
                         v1 = v1 if v1 > 0 else 0

@@ -44,10 +44,11 @@ def filters(w, flip=False):
     return parallel.matmul(GG, np.ascontiguousarray(w).reshape(O * C, 9).T).reshape(16, O, C)
 
 
-def conv(x, U, b, padding, relu, chunks):
+def conv(x, U, b, padding, relu, chunks, scale=None):
     """The 3x3 stride-1 convolution of x (N, C, H, W) with the transformed filters U (16, O, C), plus b
     (and the ReLU if ``relu``), a chunk of tiles at a time: ``chunks(k, th, tw)`` gives the chunks
-    (n0, n1, ty0, ty1) of whole images or bands of tile rows whose arrays of k rows fit the budget."""
+    (n0, n1, ty0, ty1) of whole images or bands of tile rows whose arrays of k rows fit the budget.
+    ``scale`` (O,): each output channel multiplied by it before the bias (a folded batch norm)."""
     kernels = parallel.kernels_for(x)                                      # one chunk per thread
     N, C, H, W = x.shape
     O = U.shape[1]
@@ -61,6 +62,6 @@ def conv(x, U, b, padding, relu, chunks):
         V = scratch(np, "cols", (16, C, T), x.dtype)
         kernels.winograd_input(x, n0, ty0, ph, pw, ty1 - ty0, tw, V)            # (16, C, T)
         M = np.matmul(U, V, out=scratch(np, "gemm", (16, O, T), x.dtype))  # 16 GEMMs: (O, C) @ (C, T)
-        kernels.winograd_output(M, b, relu, n0, ty0, ty1 - ty0, tw, out)        # (N, O, oh, ow)
+        kernels.winograd_output(M, b, relu, n0, ty0, ty1 - ty0, tw, out, scale)  # (N, O, oh, ow)
     parallel.for_each(lambda c: chunk(*c), chunks(16 * max(C, O), th, tw))
     return out

@@ -124,7 +124,6 @@ def test_folded_conv_bn_relu_equals_unfolded(rng, monkeypatch, rule, k, stride, 
     """Inference, nothing but the input needing a gradient: on the fast tier conv + BN + ReLU run as ONE
     fused convolution with the BN folded into its weights; forward and input gradient equal, float64,
     the unfolded path (the convolution's output read first) and the simple tier, under every ReLU rule."""
-    monkeypatch.setattr(fast_bn, "FOLD_MAX_WEIGHTS_PER_OUTPUT", float("inf"))   # fold whatever the sizes
     x = rng.standard_normal((2, 3, 11, 10))
     w, b, gamma, beta, mean, var = (None if a is None else mg.Tensor(a) for a in conv_bn(rng, k=k, bias=bias))
     g = rng.standard_normal(conv_bn_relu(mg.Tensor(x), w, b, gamma, beta, mean.data, var.data, stride,
@@ -165,17 +164,58 @@ def test_no_fold_when_the_weights_or_the_batch_norm_need_a_gradient(rng):
             np.testing.assert_allclose(got, want, **TIGHT)
 
 
-def test_fold_only_when_the_weights_are_not_larger_than_the_output(rng):
-    """Folding costs a pass over the weights: a convolution whose weights outnumber its output (late,
-    small layers) keeps its batch norm apart; the result is the same."""
-    w, b, gamma, beta, mean, var = (mg.Tensor(a) for a in conv_bn(rng, C=16, O=8))   # 1152 weights
-    for shape, folds in (((1, 16, 12, 12), True), ((1, 16, 3, 3), False)):          # 1152 / 72 outputs
-        x = rng.standard_normal(shape)
-        c, out = conv_bn_relu(mg.Tensor(x, requires_grad=True), w, b, gamma, beta, mean.data, var.data, 1, 1)
-        assert (c._later is not None) == folds
-        with mg.use_ops("simple"):
-            want = conv_bn_relu(mg.Tensor(x), w, b, gamma, beta, mean.data, var.data, 1, 1)[1]
-        np.testing.assert_allclose(out.data, want.data, **TIGHT)
+@pytest.mark.parametrize("rule", relu_rules.RULES)
+@pytest.mark.parametrize("path,k,C,O", [("im2col", 3, 3, 4), ("im2col", 3, 16, 8), ("winograd", 3, 3, 4),
+                                        ("winograd", 3, 16, 8), ("pointwise", 1, 3, 4), ("pointwise", 1, 48, 40)])
+def test_fold_whatever_the_sizes_scale_in_the_output_pass(rng, monkeypatch, rule, path, k, C, O):
+    """The batch norm folds whatever the weights' size: its scale is applied per output channel in the
+    pass that finishes the convolution's output (the weights are not scaled), on each path (im2col,
+    Winograd, 1x1 GEMM). Backwards the scale goes onto the weights when they are the smaller (C=3:
+    w.size <= g.size), else onto the gradient after the ReLU's rule (C=16, 48: the weights outnumber
+    the output; gamma has both signs, which the deconvnet rule would notice if the order were wrong).
+    Forward and input gradient equal the simple tier, float64."""
+    monkeypatch.setattr(fast_conv, "WINOGRAD_MIN_CHANNELS", 1 if path == "winograd" else 0)
+    monkeypatch.setattr(fast_conv, "WINOGRAD_MIN_TILES", 0)
+    shape = (2, C, 6, 5) if C == 3 else (1, C, 3, 4)
+    x = rng.standard_normal(shape)
+    w, b, gamma, beta, mean, var = conv_bn(rng, C=C, O=O, k=k)
+    g = rng.standard_normal((shape[0], O) + shape[2:])
+    results = {}
+    for tier in ("fast", "simple"):
+        with mg.use_ops(tier):
+            xt = mg.Tensor(x, requires_grad=True)
+            c, out = conv_bn_relu(xt, *(mg.Tensor(a) for a in (w, b, gamma, beta)), mean, var, 1, k // 2)
+            with mg.relu_rule(rule):
+                out.backward(g)
+            if tier == "fast":
+                assert c._later is not None and out._op is fast_conv.Conv2d and out._ctx.scale is not None
+                assert out._ctx.winograd == (path == "winograd") and out._ctx.pointwise == (path == "pointwise")
+                assert (w.size > g.size) == (C > 3)
+            results[tier] = (out.data, xt.grad)
+    for got, want in zip(results["fast"], results["simple"]):
+        np.testing.assert_allclose(got, want, **TIGHT)
+
+
+def test_folded_scale_float32_error(rng):
+    """Float32 against the simple tier in float64, relative to the largest value, a 3x3 conv + BN + ReLU
+    at 64 channels (Winograd, the scale in its output transform) and a 1x1 at 256 -> 64: measured
+    forward 1.8e-7 and 3.0e-7, input gradient 4.3e-7 and 2.4e-7 (bound 5e-6)."""
+    for C, O, k, size in ((64, 64, 3, 28), (256, 64, 1, 14)):
+        x = rng.standard_normal((1, C, size, size))
+        w, b, gamma, beta, mean, var = conv_bn(rng, C=C, O=O, k=k)
+        w /= np.sqrt(C * k * k)
+        g = rng.standard_normal((1, O, size, size))
+        got, want = {}, {}
+        for tier, dtype, store in (("fast", np.float32, got), ("simple", np.float64, want)):
+            with mg.use_ops(tier):
+                xt = mg.Tensor(x.astype(dtype), requires_grad=True)
+                c, out = conv_bn_relu(xt, *(mg.Tensor(a.astype(dtype)) for a in (w, b, gamma, beta)),
+                                      mean.astype(dtype), var.astype(dtype), 1, k // 2)
+                out.backward(g.astype(dtype))
+                store.update(out=out.data, dx=xt.grad)
+        assert got["out"].dtype == got["dx"].dtype == np.float32
+        errs = [np.abs(got[n] - want[n]).max() / np.abs(want[n]).max() for n in ("out", "dx")]
+        assert max(errs) <= 5e-6, errs
 
 
 def test_folded_path_under_no_grad_and_in_float32(rng):
@@ -213,6 +253,77 @@ def test_pointwise_gemm_equals_im2col(rng, monkeypatch, stride, relu):
         results[gemm] = (out.data, xt.grad, wt.grad, bt.grad)
     for got, want in zip(results[True], results[False]):
         np.testing.assert_allclose(got, want, **TIGHT)
+
+
+def bottleneck_tail(x, w3, bn3, shortcut, stride, order):
+    """relu(bn3(conv3(x)) + shortcut(x)), conv3 1x1 with this stride: a bottleneck's last layers."""
+    main = F.batch_norm(F.conv2d(x, w3, None, stride), *bn3, False)
+    r = shortcut(x)
+    return main, F.relu(main + r if order == "main+shortcut" else r + main)
+
+
+@pytest.mark.parametrize("rule", relu_rules.RULES)
+@pytest.mark.parametrize("stride,order", [(1, "main+shortcut"), (2, "main+shortcut"), (1, "shortcut+main")])
+def test_residual_add_fuses_into_the_last_1x1_conv(rng, rule, stride, order):
+    """Inference on the fast tier (CPU): a bottleneck's conv3 + bn3 + shortcut + ReLU run as ONE op,
+    the 1x1 convolution with the batch norm's scale, the shortcut added and the ReLU applied in the
+    pass that finishes each block of its GEMM; the shortcut (the identity, or a 1x1 stride-2
+    convolution + BN: itself folded) receives the gradient leaving the ReLU. Forward and input
+    gradient equal the simple tier (float64) under every ReLU rule."""
+    C, O = 6, 6 if stride == 1 else 8
+    x = rng.standard_normal((2, C, 7, 6))
+    w3, *_, = conv_bn(rng, C=C, O=O, k=1, bias=False)
+    bn3 = conv_bn(rng, C=C, O=O, k=1)[2:]
+    wd, *_ = conv_bn(rng, C=C, O=O, k=1, bias=False)
+    bnd = conv_bn(rng, C=C, O=O, k=1)[2:]
+
+    def tensors(arrays):
+        return [mg.Tensor(a) for a in arrays[:2]] + list(arrays[2:])
+    results = {}
+    for tier in ("fast", "simple"):
+        with mg.use_ops(tier):
+            xt = mg.Tensor(x, requires_grad=True)
+            shortcut = (lambda x: x) if stride == 1 else \
+                (lambda x: F.batch_norm(F.conv2d(x, mg.Tensor(wd), None, stride), *tensors(bnd), False))
+            main, out = bottleneck_tail(xt, mg.Tensor(w3), tensors(bn3), shortcut, stride, order)
+            g = rng.standard_normal(out.shape) if tier == "fast" else g
+            with mg.relu_rule(rule):
+                out.backward(g)
+            if tier == "fast":
+                assert out._op is fast_conv.Conv2d and out._ctx.relu and out._ctx.scale is not None
+                assert len(out._inputs) == 4 and main._later is not None    # fused; bn3's own output never made
+            results[tier] = (out.data, xt.grad)
+    for got, want in zip(results["fast"], results["simple"]):
+        np.testing.assert_allclose(got, want, **TIGHT)
+
+
+def test_residual_add_float32_error_and_where_it_does_not_fuse(rng):
+    """Float32 (a 1x1 256 -> 256 at 14x14 + BN + identity shortcut + ReLU) against the simple tier in
+    float64, relative to the largest value: measured 4.5e-7 forward, 3.3e-7 input gradient (bound
+    5e-6). Not fused: a 3x3 convolution, a shortcut of another shape (broadcasting), the simple tier."""
+    x = rng.standard_normal((1, 256, 14, 14))
+    w3, *_ = conv_bn(rng, C=256, O=256, k=1, bias=False)
+    w3 /= 16
+    bn3 = conv_bn(rng, C=256, O=256, k=1)[2:]
+    g = rng.standard_normal((1, 256, 14, 14))
+    got, want = {}, {}
+    for tier, dtype, store in (("fast", np.float32, got), ("simple", np.float64, want)):
+        with mg.use_ops(tier):
+            xt = mg.Tensor(x.astype(dtype), requires_grad=True)
+            bn = [mg.Tensor(a.astype(dtype)) for a in bn3[:2]] + [a.astype(dtype) for a in bn3[2:]]
+            _, out = bottleneck_tail(xt, mg.Tensor(w3.astype(dtype)), bn, lambda x: x, 1, "main+shortcut")
+            out.backward(g.astype(dtype))
+            store.update(out=out.data, dx=xt.grad, fused=out._op is fast_conv.Conv2d and len(out._inputs) == 4)
+    assert got["fused"] and not want["fused"]
+    assert got["out"].dtype == got["dx"].dtype == np.float32
+    errs = [np.abs(got[n] - want[n]).max() / np.abs(want[n]).max() for n in ("out", "dx")]
+    assert max(errs) <= 5e-6, errs
+    w, xs = mg.Tensor(rng.standard_normal((4, 3, 3, 3))), mg.Tensor(rng.standard_normal((1, 3, 5, 5)))
+    three = F.conv2d(xs, w, None, 1, 1) + mg.Tensor(np.ones((1, 4, 5, 5)))
+    assert three._op is not fast_conv.Conv2d
+    w1 = mg.Tensor(rng.standard_normal((4, 3, 1, 1)))
+    broadcast = F.conv2d(xs, w1, None, 1, 0) + mg.Tensor(np.ones((1, 4, 1, 1)))
+    assert broadcast._op is not fast_conv.Conv2d and broadcast.shape == (1, 4, 5, 5)
 
 
 # ---- modules: BatchNorm2d and its buffers, GlobalAvgPool2d, MaxPool2d with padding --------------

@@ -43,6 +43,22 @@ def test_im2col_col2im_match_reference(rng, dtype, shape, kh, kw, sh, sw, ph, pw
 
 
 @pytest.mark.parametrize("relu", [False, True])
+def test_gemm_unpacking_with_scale_and_residual(rng, relu):
+    """The CPU's optional arguments (a folded batch norm's scale, a residual block's shortcut):
+    out[n0 + n, o, p0 + p] = max(y[o, n*P + p] * scale[o] + b[o] + r[n0 + n, o, p0 + p], 0 if relu)."""
+    N, O, P = 3, 4, 10
+    y, b, scale = rng.standard_normal((O, 2 * P)), rng.standard_normal(O), rng.standard_normal(O)
+    r = rng.standard_normal((N, O, P))
+    pre = y.reshape(O, 2, P).transpose(1, 0, 2)
+    for s, res in ((scale, None), (None, r), (scale, r)):
+        out = np.full((N, O, P), 7.0)
+        cpu.gemm_out_to_nchw(y, b, relu, 1, 0, out, s, res)
+        want = pre * (1 if s is None else s[None, :, None]) + b[None, :, None] + (0 if res is None else res[1:])
+        np.testing.assert_allclose(out[1:], ref.relu(want) if relu else want, rtol=1e-14, atol=1e-14)
+        assert (out[0] == 7.0).all()
+
+
+@pytest.mark.parametrize("relu", [False, True])
 def test_gemm_packing_matches_reference(rng, relu):
     N, O, P = 3, 4, 10
     y = rng.standard_normal((O, 2 * P)).astype(np.float32)             # images 1 and 2 of 3

@@ -50,6 +50,10 @@ def test_transform_kernels_match_the_matrices(rng, shape, padding):
         out = np.full((N, O, oh, ow), 7.0)
         cpu.winograd_output(M, b, relu, 0, 0, th, tw, out)
         np.testing.assert_allclose(out, ref.winograd_output(M, b, relu, N, oh, ow, th, tw), rtol=1e-13, atol=1e-13)
+        scale = rng.standard_normal(O)                                 # a folded batch norm's: A^T (s m) A
+        cpu.winograd_output(M, b, relu, 0, 0, th, tw, out, scale)
+        want = ref.winograd_output(M * scale[None, :, None], b, relu, N, oh, ow, th, tw)
+        np.testing.assert_allclose(out, want, rtol=1e-13, atol=1e-13)
 
 
 def test_filter_transform_matches_the_matrices(rng):
@@ -172,3 +176,26 @@ def test_no_grad_means_no_input_needs_a_gradient(rng):
     finally:
         conv.Conv2d.forward = staticmethod(original)
     assert seen == [(False, False), (True, True)]
+
+
+def test_64_channel_layers_go_by_winograd_in_small_chunks_float32_error(rng):
+    """With the default plan a 64-channel 3x3 layer (VGG16's conv1_2, at 112x112) goes
+    by Winograd, in chunks of ``WINOGRAD_SMALL_BUDGET`` (several, so its bands are exercised); float32
+    forward and input gradient against the simple tier in float64, relative to the largest value:
+    measured 2.5e-7 forward and 3.6e-7 input gradient (bound 5e-6, as above)."""
+    x = rng.standard_normal((1, 64, 112, 112))
+    w = rng.standard_normal((64, 64, 3, 3)) / np.sqrt(64 * 9)
+    b = rng.standard_normal(64)
+    g = rng.standard_normal((1, 64, 112, 112))
+    assert len(conv._chunks(1, 16 * 64, 56, 56, conv._winograd_budget(w))) > 2
+    x32 = mg.Tensor(x.astype(np.float32), requires_grad=True)
+    out = F.conv2d_relu(x32, mg.Tensor(w.astype(np.float32)), mg.Tensor(b.astype(np.float32)), 1, 1)
+    out.backward(g.astype(np.float32))
+    assert out._ctx.winograd and out.dtype == x32.grad.dtype == np.float32
+    with mg.use_ops("simple"):
+        x64 = mg.Tensor(x, requires_grad=True)
+        want = F.relu(F.conv2d(x64, mg.Tensor(w), mg.Tensor(b), 1, 1))
+        want.backward(g)
+    err_out = np.abs(out.data - want.data).max() / np.abs(want.data).max()
+    err_dx = np.abs(x32.grad - x64.grad).max() / np.abs(x64.grad).max()
+    assert err_out <= 5e-6 and err_dx <= 5e-6, (err_out, err_dx)

@@ -60,23 +60,28 @@ def _tv_gradient(x):
 PRESETS = {
     # the paper: plain gradient ascent on S_c - lambda ||I||^2 from the zero image
     "paper": dict(steps=300, lr=1.0, l2=1e-3, optimizer="sgd", param="pixel", jitter=(), scales=(1.0,),
-                  degrees=0.0, decay=0.0, blur_every=0, clip=False),
+                  degrees=0.0, decay=0.0, blur_every=0, clip=False, objective="logit", transparency=0.0),
     # lucid's standard transforms (pad 12 with the mean, jitter 8, scale 1 + (i - 5) / 50, rotate
     # -10..10 degrees, jitter 4) on the decorrelated Fourier parametrisation, Adam 0.05, 512 steps
     "lucid": dict(steps=512, lr=0.05, l2=0.0, optimizer="adam", param="fourier", jitter=(8, 4),
                   scales=tuple(1 + (i - 5) / 50 for i in range(11)), degrees=10.0, decay=0.0, blur_every=0,
-                  clip=False),
+                  clip=False, objective="logit", transparency=0.0),
 }
+# the default: lucid's, on a transparent picture over random backgrounds (an opacity channel, its mean
+# penalised: Mordvintsev et al. 2018), maximising log p_c (Santurkar et al. 2019) rather than S_c alone
+PRESETS["default"] = dict(PRESETS["lucid"], objective="log_softmax", transparency=16.0)
 
 
 def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", param="fourier", jitter=(8, 4),
                 scales=PRESETS["lucid"]["scales"], degrees=10.0, decay=0.0, blur_every=0, blur_sigma=0.5,
-                clip=False, tv=0.0, objective="logit", transparency=0.0, snapshot_every=0, progress=None,
+                clip=False, tv=0.0, objective="log_softmax", transparency=PRESETS["default"]["transparency"],
+                snapshot_every=0, progress=None,
                 return_history=False, seed=0):
     """Gradient ascent on ``S_c(T(I)) - l2 * ||I||^2`` (T: a random transform each step); returns I (3, H, W).
 
     The paper's recipe is ``**PRESETS["paper"]``: pixels from the zero image, x += lr * gradient, no
-    transform. The defaults are lucid's (``PRESETS["lucid"]``).
+    transform. The defaults (``PRESETS["default"]``) are lucid's transforms and Fourier image
+    (``PRESETS["lucid"]``) with an opacity channel over random backgrounds, maximising log p_c.
 
     optimizer : "sgd" (I += lr * ascent direction) or "adam" (Kingma & Ba, betas 0.9, 0.999)
     param : "pixel" (the pixels are the variable, starting at zero: the mean image) or "fourier"

@@ -6,8 +6,9 @@
     python scripts/class_model.py --preset tutorial --target 130 --weights weights/resnet152.h5 --sweep
     python scripts/class_model.py --target 130,281 --weights weights/vgg16.h5
 
-Presets: "default" (lucid's transforms on a decorrelated Fourier image, Adam 0.05, 512 steps),
-"paper" (gradient ascent on S_c - lambda ||I||^2 from the zero image, nothing else) and "tutorial"
+Presets: "default" (lucid's transforms on a decorrelated Fourier image with an opacity channel, seen
+over a new random background each step, its mean opacity penalised; Adam 0.05 on log p_c, 512 steps),
+"lucid" (the same without the opacity, on the logit S_c), "paper" (gradient ascent on S_c - lambda ||I||^2 from the zero image, nothing else) and "tutorial"
 (plain SGD lr 6.0 on -S_c + lambda ||I||_p, 151 steps, a snapshot every 10 steps; --sweep draws the
 grid of lambda in {0.001, 0.1, 1.0} x p in {1, 2}). Writes class_model_C_NAME.png (the picture, how
 it was scaled, and the score curve with axes), class_models.png (all classes, each titled with the
@@ -21,7 +22,7 @@ import numpy as np
 from _common import check_device, load_classifier, finite_float, run, warn
 from _images import add_common_args, atomic_write, class_label, output_dir, save_figure, save_npy
 
-PRESETS = ("default", "paper", "tutorial")
+PRESETS = ("default", "lucid", "paper", "tutorial")
 SWEEP = [(p, lam) for p in (1, 2) for lam in (0.001, 0.1, 1.0)]
 STALL = 1.0                     # a score that rose by less than this (logit units) has barely moved
 IMAGENET_SELECTION = [130, 281, 954]   # flamingo, tabby, banana: the tutorial's classes
@@ -34,7 +35,8 @@ def parse_args(argv=None):
                                                 "every class (default: all for a network of at most 20 classes, "
                                                 "else a small stated selection)")
     p.add_argument("--preset", choices=PRESETS, default="default",
-                   help="default (lucid's transforms, Fourier image, Adam), paper (the paper's plain recipe) or "
+                   help="default (lucid's transforms on a transparent Fourier image over random backgrounds, "
+                        "Adam on log p_c), lucid (the same, opaque, on S_c), paper (the paper's plain recipe) or "
                         "tutorial (SGD lr 6 on -S_c + lambda ||I||_p, 151 steps)")
     p.add_argument("--paper", action="store_true", help="the same as --preset paper")
     p.add_argument("--steps", type=int, default=None, help="steps (default: the preset's: 512, 300, 151)")
@@ -57,11 +59,11 @@ def settings(args):
     from saliency.class_model import PRESETS as LIB
     preset = "paper" if args.paper else args.preset
     if args.paper and args.preset not in ("default", "paper"):
-        raise ValueError("--paper and --preset tutorial contradict each other")
+        raise ValueError(f"--paper and --preset {args.preset} contradict each other")
     if preset == "tutorial":
         cfg = dict(steps=151, lr=6.0, lam=args.lam, p=args.p)
     else:
-        cfg = dict(LIB["paper" if preset == "paper" else "lucid"])
+        cfg = dict(LIB[preset])
     for key in ("steps", "lr", "l2"):
         if getattr(args, key) is not None:
             if preset == "tutorial" and key == "l2":
@@ -77,14 +79,18 @@ def describe(preset, cfg):
         return f"tutorial: SGD lr {cfg['lr']}, loss -S_c + {cfg['lam']} ||I||_{cfg['p']}, {cfg['steps']} steps"
     if preset == "paper":
         return f"paper: x += {cfg['lr']} * d/dx (S_c - {cfg['l2']} ||x||^2), {cfg['steps']} steps from the zero image"
-    return (f"default: lucid's transforms (jitter {'+'.join(map(str, cfg['jitter']))}, scale 0.9..1.1, rotate "
-            f"+-{cfg['degrees']:g} deg) on a decorrelated Fourier image, Adam {cfg['lr']}, {cfg['steps']} steps")
+    lucid = (f"lucid's transforms (jitter {'+'.join(map(str, cfg['jitter']))}, scale 0.9..1.1, rotate "
+             f"+-{cfg['degrees']:g} deg) on a decorrelated Fourier image")
+    if preset == "lucid":
+        return f"lucid: {lucid}, Adam {cfg['lr']} on S_c, {cfg['steps']} steps"
+    return (f"default: {lucid} with an opacity channel over random backgrounds (penalty {cfg['transparency']:g} x "
+            f"mean opacity), Adam {cfg['lr']} on log p_c, {cfg['steps']} steps; shown over the mean colour")
 
 
 def picture_of(image, model, preset):
     """uint8 picture and the sentence that says how it was scaled."""
     from models import preprocess
-    if preset == "default":                      # the sigmoid keeps it in the pixel range: shown as is
+    if preset in ("default", "lucid"):           # the sigmoid keeps it in the pixel range: shown as is
         return preprocess.to_display(image, model.meta), "shown as is (in the pixel range by construction)"
     raw = preprocess.to_display(image, model.meta)
     pixels = _pixels(image, model.meta)
@@ -265,7 +271,7 @@ def main(argv=None):
             save_figure(grid_figure(sweep_pics, sweep_titles, f"{class_label(model, t)}; {describe(preset, cfg)}; "
                                     "rows p = 1, 2; columns lambda = 0.001, 0.1, 1.0; each picture stretched "
                                     "to the full range", ncols=3), out / f"class_model_sweep_{t}_{name}.png")
-    how = ("pictures shown as is" if preset == "default" else "each picture stretched to the full range")
+    how = ("pictures shown as is" if preset in ("default", "lucid") else "each picture stretched to the full range")
     how += f"; '! score barely moved': it rose by less than {STALL:g}"
     if len(pictures) > 1:
         caption = (f"class models ({describe(preset, cfg)}); {how}; '!' = the network classifies "

@@ -2,6 +2,8 @@
 
     conv.py          chunked im2col + GEMM, kept patch matrices, fused bias+ReLU, Winograd dispatch;
                      the plan constants (COLS_BUDGET, KEEP_COLS_LIMIT, WINOGRAD_MIN_CHANNELS, ...)
+    pointwise.py     1x1 convolutions: a GEMM on the input, straight into blocks of the output, each
+                     finished (scale, bias, residual, ReLU) while in cache
     relu.py          ReLU by compiled loops; fused into the convolution before it when it can be
     pool.py          max pooling (with padding) with switches by compiled loops; global average pooling
     batchnorm.py     batch normalisation; folded into the convolution before it for inference

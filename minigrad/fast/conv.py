@@ -14,7 +14,7 @@ Optimisations made (each measured on VGG16; README "Speed"):
   and tiles (``WINOGRAD_MIN_TILES``);
 - 1x1 unpadded convolutions (ResNet's bottlenecks and shortcuts) as plain GEMMs on the input, with
   no patch matrix; a stride subsamples the input first; on the CPU the GEMM writes straight into
-  blocks of the output, each finished while in cache (``_pointwise_forward``);
+  blocks of the output, each finished while in cache (pointwise.py);
 - an inference-mode batch norm folded into the convolution before it as a scale per output channel,
   applied in the output pass (batchnorm.py, via ``pending``);
 - a residual block's addition fused into its last 1x1 convolution's output pass (``residual_of``);
@@ -28,7 +28,7 @@ import numpy as np
 from .. import parallel, relu_rules
 from ..backend import get_array_module
 from ..tensor import Function, Tensor
-from . import relu, winograd
+from . import pointwise, relu, winograd
 from .relu import backward as relu_backward
 from .memory import scratch
 from .plan import chunk_budget
@@ -94,7 +94,7 @@ WINOGRAD_WIDE = 128
 WINOGRAD_MIN_TILES = 196
 
 
-#: 1x1 unpadded convolutions go by plain GEMMs on the input (``_pointwise_forward``), without the patch
+#: 1x1 unpadded convolutions go by plain GEMMs on the input (pointwise.py), without the patch
 #: matrix, which for them is a copy of the input (subsampled by the stride). False: by im2col like the
 #: others (to compare the two; measured on ResNet-50's 1x1 layers, README "Speed").
 POINTWISE_GEMM = True
@@ -158,7 +158,7 @@ class Conv2d(Function):
         ctx.winograd = not ctx.needs_input_grad[1] and _winograd_applies(x, w, stride, padding)
         ctx.pointwise = POINTWISE_GEMM and (kh, kw, ph, pw) == (1, 1, 0, 0)
         if ctx.pointwise:                                                  # 1x1: a GEMM on x itself
-            out = _pointwise_forward(x, w, bias, stride, relu, kernels, scale, r)
+            out = pointwise.forward(x, w, bias, stride, relu, kernels, scale, r)
             ctx.save_for_backward(x, w, out if relu else None)
             return out
         if r is not None:
@@ -285,101 +285,18 @@ def _unscaled(ctx, w, y, g, relu=None):
     return w, g, False
 
 
-def _subsampled(x, stride):
-    """x[:, :, ::sh, ::sw] (N, C, oh, ow): the pixels that a 1x1 unpadded convolution with this stride reads."""
-    if tuple(stride) == (1, 1):
-        return x
-    return get_array_module(x).ascontiguousarray(x[:, :, ::stride[0], ::stride[1]])
-
-
-#: a 1x1 convolution's GEMM on the CPU goes in blocks of output rows (channels) of one image, of about
-#: this many elements (float32: 512 KB), each thread taking whole blocks: the GEMM writes straight
-#: into the output, and the scale, bias, residual and ReLU are applied while the block is in cache.
-POINTWISE_BLOCK = 2**17
-POINTWISE_MIN_ROWS = 16                                                    # ... and of at least this many rows
-
-
-def _pointwise_blocks(N, O, P, parts):
-    """(n, o0, o1): blocks of rows of out[n] (O, P), about POINTWISE_BLOCK elements, at least ``parts``."""
-    rows = min(O, max(POINTWISE_MIN_ROWS, POINTWISE_BLOCK // P))
-    per_image = -(-parts // N)                                             # blocks an image needs
-    rows = max(1, min(rows, -(-O // per_image)))
-    return [(n, o0, min(o0 + rows, O)) for n in range(N) for o0 in range(0, O, rows)]
-
-
-def _pointwise_forward(x, w, bias, stride, fuse_relu, kernels, scale=None, residual=None):
-    """A 1x1 unpadded convolution is one GEMM per image over the channels, on the input itself (its
-    patch matrix would be x, copied); a stride first subsamples x:
-        out[n] (O, P) = W (O, C) @ xs[n] (C, P),      xs = x[:, :, ::sh, ::sw]
-    On the CPU out[n] goes in blocks of rows, one thread a block (``_pointwise_blocks``): the GEMM
-    writes into the output itself and the block is finished (scale, bias, residual, ReLU) while it is
-    in cache, with no temporaries (fresh arrays cost page faults)."""
-    xp = get_array_module(x)
-    xs = _subsampled(x, stride)                                            # (N, C, oh, ow)
-    N, C, oh, ow = xs.shape
-    O, P = w.shape[0], oh * ow
-    w2, xs = xp.ascontiguousarray(w.reshape(O, C)), xs.reshape(N, C, P)
-    out = xp.empty((N, O, P), x.dtype)                                     # (N, O, P)
-    if xp is not np:                                                       # GPU: a GEMM per image, then the
-        for n in range(N):                                                 # bias (+ ReLU) in place
-            xp.matmul(w2, xs[n], out=out[n])
-            kernels.gemm_out_to_nchw(out[n], bias, fuse_relu, 0, 0, out[n:n + 1])
-        return out.reshape(N, O, oh, ow)
-    r = None if residual is None else np.ascontiguousarray(residual).reshape(N, O, P)
-
-    def block(item):
-        n, o0, o1 = item
-        np.matmul(w2[o0:o1], xs[n], out=out[n, o0:o1])                     # (o1 - o0, P), in place
-        kernels.gemm_out_to_nchw(out[n, o0:o1], bias[o0:o1], fuse_relu, 0, 0, out[n:n + 1, o0:o1],
-                                 None if scale is None else scale[o0:o1],
-                                 None if r is None else r[n:n + 1, o0:o1])
-    parallel.for_each(block, _pointwise_blocks(N, O, P, parallel.threads()))
-    return out.reshape(N, O, oh, ow)
-
-
 def _pointwise_backward(ctx, x, w, g):
-    """The GEMMs transposed, g already through the fused ReLU's rule (and the residual's gradient g):
-        dW (O, C) = sum_n g[n] (O, P) @ xs[n].T (P, C)     dxs[n] (C, P) = W.T (C, O) @ g[n] (O, P)
-    and dx is dxs where xs came from (0 at the pixels a stride skipped). W.T is a transposed view (the
-    BLAS reads it as such; no copy); on the CPU dxs goes in blocks of rows as the forward. A folded
-    scale multiplies W's rows or g's channels, whichever is smaller (``_unscaled``)."""
-    xp = get_array_module(g)
-    need_x, need_w = ctx.needs_input_grad[:2]
+    """A 1x1 convolution's gradients, g already through the fused ReLU's rule: the bias's and the
+    residual's (g itself) here, before a folded scale (``_unscaled``: W's rows or g's channels,
+    whichever is smaller), then dx and dW by pointwise.backward."""
     need_b = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
     need_r = len(ctx.needs_input_grad) > 3 and ctx.needs_input_grad[3]
-    N, O, oh, ow = g.shape
-    C, P = x.shape[1], oh * ow
-    g = xp.ascontiguousarray(g)
+    g = get_array_module(g).ascontiguousarray(g)
     dr = g if need_r else None                                             # the shortcut's gradient
     db = g.sum(axis=(0, 2, 3)) if need_b else None
     if ctx.scale is not None:
         w, g, _ = _unscaled(ctx, w, None, g, relu=False)                   # the ReLU: applied to g already
-    g = g.reshape(N, O, P)                                                 # (N, O, P)
-    w2 = w.reshape(O, C)                                                   # (O, C)
-    dx = dw = None
-    if need_w:
-        xs = _subsampled(x, ctx.geometry[2:4]).reshape(N, C, P)            # (N, C, P)
-        dw = xp.zeros((O, C), g.dtype)
-        for n in range(N):
-            dw += parallel.matmul(g[n], xs[n].T)                           # (O, P) @ (P, C)
-        dw = dw.reshape(w.shape)
-    if need_x:
-        w2t = w2.T                                                         # (C, O), a view
-        dxs = xp.empty((N, C, P), g.dtype)
-        if xp is np:
-            def block(item):
-                n, c0, c1 = item
-                np.matmul(w2t[c0:c1], g[n], out=dxs[n, c0:c1])
-            parallel.for_each(block, _pointwise_blocks(N, C, P, parallel.threads()))
-        else:
-            for n in range(N):
-                xp.matmul(w2t, g[n], out=dxs[n])
-        dxs = dxs.reshape(N, C, oh, ow)
-        if dxs.shape == x.shape:
-            dx = dxs
-        else:
-            dx = xp.zeros_like(x)
-            dx[:, :, ::ctx.geometry[2], ::ctx.geometry[3]] = dxs
+    dx, dw = pointwise.backward(x, w, g, ctx.geometry[2:4], *ctx.needs_input_grad[:2])
     return dx, dw, db, dr
 
 

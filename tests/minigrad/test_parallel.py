@@ -9,7 +9,7 @@ import pytest
 
 import minigrad as mg
 from minigrad import functional as F, parallel
-from minigrad.fast import conv
+from minigrad.fast import conv, pointwise
 
 from .test_tiers import TOL, on_both_tiers
 
@@ -132,9 +132,9 @@ def test_pointwise_blocks_and_residual_on_threads_equal_the_simple_tier(rng, mon
     """Float64, to 1e-12: relu(conv1x1(x) + r), the 1x1 convolution's GEMM written in blocks of output
     rows straight into the output (small ``POINTWISE_BLOCK``: blocks of a few rows) with bias,
     residual and ReLU applied to each block; forward and dx, dr, and dW, db when training."""
-    monkeypatch.setattr(conv, "POINTWISE_BLOCK", block)
-    monkeypatch.setattr(conv, "POINTWISE_MIN_ROWS", 1)
-    assert len(conv._pointwise_blocks(2, 7, 72, 1)) == (2 if block > 2**10 else 14)
+    monkeypatch.setattr(pointwise, "POINTWISE_BLOCK", block)
+    monkeypatch.setattr(pointwise, "POINTWISE_MIN_ROWS", 1)
+    assert len(pointwise.blocks(2, 7, 72, 1)) == (2 if block > 2**10 else 14)
     x, w, b = rng.standard_normal((2, 5, 9, 8)), rng.standard_normal((7, 5, 1, 1)), rng.standard_normal(7)
     oh, ow = -(-9 // stride), -(-8 // stride)
     r, g = rng.standard_normal((2, 7, oh, ow)), rng.standard_normal((2, 7, oh, ow))

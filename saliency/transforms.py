@@ -80,12 +80,15 @@ def spectrum_scale(H, W, decay_power=1.0):
     return (1.0 / np.maximum(f, 1.0 / max(H, W)) ** decay_power).astype(np.float32)
 
 
-def random_background(rng, shape, scale_f=None):
+def random_background(rng, shape, scale_f=None, mean=None):
     """A background for a transparent class model (Mordvintsev et al. 2018), in pixels 0..1, RGB
     (3, H, W) float32: one of uniform noise, a random 1/f image (smooth blotches, ``scale_f``:
-    :func:`spectrum_scale`) or one flat colour, each a third of the time."""
+    :func:`spectrum_scale`) or one flat colour, each a third of the time; with ``mean`` (3, 1, 1)
+    also the mean colour, the background the picture is shown on, each a quarter of the time."""
     C, H, W = shape
-    kind = rng.integers(3)
+    kind = rng.integers(3 if mean is None else 4)
+    if kind == 3:
+        return np.broadcast_to(mean, shape).astype(np.float32)
     if kind == 0:
         return rng.uniform(0, 1, shape).astype(np.float32)
     if kind == 1:

@@ -80,8 +80,8 @@ def test_paper_preset_is_plain_gradient_ascent(small):
     np.testing.assert_allclose(image, ref, rtol=1e-6, atol=1e-7)
 
 
-def test_default_recipe_stays_in_the_pixel_range_and_raises_the_score(small):
-    image, history = class_model(small, 4, steps=40, return_history=True)
+def test_lucid_recipe_stays_in_the_pixel_range_and_raises_the_score(small):
+    image, history = class_model(small, 4, **dict(PRESETS["lucid"], steps=40), return_history=True)
     lo, hi = valid_range(small.meta)
     assert image.dtype == np.float32 and image.shape == (3, 16, 16)
     assert (image >= lo - 1e-5).all() and (image <= hi + 1e-5).all()      # the sigmoid's range
@@ -164,8 +164,7 @@ def log_p(model, image, c):
 
 
 def test_transparent_class_model(small):
-    image, history = class_model(small, 4, steps=200, objective="log_softmax", transparency=1.0,
-                                 return_history=True)
+    image, history = class_model(small, 4, steps=60, return_history=True)          # the defaults
     alpha = history["alpha"]
     assert image.dtype == np.float32 and alpha.shape == (16, 16) and alpha.dtype == np.float32
     assert ((alpha > 0) & (alpha < 1)).all()
@@ -174,12 +173,20 @@ def test_transparent_class_model(small):
     # the picture over the mean: where alpha is 0 the image is the mean (model-space 0), where it is 1
     # the picture itself; so |I| <= alpha * max |valid range|
     assert (np.abs(image) <= alpha * np.maximum(np.abs(lo), np.abs(hi)) + 1e-5).all()
-    # this random network calls the mean image class 8 (log p_4 -2.35); after 200 steps the returned
-    # picture is class 4 (measured: log p_4 -1.04, the top class)
-    with frozen(small):
-        assert log_p(small, image, 4) > log_p(small, np.zeros_like(image), 4) + 0.5
-        assert np.asarray(small(mg.Tensor(image[None])).data)[0].argmax() == 4
     with pytest.raises(ValueError, match="transparency needs param='fourier'"):
         class_model(small, 4, steps=1, param="pixel", transparency=1.0)
     with pytest.raises(ValueError, match="objective must be"):
         class_model(small, 4, steps=1, objective="softmax")
+
+
+def test_default_recipe_makes_the_class_on_the_shipped_network():
+    """150 steps of the default on the shipped shapes network: the picture of square, as returned (over
+    the mean), is a square to the network (measured: p 0.999, from 0.10 at the mean image, which
+    it calls arrow)."""
+    from models import vgg
+    from pathlib import Path
+    model = vgg.load(str(Path(__file__).resolve().parents[2] / "weights" / "shapes_vgg.h5"))
+    image = class_model(model, 3, steps=150)
+    with frozen(model):
+        assert log_p(model, image, 3) > np.log(0.9)
+        assert log_p(model, np.zeros_like(image), 3) < np.log(0.2)

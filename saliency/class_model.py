@@ -6,7 +6,9 @@ Find the image that maximises the class score, regularised by its L2 norm:
 
 by gradient ascent on I, starting from the zero image (which, in the model's mean-subtracted input
 space, is the mean image), with the weights fixed. ``S_c`` is the unnormalised class score (the
-logit): maximising the softmax could be done by pushing the other classes down instead.
+logit): maximising the softmax could be done by pushing the other classes down instead. The paper's
+recipe keeps S_c; the library's default departs from it (below) and climbs log p_c, because on the
+shipped network one logit's ascent raised several classes' logits together.
 
 The paper's recipe is just that: ``PRESETS["paper"]``, the script's ``--paper``. On the shipped
 shapes network it piles up at the left border: the network's gradient at the mean image lies mostly
@@ -79,10 +81,11 @@ PRESETS["default"] = dict(PRESETS["lucid"], objective="log_softmax", transparenc
 
 def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", param="fourier", jitter=(8, 4),
                 scales=PRESETS["lucid"]["scales"], degrees=10.0, decay=0.0, blur_every=0, blur_sigma=0.5,
-                clip=False, tv=0.0, objective="log_softmax", transparency=PRESETS["default"]["transparency"],
+                clip=False, tv=0.0, objective="log_softmax", transparency=None,
                 snapshot_every=0, progress=None,
                 return_history=False, seed=0):
-    """Gradient ascent on ``S_c(T(I)) - l2 * ||I||^2`` (T: a random transform each step); returns I (3, H, W).
+    """Gradient ascent on ``S_c(T(I)) - l2 * ||I||^2`` (T: a random transform each step; S_c, or log p_c
+    with ``objective="log_softmax"``, the default's); returns I (3, H, W).
 
     The paper's recipe is ``**PRESETS["paper"]``: pixels from the zero image, x += lr * gradient, no
     transform. The defaults (``PRESETS["default"]``) are lucid's transforms and Fourier image
@@ -100,7 +103,8 @@ def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", par
     tv : weight of a total-variation penalty (pixel parametrisation)
     objective : "logit" (S_c, the paper's) or "log_softmax" (log p_c = S_c - log sum_k exp S_k, the
         cross-entropy of Santurkar et al. 2019's image synthesis: raises S_c against the other classes)
-    transparency : with ``param="fourier"``, > 0 adds an opacity channel: each step the network sees
+    transparency : with ``param="fourier"``, > 0 adds an opacity channel (None: the default's 4.0 for
+        the Fourier image, 0 for pixels): each step the network sees
         alpha * picture + (1 - alpha) * a new random background, and the objective loses
         ``transparency * mean(alpha)`` (Mordvintsev et al. 2018). The returned image is the picture
         over the mean (model-space zero): alpha * I.
@@ -114,8 +118,13 @@ def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", par
         raise ValueError(f"optimizer must be sgd or adam and param pixel or fourier, got {optimizer!r}, {param!r}")
     if objective not in ("logit", "log_softmax"):
         raise ValueError(f"objective must be logit or log_softmax, got {objective!r}")
+    if transparency is None:
+        transparency = PRESETS["default"]["transparency"] if param == "fourier" else 0.0
     if transparency and param != "fourier":
         raise ValueError("transparency needs param='fourier' (the opacity is a fourth channel of its spectrum)")
+    if transparency and (l2 or tv):
+        raise ValueError("l2 and tv penalise the opaque picture and are not defined with transparency; "
+                         "pass transparency=0 to use them")
     t = int(targets_for(target, 1, model.config.num_classes)[0])
     H, W = model.config.input_size
     dtype = model.parameters()[0].dtype

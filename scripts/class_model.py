@@ -68,6 +68,9 @@ def settings(args):
         if getattr(args, key) is not None:
             if preset == "tutorial" and key == "l2":
                 raise ValueError("--l2 is not part of the tutorial preset: use --lam and --p")
+            if preset == "default" and key == "l2" and args.l2:
+                raise ValueError("--l2 penalises an opaque picture: use it with --preset lucid or --paper, "
+                                 "not the default (transparent) preset")
             cfg[key] = getattr(args, key)
     if args.sweep and preset != "tutorial":
         raise ValueError("--sweep belongs to --preset tutorial")

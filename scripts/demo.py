@@ -219,9 +219,11 @@ def main(argv=None):
             rows.append(row)
 
     pictures, titles, judged = class_models(nets, names, prefix, steps)
-    class_caption = (f"Class models (Sec. 2): {steps} steps of Adam 0.05 on S_c with lucid's random transforms "
-                     "(pad, jitter, scale, rotation) on a decorrelated Fourier image, from the zero image; titled "
-                     "with the class, its score S_c (the logit) and softmax probability p on the final image"
+    class_caption = (f"Class models (Sec. 2), the library's default: {steps} steps of Adam 0.05 on log p_c with "
+                     "lucid's random transforms (pad, jitter, scale, rotation) on a decorrelated Fourier image with "
+                     "an opacity channel, seen over random backgrounds, its mean opacity penalised; shown over the "
+                     "mean colour; titled with the class, its score S_c (the logit) and softmax probability p on "
+                     "the final image"
                      + (", and each other network's top-1 class of the picture as shown ('!': not this class)"
                         if len(nets) > 1 else "") + ". Each image is shown with the preprocessing mean added back, "
                      "pixels as they are (no stretching).")

@@ -177,6 +177,10 @@ def test_transparent_class_model(small):
         class_model(small, 4, steps=1, param="pixel", transparency=1.0)
     with pytest.raises(ValueError, match="objective must be"):
         class_model(small, 4, steps=1, objective="softmax")
+    with pytest.raises(ValueError, match="l2 and tv"):
+        class_model(small, 4, steps=1, l2=1e-3)
+    pixel = class_model(small, 4, steps=2, param="pixel")             # no opacity for pixels by default
+    assert pixel.shape == (3, 16, 16)
 
 
 def test_default_recipe_makes_the_class_on_the_shipped_network():

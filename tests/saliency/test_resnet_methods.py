@@ -13,7 +13,7 @@ import minigrad as mg
 import saliency
 from minigrad import nn, relu_rules
 from saliency import deconvnet, sanity
-from saliency.class_model import tutorial_class_model
+from saliency.class_model import PRESETS, tutorial_class_model
 
 from ..minigrad.conftest import tier  # noqa: F401  (the fixture: once per ops tier)
 from .twin import images, random_resnet
@@ -157,7 +157,9 @@ def test_smoothgrad_and_ten_crops_on_a_resnet(basic):
 def test_class_models_on_a_resnet(basic):
     image, history = saliency.class_model(basic, 3, steps=12, return_history=True)
     assert image.shape == (3, 32, 32) and image.dtype == np.float32 and np.isfinite(image).all()
-    assert history["final_score"] > history["scores"][0]
+    assert history["alpha"].shape == (32, 32)
+    image, history = saliency.class_model(basic, 3, **dict(PRESETS["lucid"], steps=12), return_history=True)
+    assert history["final_score"] > history["scores"][0]                 # S_c of the same (opaque) picture
     image, history = tutorial_class_model(basic, 3, steps=15, snapshot_every=5, return_history=True)
     assert image.shape == (3, 32, 32) and image.dtype == np.float32
     assert [s for s, _ in history["snapshots"]] == [5, 10, 15]

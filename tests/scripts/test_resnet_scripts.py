@@ -88,7 +88,7 @@ def test_deconvnet_unknown_layer_is_one_line(setup, tmp_path, capsys):
     assert "--layer conv5_3: unknown layer 'conv5_3'" in line and "layer2.0.downsample.0" in line
 
 
-def test_class_model_presets(setup, tmp_path):
+def test_class_model_presets(setup, tmp_path, capsys):
     weights, _, _ = setup
     assert call("class_model", "--weights", weights, "--target", "star", "--steps", 4, "--out", tmp_path / "d") == 0
     assert call("class_model", "--weights", weights, "--target", "star", "--preset", "tutorial", "--steps", 12,
@@ -96,6 +96,13 @@ def test_class_model_presets(setup, tmp_path):
     assert {"class_model_4_star.png", "class_model_4_star.gif", "class_model_4_star.npy"} <= set(pngs(tmp_path / "t"))
     image = np.load(tmp_path / "t" / "class_model_4_star.npy")
     assert image.shape == (3, 32, 32) and image.dtype == np.float32 and np.abs(image).max() > 0
+    assert call("class_model", "--weights", weights, "--target", "star", "--preset", "lucid", "--steps", 3,
+                "--out", tmp_path / "l") == 0
+    assert "class_model_4_star.png" in set(pngs(tmp_path / "l"))
+    assert call("class_model", "--weights", weights, "--target", "star", "--l2", "0.001", "--steps", 3,
+                "--out", tmp_path / "x") == 2
+    assert "--preset lucid or --paper" in one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
 
 
 def test_sanity_check_by_block_and_by_layer(setup, tmp_path):

@@ -46,7 +46,7 @@ def main(steps, classes=(0, 1, 5)):
                                          degrees=lucid["degrees"]),
         "Fourier + Adam, no transforms": dict(lucid, jitter=(), scales=(1.0,), degrees=0.0),
         "pixels + Adam + lucid transforms": dict(lucid, param="pixel", clip=True),
-        "default (lucid)": dict(lucid),
+        "lucid": dict(lucid),
     }
     for c in classes:
         rows = [("paper + np.roll jitter 8 (wrap-around)",) + roll_jitter(model, c, steps)]

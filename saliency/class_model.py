@@ -155,25 +155,21 @@ def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", par
         for step in range(steps):
             if transparency:                                               # the picture over a random background
                 background = random_background(rng, (3, H, W), fourier.scale_f, shown_on)
-                seen = model_order(fourier.to_model(alpha * rgb + (1 - alpha) * background))
+                T = RandomAffine(rng, (3, H, W), jitter, scales, degrees) if transformed else None
+                score, ascent = transparent_step(model, fourier, background, T, t, objective, transparency, bgr)
+                scores.append(score)
             else:
-                seen = image
-            T = RandomAffine(rng, seen.shape, jitter, scales, degrees) if transformed else None
-            score, grad = _score_gradient(model, T(seen) if T else seen, t, objective)
-            scores.append(score)
-            if T:
-                grad = T.adjoint(grad)
-            # d/dI [S_c - l2 ||I||^2 - tv TV(I)] = dS_c/dI - 2 l2 I - tv dTV/dI
-            ascent = grad - np.float32(2 * l2) * image
-            if tv:
-                ascent -= np.float32(tv) * _tv_gradient(image)
-            if param == "fourier":
-                d_pixels = model_order(ascent) * fourier.pixel_scale / fourier.std     # d/d(seen pixels, RGB)
-                if transparency:                                           # seen = alpha rgb + (1 - alpha) bg
-                    d_alpha = (d_pixels * (rgb - background)).sum(0, keepdims=True) - np.float32(transparency / (H * W))
-                    ascent = fourier.pixels_backward(d_pixels * alpha, rgb, d_alpha, alpha)
-                else:
-                    ascent = fourier.pixels_backward(d_pixels, rgb)
+                T = RandomAffine(rng, image.shape, jitter, scales, degrees) if transformed else None
+                score, grad = _score_gradient(model, T(image) if T else image, t, objective)
+                scores.append(score)
+                if T:
+                    grad = T.adjoint(grad)
+                # d/dI [S_c - l2 ||I||^2 - tv TV(I)] = dS_c/dI - 2 l2 I - tv dTV/dI
+                ascent = grad - np.float32(2 * l2) * image
+                if tv:
+                    ascent -= np.float32(tv) * _tv_gradient(image)
+                if param == "fourier":                                     # d/d(pixels, RGB), then d/d spectrum
+                    ascent = fourier.pixels_backward(model_order(ascent) * fourier.pixel_scale / fourier.std, rgb)
             variable = variable + _step(ascent, m1, m2, step, lr, optimizer)
             if param == "fourier":
                 fourier.spectrum = variable
@@ -202,6 +198,26 @@ def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", par
             history["alpha"] = alpha[0]
         return image, history
     return image
+
+
+def transparent_step(model, fourier, background, T, t, objective, transparency, bgr=False):
+    """One step's (S_c, d J / d spectrum) of the transparent recipe, for
+
+        J = objective_c(T(picture)) - transparency * mean(alpha),   picture = alpha rgb + (1 - alpha) background
+
+    (``fourier``: a FourierImage with an alpha channel; ``background``: pixels 0..1, RGB (3, H, W); T: a
+    RandomAffine or None; ``bgr``: the model takes BGR)."""
+    rgb, alpha = fourier.pixels()
+    seen = fourier.to_model(alpha * rgb + (1 - alpha) * background)
+    seen = seen[::-1].copy() if bgr else seen
+    score, grad = _score_gradient(model, T(seen) if T else seen, t, objective)
+    if T:
+        grad = T.adjoint(grad)
+    d_pixels = (grad[::-1] if bgr else grad) * fourier.pixel_scale / fourier.std    # d/d(picture pixels, RGB)
+    H, W = alpha.shape[1:]
+    penalty = np.asarray(transparency / (H * W), d_pixels.dtype)
+    d_alpha = (d_pixels * (rgb - background)).sum(0, keepdims=True) - penalty
+    return score, fourier.pixels_backward(d_pixels * alpha, rgb, d_alpha, alpha)
 
 
 def _step(ascent, m1, m2, step, lr, optimizer):

@@ -123,7 +123,7 @@ class FourierImage:
     def pixels(self):
         """(rgb, alpha): the picture in pixels 0..1, RGB (3, H, W), and its opacity (1, H, W) or None."""
         spec = (self.spectrum[0] + 1j * self.spectrum[1]) * self.scale_f
-        raw = np.fft.irfft2(spec, s=self.shape[1:], norm="ortho").astype(np.float32) / np.float32(4)
+        raw = np.fft.irfft2(spec, s=self.shape[1:], norm="ortho").astype(self.spectrum.dtype) / 4   # float32 stays
         t = np.einsum("ij,jhw->ihw", COLOR, raw[:3])                      # decorrelated -> RGB
         rgb = 1 / (1 + np.exp(-t))                                        # sigmoid: the valid range 0..1
         alpha = 1 / (1 + np.exp(-raw[3:])) if len(raw) > 3 else None
@@ -134,12 +134,12 @@ class FourierImage:
         g = np.einsum("ij,ihw->jhw", COLOR, d_rgb * rgb * (1 - rgb))       # through the sigmoid, COLOR^T
         if d_alpha is not None:
             g = np.concatenate([g, d_alpha * alpha * (1 - alpha)])
-        G = np.fft.rfft2(g / np.float32(4), norm="ortho") * self.pair * self.scale_f
-        return np.stack([G.real, G.imag]).astype(np.float32)
+        G = np.fft.rfft2(g / 4, norm="ortho") * self.pair * self.scale_f
+        return np.stack([G.real, G.imag]).astype(self.spectrum.dtype)
 
     def to_model(self, pixels):
         """Pixels 0..1 (RGB) -> the model's input space (RGB order)."""
-        return ((pixels * self.pixel_scale - self.mean) / self.std).astype(np.float32)
+        return ((pixels * self.pixel_scale - self.mean) / self.std).astype(self.spectrum.dtype)
 
     def image(self):
         """The model-space image (3, H, W), float32, and what the backward pass needs (the rgb)."""

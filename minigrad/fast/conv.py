@@ -29,7 +29,6 @@ from .. import parallel, relu_rules
 from ..backend import get_array_module
 from ..tensor import Function, Tensor
 from . import pointwise, relu, winograd
-from .relu import backward as relu_backward
 from .memory import scratch
 from .plan import chunk_budget
 
@@ -270,17 +269,20 @@ class Conv2d(Function):
         return dx, (dw2.reshape(w.shape) if need_w else None), db
 
 
-def _unscaled(ctx, w, y, g, relu=None):
-    """Back through a folded scale (out = scale * conv(x, w) + ...): (w', g', relu) such that the
-    plain backward of w' and g' gives dx, and whether the fused ReLU is still to be applied. The
-    weights are scaled when they are smaller than g (a pass over them), else g, after the ReLU's
-    rule (which looks at the sign of the gradient arriving from above)."""
+def _unscaled(ctx, w, y, g, fused_relu=None):
+    """Back through a folded scale (out = scale * conv(x, w) + ...): (w', g', fused_relu) such that
+    the plain backward of w' and g' gives dx, and whether the fused ReLU is still to be applied
+    (``fused_relu``: whether it is to be applied to g at all; default ``ctx.relu``). The weights are
+    scaled when they are smaller than g (a pass over them), else g, after the ReLU's rule (which
+    looks at the sign of the gradient arriving from above)."""
     if any(ctx.needs_input_grad[1:3]):                                    # weights, bias (the residual may)
         raise RuntimeError("Conv2d: a folded batch norm's convolution cannot give weight gradients")
-    s, fused_relu = ctx.scale, ctx.relu if relu is None else relu
+    s = ctx.scale
+    if fused_relu is None:
+        fused_relu = ctx.relu
     if w.size <= g.size:
         return w * s[:, None, None, None], g, fused_relu
-    g = relu_backward(y, g) if fused_relu else g.copy()                   # a fresh array: scaled in place
+    g = relu.backward(y, g) if fused_relu else g.copy()                   # a fresh array: scaled in place
     g *= s[:, None, None]
     return w, g, False
 
@@ -295,7 +297,7 @@ def _pointwise_backward(ctx, x, w, g):
     dr = g if need_r else None                                             # the shortcut's gradient
     db = g.sum(axis=(0, 2, 3)) if need_b else None
     if ctx.scale is not None:
-        w, g, _ = _unscaled(ctx, w, None, g, relu=False)                   # the ReLU: applied to g already
+        w, g, _ = _unscaled(ctx, w, None, g, fused_relu=False)              # the ReLU: applied to g already
     dx, dw = pointwise.backward(x, w, g, ctx.geometry[2:4], *ctx.needs_input_grad[:2])
     return dx, dw, db, dr
 

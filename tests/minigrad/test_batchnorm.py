@@ -199,7 +199,9 @@ def test_fold_whatever_the_sizes_scale_in_the_output_pass(rng, monkeypatch, rule
 def test_folded_scale_float32_error(rng):
     """Float32 against the simple tier in float64, relative to the largest value, a 3x3 conv + BN + ReLU
     at 64 channels (Winograd, the scale in its output transform) and a 1x1 at 256 -> 64: measured
-    forward 1.8e-7 and 3.0e-7, input gradient 4.3e-7 and 2.4e-7 (bound 5e-6)."""
+    forward 1.8e-7 and 3.0e-7, input gradient 4.3e-7 and 2.4e-7 (bound 5e-6). The fast tier did fold:
+    conv + BN + ReLU ran as one convolution with the scale, straight from the input, the convolution's
+    own output never computed; the 3x3 one by Winograd, the 1x1 one by plain GEMMs."""
     for C, O, k, size in ((64, 64, 3, 28), (256, 64, 1, 14)):
         x = rng.standard_normal((1, C, size, size))
         w, b, gamma, beta, mean, var = conv_bn(rng, C=C, O=O, k=k)
@@ -212,7 +214,11 @@ def test_folded_scale_float32_error(rng):
                 c, out = conv_bn_relu(xt, *(mg.Tensor(a.astype(dtype)) for a in (w, b, gamma, beta)),
                                       mean.astype(dtype), var.astype(dtype), 1, k // 2)
                 out.backward(g.astype(dtype))
-                store.update(out=out.data, dx=xt.grad)
+                folded = (out._op is fast_conv.Conv2d and out._ctx.scale is not None and out._ctx.relu
+                          and out._inputs[0] is xt and c._later is not None)
+                store.update(out=out.data, dx=xt.grad, folded=folded, ctx=out._ctx)
+        assert got["folded"] and not want["folded"]
+        assert got["ctx"].winograd == (k == 3) and got["ctx"].pointwise == (k == 1)
         assert got["out"].dtype == got["dx"].dtype == np.float32
         errs = [np.abs(got[n] - want[n]).max() / np.abs(want[n]).max() for n in ("out", "dx")]
         assert max(errs) <= 5e-6, errs
@@ -222,15 +228,17 @@ def test_folded_path_under_no_grad_and_in_float32(rng):
     w, b, gamma, beta, mean, var = conv_bn(rng)
     x = rng.standard_normal((2, 3, 7, 6))
     with mg.no_grad():
-        c, folded = conv_bn_relu(mg.Tensor(x), *(mg.Tensor(a) for a in (w, b, gamma, beta)), mean, var, 1, 1)
-        assert c._later is not None                 # folded: the batch norm never read the convolution
+        with mg.use_ops("fast"):
+            c, folded = conv_bn_relu(mg.Tensor(x), *(mg.Tensor(a) for a in (w, b, gamma, beta)), mean, var, 1, 1)
+            assert c._later is not None             # folded: the batch norm never read the convolution
         with mg.use_ops("simple"):
             plain = conv_bn_relu(mg.Tensor(x), *(mg.Tensor(a) for a in (w, b, gamma, beta)), mean, var, 1, 1)[1]
         np.testing.assert_allclose(folded.data, plain.data, **TIGHT)
-    xt = mg.Tensor(x.astype(np.float32), requires_grad=True)
-    out = conv_bn_relu(xt, *(mg.Tensor(a.astype(np.float32)) for a in (w, b, gamma, beta)),
-                       mean.astype(np.float32), var.astype(np.float32), 1, 1)[1]
-    out.backward(np.ones(out.shape, np.float32))
+    with mg.use_ops("fast"):
+        xt = mg.Tensor(x.astype(np.float32), requires_grad=True)
+        out = conv_bn_relu(xt, *(mg.Tensor(a.astype(np.float32)) for a in (w, b, gamma, beta)),
+                           mean.astype(np.float32), var.astype(np.float32), 1, 1)[1]
+        out.backward(np.ones(out.shape, np.float32))
     assert out._op is fast_conv.Conv2d and out.dtype == xt.grad.dtype == np.float32
 
 
@@ -245,9 +253,9 @@ def test_pointwise_gemm_equals_im2col(rng, monkeypatch, stride, relu):
     for gemm in (True, False):
         monkeypatch.setattr(fast_conv, "POINTWISE_GEMM", gemm)
         xt, wt, bt = (mg.Tensor(a, requires_grad=True) for a in (x, w, b))
-        out = F.conv2d(xt, wt, bt, stride)
-        out = F.relu(out) if relu else out
-        with mg.relu_rule("guided"):
+        with mg.use_ops("fast"), mg.relu_rule("guided"):
+            out = F.conv2d(xt, wt, bt, stride)
+            out = F.relu(out) if relu else out
             out.backward(g)
         assert out._ctx.pointwise == gemm
         results[gemm] = (out.data, xt.grad, wt.grad, bt.grad)
@@ -318,12 +326,20 @@ def test_residual_add_float32_error_and_where_it_does_not_fuse(rng):
     assert got["out"].dtype == got["dx"].dtype == np.float32
     errs = [np.abs(got[n] - want[n]).max() / np.abs(want[n]).max() for n in ("out", "dx")]
     assert max(errs) <= 5e-6, errs
-    w, xs = mg.Tensor(rng.standard_normal((4, 3, 3, 3))), mg.Tensor(rng.standard_normal((1, 3, 5, 5)))
-    three = F.conv2d(xs, w, None, 1, 1) + mg.Tensor(np.ones((1, 4, 5, 5)))
-    assert three._op is not fast_conv.Conv2d
-    w1 = mg.Tensor(rng.standard_normal((4, 3, 1, 1)))
-    broadcast = F.conv2d(xs, w1, None, 1, 0) + mg.Tensor(np.ones((1, 4, 1, 1)))
-    assert broadcast._op is not fast_conv.Conv2d and broadcast.shape == (1, 4, 5, 5)
+    # The input needs a gradient, so that every op is recorded (_op, _inputs) and fused or not can be
+    # told apart: fused, the sum is the convolution itself with 4 inputs; not, a plain Add of the
+    # convolution's output and the other tensor.
+    with mg.use_ops("fast"):
+        xs = mg.Tensor(rng.standard_normal((1, 3, 5, 5)), requires_grad=True)
+        w1 = mg.Tensor(rng.standard_normal((4, 3, 1, 1)))
+        fused = F.conv2d(xs, w1, None, 1, 0) + mg.Tensor(np.ones((1, 4, 5, 5)))
+        assert fused._op is fast_conv.Conv2d and len(fused._inputs) == 4        # the same check fuses here
+        for k, padding, r_shape in ((3, 1, (1, 4, 5, 5)), (1, 0, (1, 4, 1, 1))):  # a 3x3; a broadcast
+            c = F.conv2d(xs, mg.Tensor(rng.standard_normal((4, 3, k, k))), None, 1, padding)
+            r = mg.Tensor(np.ones(r_shape))
+            s = c + r
+            assert s._op is F.Add and s._inputs[0] is c and s._inputs[1] is r, (k, r_shape)
+            assert c._op is fast_conv.Conv2d and len(c._inputs) == 2 and s.shape == (1, 4, 5, 5)
 
 
 # ---- modules: BatchNorm2d and its buffers, GlobalAvgPool2d, MaxPool2d with padding --------------

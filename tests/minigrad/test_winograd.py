@@ -17,6 +17,13 @@ def ran(t):
     return t
 
 
+@pytest.fixture(autouse=True)
+def fast_tier():
+    """Every test here is of the fast tier's path: in force whatever MINIGRAD_OPS says."""
+    with mg.use_ops("fast"):
+        yield
+
+
 @pytest.fixture
 def winograd_everywhere(monkeypatch):
     """Winograd for any channel count and image size, so that small test shapes take its path."""

@@ -120,28 +120,34 @@ def test_affine_adjoint_and_fourier_gradient():
     assert ((up - down) * g).sum() / 2 == pytest.approx((grad * d).sum(), rel=5e-3)
 
 
-def test_opacity_channel_gradient():
-    """pixels_backward with an alpha channel against a central difference of a random linear loss."""
-    rng = np.random.default_rng(3)
-    mean, std = np.full((3, 1, 1), 0.5, np.float32), np.full((3, 1, 1), 0.25, np.float32)
-    F = FourierImage((3, 10, 12), rng, mean, std, 1.0, sd=0.5, alpha=True)
-    assert F.spectrum.shape == (2, 4, 10, 7)
-    g_rgb, g_alpha = rng.standard_normal((3, 10, 12)).astype(np.float32), rng.standard_normal((1, 10, 12)).astype(np.float32)
+def along_spectrum(F, f, d):
+    """(f(spectrum + d) - f(spectrum - d)) / 2: a central difference of f along d; the spectrum is restored."""
+    s0 = F.spectrum.copy()
+    F.spectrum = s0 + d
+    up = f()
+    F.spectrum = s0 - d
+    down = f()
+    F.spectrum = s0
+    return (up - down) / 2
 
-    def loss():
-        rgb, alpha = F.pixels()
-        return float((rgb * g_rgb).sum() + (alpha * g_alpha).sum())
+
+def test_opacity_channel_gradient():
+    """pixels_backward with an alpha channel against a float64 central difference of a random linear loss."""
+    rng = np.random.default_rng(3)
+    mean, std = np.full((3, 1, 1), 0.5), np.full((3, 1, 1), 0.25)
+    F = FourierImage((3, 10, 12), rng, mean, std, 1.0, sd=0.5, alpha=True)
+    assert F.spectrum.shape == (2, 4, 10, 7) and F.spectrum.dtype == np.float32
+    rgb, alpha = F.pixels()
+    assert rgb.dtype == alpha.dtype == np.float32                      # float32 stays float32
+    F.spectrum = F.spectrum.astype(np.float64)
+    g_rgb, g_alpha = rng.standard_normal((3, 10, 12)), rng.standard_normal((1, 10, 12))
     rgb, alpha = F.pixels()
     assert alpha.shape == (1, 10, 12) and ((alpha > 0) & (alpha < 1)).all()
     grad = F.pixels_backward(g_rgb, rgb, g_alpha, alpha)
-    d = rng.standard_normal(grad.shape).astype(np.float32) * np.float32(1e-2)
-    s0 = F.spectrum.copy()
-    F.spectrum = s0 + d
-    up = loss()
-    F.spectrum = s0 - d
-    down = loss()
-    # float32 central difference along a random direction: ~1e-3 relative is float32's limit here
-    assert (up - down) / 2 == pytest.approx((grad * d).sum(), rel=5e-3)
+    d = rng.standard_normal(grad.shape) * 1e-6
+    numeric = along_spectrum(F, lambda: float((F.pixels()[0] * g_rgb).sum() + (F.pixels()[1] * g_alpha).sum()), d)
+    # float64: smooth maps (FFT, colour, sigmoid), so the difference quotient is good to ~1e-9
+    assert numeric == pytest.approx((grad * d).sum(), rel=1e-7)
 
 
 def test_log_softmax_objective_gradient():
@@ -223,10 +229,6 @@ def test_transparent_step_gradient(order):
         score, grad = transparent_step(model, F, background, T, 3, "log_softmax", 4.0, bgr)
         assert grad.dtype == np.float64 and grad.shape == F.spectrum.shape
         d = rng.standard_normal(grad.shape) * 1e-6
-        s0 = F.spectrum.copy()
-        F.spectrum = s0 + d
-        up = J()
-        F.spectrum = s0 - d
-        down = J()
+        numeric = along_spectrum(F, J, d)
     # float64: the difference quotient's error is ~1e-10 relative; a ReLU kink crossed at 1e-6 is rare
-    assert (up - down) / 2 == pytest.approx((grad * d).sum(), rel=1e-6)
+    assert numeric == pytest.approx((grad * d).sum(), rel=1e-6)

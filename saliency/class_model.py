@@ -81,8 +81,7 @@ PRESETS["default"] = dict(PRESETS["lucid"], objective="log_softmax", transparenc
 
 def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", param="fourier", jitter=(8, 4),
                 scales=PRESETS["lucid"]["scales"], degrees=10.0, decay=0.0, blur_every=0, blur_sigma=0.5,
-                clip=False, tv=0.0, objective="log_softmax", transparency=None,
-                snapshot_every=0, progress=None,
+                clip=False, tv=0.0, objective="log_softmax", transparency=None, snapshot_every=0, progress=None,
                 return_history=False, seed=0):
     """Gradient ascent on ``S_c(T(I)) - l2 * ||I||^2`` (T: a random transform each step; S_c, or log p_c
     with ``objective="log_softmax"``, the default's); returns I (3, H, W).

@@ -140,12 +140,3 @@ class FourierImage:
     def to_model(self, pixels):
         """Pixels 0..1 (RGB) -> the model's input space (RGB order)."""
         return ((pixels * self.pixel_scale - self.mean) / self.std).astype(self.spectrum.dtype)
-
-    def image(self):
-        """The model-space image (3, H, W), float32, and what the backward pass needs (the rgb)."""
-        rgb, _ = self.pixels()
-        return self.to_model(rgb), rgb
-
-    def backward(self, grad, rgb):
-        """d loss / d spectrum from d loss / d image (3, H, W), the model-space image of ``image``."""
-        return self.pixels_backward(grad * self.pixel_scale / self.std, rgb)

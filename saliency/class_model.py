@@ -16,10 +16,12 @@ in the leftmost columns (README, "Class models"). lucid's recipe (``PRESETS["luc
 random shifts that fill in the mean (never a wrap-around), scales and rotations each step, on a
 decorrelated Fourier image, with Adam (saliency/transforms.py); but its pictures are textures that
 fill the frame, and since each ascent raises one logit alone, on the shipped network 4 of 10 were
-pictures of another class. The default (``PRESETS["default"]``) adds two things: an opacity channel,
-the picture seen over a new random background each step with its mean opacity penalised (Mordvintsev
-et al. 2018), so that only a compact object carries the class; and the objective log p_c (Santurkar
-et al. 2019's cross-entropy), which raises S_c against the other classes. Yosinski et al. (2015)'s
+pictures of another class. The default (``PRESETS["default"]``) adds three things: an opacity
+channel, the picture seen over a new random background each step with its mean opacity penalised
+(Mordvintsev et al. 2018), so that only a compact object carries the class; the objective log p_c
+(Santurkar et al. 2019's cross-entropy), which raises S_c against the other classes; and lucid's
+transforms and image prior widened to the shapes data's (any rotation, scales 0.75..1.25, a 1/f^1.5
+spectrum), so that what survives every step is a shape rather than a texture. Yosinski et al. (2015)'s
 regularisers (decay, a Gaussian blur every k steps, clipping) and a total-variation penalty are there
 for the pixel parametrisation. ``tutorial_class_model`` is the recipe of a widely read tutorial of
 the paper (SGD lr 6 on -S_c + lambda ||I||_p).
@@ -67,21 +69,27 @@ def _tv_gradient(x):
 PRESETS = {
     # the paper: plain gradient ascent on S_c - lambda ||I||^2 from the zero image
     "paper": dict(steps=300, lr=1.0, l2=1e-3, optimizer="sgd", param="pixel", jitter=(), scales=(1.0,),
-                  degrees=0.0, decay=0.0, blur_every=0, clip=False, objective="logit", transparency=0.0),
+                  degrees=0.0, decay=0.0, blur_every=0, clip=False, objective="logit", transparency=0.0, batch=1),
     # lucid's standard transforms (pad 12 with the mean, jitter 8, scale 1 + (i - 5) / 50, rotate
     # -10..10 degrees, jitter 4) on the decorrelated Fourier parametrisation, Adam 0.05, 512 steps
     "lucid": dict(steps=512, lr=0.05, l2=0.0, optimizer="adam", param="fourier", jitter=(8, 4),
                   scales=tuple(1 + (i - 5) / 50 for i in range(11)), degrees=10.0, decay=0.0, blur_every=0,
-                  clip=False, objective="logit", transparency=0.0),
+                  clip=False, objective="logit", transparency=0.0, decay_power=1.0, batch=1),
 }
 # the default: lucid's, on a transparent picture over random backgrounds (an opacity channel, its mean
-# penalised: Mordvintsev et al. 2018), maximising log p_c (Santurkar et al. 2019) rather than S_c alone
-PRESETS["default"] = dict(PRESETS["lucid"], objective="log_softmax", transparency=4.0)
+# penalised: Mordvintsev et al. 2018), maximising log p_c (Santurkar et al. 2019) rather than S_c alone,
+# with the transforms and the image prior widened to the shapes data's: any rotation and scales
+# 0.75..1.25 (its objects come at every angle and at 30-60% of the side), and a 1/f^1.5 spectrum
+# (lucid's 1/f is that of photographs; a flat-coloured silhouette's amplitude falls as 1/f^1.4-1.8);
+# each step averages 4 draws of transform and background (expectation over transformation), 256 steps
+PRESETS["default"] = dict(PRESETS["lucid"], objective="log_softmax", transparency=4.0, degrees=180.0,
+                          scales=tuple(0.75 + i / 20 for i in range(11)), decay_power=1.5, batch=4, steps=256)
 
 
-def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", param="fourier", jitter=(8, 4),
-                scales=PRESETS["lucid"]["scales"], degrees=10.0, decay=0.0, blur_every=0, blur_sigma=0.5,
-                clip=False, tv=0.0, objective="log_softmax", transparency=None, snapshot_every=0, progress=None,
+def class_model(model, target, steps=256, lr=0.05, l2=0.0, optimizer="adam", param="fourier", jitter=(8, 4),
+                scales=PRESETS["default"]["scales"], degrees=180.0, decay=0.0, blur_every=0, blur_sigma=0.5,
+                clip=False, tv=0.0, objective="log_softmax", transparency=None, decay_power=1.5, batch=None,
+                snapshot_every=0, progress=None,
                 return_history=False, seed=0):
     """Gradient ascent on ``S_c(T(I)) - l2 * ||I||^2`` (T: a random transform each step; S_c, or log p_c
     with ``objective="log_softmax"``, the default's); returns I (3, H, W).
@@ -96,6 +104,7 @@ def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", par
     jitter : shifts in pixels drawn each step, each uniform in -j/2..j/2 (pixels that come in from
         outside are the mean; no wrap-around)
     scales, degrees : a random scale from ``scales`` and a rotation in -degrees..degrees each step
+        (lucid: 0.9..1.1 and 10; the default: 0.75..1.25 and 180, the shapes data's variety)
     decay : I *= (1 - decay) after each step (Yosinski et al. 2015); pixel parametrisation only
     blur_every, blur_sigma : Gaussian blur every k steps (pixel parametrisation only)
     clip : keep pixels inside the valid range of the model's input space (pixel parametrisation)
@@ -107,6 +116,11 @@ def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", par
         alpha * picture + (1 - alpha) * a new random background, and the objective loses
         ``transparency * mean(alpha)`` (Mordvintsev et al. 2018). The returned image is the picture
         over the mean (model-space zero): alpha * I.
+    decay_power : the Fourier image's prior, amplitude ~ 1/f**decay_power (lucid: 1, photographs'
+        spectrum; the default: 1.5, closer to flat-coloured silhouettes': README, "Class models")
+    batch : with transparency, each step averages the gradient over this many draws of transform and
+        background, seen in one batch (expectation over transformation, Athalye et al. 2018); None:
+        the default's 4 with transparency, else 1
     progress : a tqdm-like object with ``update(1)`` and ``set_postfix``, optional
     return_history : also return a dict with 'scores' (S_c per step, of the transformed image the
         step saw), 'final_score' (S_c of the returned image), 'snapshots' ((step, image) pairs
@@ -121,6 +135,10 @@ def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", par
         transparency = PRESETS["default"]["transparency"] if param == "fourier" else 0.0
     if transparency and param != "fourier":
         raise ValueError("transparency needs param='fourier' (the opacity is a fourth channel of its spectrum)")
+    if batch is None:
+        batch = PRESETS["default"]["batch"] if transparency else 1
+    if batch != 1 and not transparency:
+        raise ValueError("batch > 1 averages draws of the transparent recipe: it needs transparency > 0")
     if transparency and (l2 or tv):
         raise ValueError("l2 and tv penalise the opaque picture and are not defined with transparency; "
                          "pass transparency=0 to use them")
@@ -141,7 +159,8 @@ def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", par
         return x[::-1].copy() if bgr else x
 
     if param == "fourier":
-        fourier = FourierImage((3, H, W), rng, mean, std, model.meta["scale"], alpha=bool(transparency))
+        fourier = FourierImage((3, H, W), rng, mean, std, model.meta["scale"], decay_power=decay_power,
+                               alpha=bool(transparency))
         shown_on = mean / fourier.pixel_scale                               # the mean colour, pixels 0..1 RGB
         variable = fourier.spectrum
         rgb, alpha = fourier.pixels()
@@ -152,10 +171,11 @@ def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", par
     scores, snapshots = [], []
     with frozen(model):
         for step in range(steps):
-            if transparency:                                               # the picture over a random background
-                background = random_background(rng, (3, H, W), fourier.scale_f, shown_on)
-                T = RandomAffine(rng, (3, H, W), jitter, scales, degrees) if transformed else None
-                score, ascent = transparent_step(model, fourier, background, T, t, objective, transparency, bgr)
+            if transparency:                                               # the picture over random backgrounds
+                draws = [(random_background(rng, (3, H, W), fourier.scale_f, shown_on),
+                          RandomAffine(rng, (3, H, W), jitter, scales, degrees) if transformed else None)
+                         for _ in range(batch)]
+                score, ascent = transparent_step(model, fourier, draws, t, objective, transparency, bgr)
                 scores.append(score)
             else:
                 T = RandomAffine(rng, image.shape, jitter, scales, degrees) if transformed else None
@@ -199,24 +219,33 @@ def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", par
     return image
 
 
-def transparent_step(model, fourier, background, T, t, objective, transparency, bgr=False):
-    """One step's (S_c, d J / d spectrum) of the transparent recipe, for
+def transparent_step(model, fourier, draws, t, objective, transparency, bgr=False):
+    """One step's (mean S_c, d J / d spectrum) of the transparent recipe, for
 
-        J = objective_c(T(picture)) - transparency * mean(alpha),   picture = alpha rgb + (1 - alpha) background
+        J = mean over draws of objective_c(T(picture)) - transparency * mean(alpha),
+        picture = alpha rgb + (1 - alpha) background
 
-    (``fourier``: a FourierImage with an alpha channel; ``background``: pixels 0..1, RGB (3, H, W); T: a
-    RandomAffine or None; ``bgr``: the model takes BGR)."""
+    (``fourier``: a FourierImage with an alpha channel; ``draws``: (background, T) pairs, the background
+    in pixels 0..1, RGB (3, H, W), T a RandomAffine or None, all seen in one batch; ``bgr``: the model
+    takes BGR). Averaging over several draws is expectation over transformation (Athalye et al. 2018)."""
     rgb, alpha = fourier.pixels()
-    seen = fourier.to_model(alpha * rgb + (1 - alpha) * background)
-    seen = seen[::-1].copy() if bgr else seen
-    score, grad = _score_gradient(model, T(seen) if T else seen, t, objective)
-    if T:
-        grad = T.adjoint(grad)
-    d_pixels = (grad[::-1] if bgr else grad) * fourier.pixel_scale / fourier.std    # d/d(picture pixels, RGB)
+    seen = []
+    for background, T in draws:
+        x = fourier.to_model(alpha * rgb + (1 - alpha) * background)
+        x = x[::-1].copy() if bgr else x
+        seen.append(T(x) if T else x)
+    scores, grads = _score_gradients(model, np.stack(seen), t, objective)
+    d_rgb, d_alpha = 0, 0
+    for (background, T), grad in zip(draws, grads):
+        if T:
+            grad = T.adjoint(grad)
+        d_pixels = (grad[::-1] if bgr else grad) * fourier.pixel_scale / fourier.std   # d/d(picture pixels, RGB)
+        d_rgb = d_rgb + d_pixels * alpha
+        d_alpha = d_alpha + (d_pixels * (rgb - background)).sum(0, keepdims=True)
+    n = np.asarray(len(draws), alpha.dtype)
     H, W = alpha.shape[1:]
-    penalty = np.asarray(transparency / (H * W), d_pixels.dtype)
-    d_alpha = (d_pixels * (rgb - background)).sum(0, keepdims=True) - penalty
-    return score, fourier.pixels_backward(d_pixels * alpha, rgb, d_alpha, alpha)
+    penalty = np.asarray(transparency / (H * W), alpha.dtype)
+    return float(np.mean(scores)), fourier.pixels_backward(d_rgb / n, rgb, d_alpha / n - penalty, alpha)
 
 
 def _step(ascent, m1, m2, step, lr, optimizer):
@@ -234,21 +263,27 @@ def _step(ascent, m1, m2, step, lr, optimizer):
 
 
 def _score_gradient(model, image, t, objective="logit"):
-    """(S_c(image), d objective / d image) for one (3, H, W) image on the host; the objective is S_c
-    ("logit") or log softmax_c ("log_softmax": its gradient is that of S_c - sum_k p_k S_k)."""
-    x = mg.Tensor(mg.to_device(image[None].copy(), model.device), requires_grad=True)
+    """(S_c(image), d objective / d image) for one (3, H, W) image on the host."""
+    scores, grads = _score_gradients(model, image[None], t, objective)
+    return float(scores[0]), grads[0]
+
+
+def _score_gradients(model, images, t, objective="logit"):
+    """(S_c, d objective / d image) of each of (N, 3, H, W) images on the host, in one batch; the
+    objective is S_c ("logit") or log softmax_c ("log_softmax": its gradient is that of
+    S_c - sum_k p_k S_k)."""
+    x = mg.Tensor(mg.to_device(np.array(images), model.device), requires_grad=True)   # a copy
     scores = model(x)
     if objective == "logit":
-        score = scores[0, t]
-        score.backward()
+        seed = np.zeros(scores.shape, np.float64)
+        seed[:, t] = 1
     else:
-        s = mg.backend.to_numpy(scores.data)[0].astype(np.float64)
-        p = np.exp(s - s.max())
-        seed = -p / p.sum()
-        seed[t] += 1                                                       # d log p_t / d S = onehot_t - p
-        scores.backward(mg.to_device(seed[None].astype(scores.dtype), model.device))
-        score = scores[0, t]
-    return float(score.item()), mg.backend.to_numpy(x.grad)[0]
+        s = mg.backend.to_numpy(scores.data).astype(np.float64)
+        p = np.exp(s - s.max(axis=1, keepdims=True))
+        seed = -p / p.sum(axis=1, keepdims=True)
+        seed[:, t] += 1                                                    # d log p_t / d S = onehot_t - p
+    scores.backward(mg.to_device(seed.astype(scores.dtype), model.device))
+    return mg.backend.to_numpy(scores.data)[:, t].astype(np.float64), mg.backend.to_numpy(x.grad)
 
 
 def norm_gradient(image, p):

@@ -19,6 +19,7 @@ penalty on the mean opacity keeps the rest transparent.
 import math
 
 import numpy as np
+from scipy.special import expit
 
 #: lucid's square root of ImageNet's colour correlation (columns: decorrelated -> RGB).
 COLOR_SVD_SQRT = np.array([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], np.float32)
@@ -125,8 +126,8 @@ class FourierImage:
         spec = (self.spectrum[0] + 1j * self.spectrum[1]) * self.scale_f
         raw = np.fft.irfft2(spec, s=self.shape[1:], norm="ortho").astype(self.spectrum.dtype) / 4   # float32 stays
         t = np.einsum("ij,jhw->ihw", COLOR, raw[:3])                      # decorrelated -> RGB
-        rgb = 1 / (1 + np.exp(-t))                                        # sigmoid: the valid range 0..1
-        alpha = 1 / (1 + np.exp(-raw[3:])) if len(raw) > 3 else None
+        rgb = expit(t)                                                    # sigmoid: the valid range 0..1
+        alpha = expit(raw[3:]) if len(raw) > 3 else None
         return rgb, alpha
 
     def pixels_backward(self, d_rgb, rgb, d_alpha=None, alpha=None):

@@ -6,9 +6,11 @@
     python scripts/class_model.py --preset tutorial --target 130 --weights weights/resnet152.h5 --sweep
     python scripts/class_model.py --target 130,281 --weights weights/vgg16.h5
 
-Presets: "default" (lucid's transforms on a decorrelated Fourier image with an opacity channel, seen
-over a new random background each step, its mean opacity penalised; Adam 0.05 on log p_c, 512 steps),
-"lucid" (the same without the opacity, on the logit S_c), "paper" (gradient ascent on S_c - lambda ||I||^2 from the zero image, nothing else) and "tutorial"
+Presets: "default" (random shifts, any rotation, scales 0.75..1.25 on a decorrelated 1/f^1.5 Fourier
+image with an opacity channel, seen over a new random background each step, its mean opacity
+penalised; Adam 0.05 on log p_c averaged over 4 draws a step, 256 steps), "lucid" (lucid's published recipe: rotations -10..10,
+scales 0.9..1.1, a 1/f image, no opacity, on the logit S_c), "paper" (gradient ascent on
+S_c - lambda ||I||^2 from the zero image, nothing else) and "tutorial"
 (plain SGD lr 6.0 on -S_c + lambda ||I||_p, 151 steps, a snapshot every 10 steps; --sweep draws the
 grid of lambda in {0.001, 0.1, 1.0} x p in {1, 2}). Writes class_model_C_NAME.png (the picture, how
 it was scaled, and the score curve with axes), class_models.png (all classes, each titled with the
@@ -35,11 +37,12 @@ def parse_args(argv=None):
                                                 "every class (default: all for a network of at most 20 classes, "
                                                 "else a small stated selection)")
     p.add_argument("--preset", choices=PRESETS, default="default",
-                   help="default (lucid's transforms on a transparent Fourier image over random backgrounds, "
-                        "Adam on log p_c), lucid (the same, opaque, on S_c), paper (the paper's plain recipe) or "
+                   help="default (any rotation, scales 0.75..1.25, a transparent 1/f^1.5 Fourier image over "
+                        "random backgrounds, Adam on log p_c), lucid (lucid's published transforms on an opaque "
+                        "1/f image, on S_c), paper (the paper's plain recipe) or "
                         "tutorial (SGD lr 6 on -S_c + lambda ||I||_p, 151 steps)")
     p.add_argument("--paper", action="store_true", help="the same as --preset paper")
-    p.add_argument("--steps", type=int, default=None, help="steps (default: the preset's: 512, 300, 151)")
+    p.add_argument("--steps", type=int, default=None, help="steps (default: the preset's: 256, 512, 300, 151)")
     p.add_argument("--lr", type=finite_float, default=None, help="step size (default: the preset's: 0.05, 1.0, 6.0)")
     p.add_argument("--l2", type=finite_float, default=None, metavar="LAMBDA",
                    help="weight of ||I||^2 (default: 0, paper 1e-3)")
@@ -82,12 +85,14 @@ def describe(preset, cfg):
         return f"tutorial: SGD lr {cfg['lr']}, loss -S_c + {cfg['lam']} ||I||_{cfg['p']}, {cfg['steps']} steps"
     if preset == "paper":
         return f"paper: x += {cfg['lr']} * d/dx (S_c - {cfg['l2']} ||x||^2), {cfg['steps']} steps from the zero image"
-    lucid = (f"lucid's transforms (jitter {'+'.join(map(str, cfg['jitter']))}, scale 0.9..1.1, rotate "
-             f"+-{cfg['degrees']:g} deg) on a decorrelated Fourier image")
+    lucid = (f"random transforms (jitter {'+'.join(map(str, cfg['jitter']))}, scale {min(cfg['scales']):g}.."
+             f"{max(cfg['scales']):g}, rotate +-{cfg['degrees']:g} deg) on a decorrelated Fourier image "
+             f"(1/f^{cfg['decay_power']:g})")
     if preset == "lucid":
         return f"lucid: {lucid}, Adam {cfg['lr']} on S_c, {cfg['steps']} steps"
     return (f"default: {lucid} with an opacity channel over random backgrounds (penalty {cfg['transparency']:g} x "
-            f"mean opacity), Adam {cfg['lr']} on log p_c, {cfg['steps']} steps; shown over the mean colour")
+            f"mean opacity), Adam {cfg['lr']} on log p_c averaged over {cfg['batch']} draws a step, {cfg['steps']} "
+            f"steps; shown over the mean colour")
 
 
 def picture_of(image, model, preset):

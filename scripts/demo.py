@@ -220,8 +220,9 @@ def main(argv=None):
 
     pictures, titles, judged = class_models(nets, names, prefix, steps)
     class_caption = (f"Class models (Sec. 2), the library's default: {steps} steps of Adam 0.05 on log p_c with "
-                     "lucid's random transforms (pad, jitter, scale, rotation) on a decorrelated Fourier image with "
-                     "an opacity channel, seen over random backgrounds, its mean opacity penalised; shown over the "
+                     "random transforms (pad, jitter, scale 0.75..1.25, any rotation) on a decorrelated 1/f^1.5 "
+                     "Fourier image with an opacity channel, seen over random backgrounds, its mean opacity "
+                     "penalised; shown over the "
                      "mean colour; titled with the class, its score S_c (the logit) and softmax probability p on "
                      "the final image"
                      + (", and each other network's top-1 class of the picture as shown ('!': not this class)"

@@ -62,7 +62,7 @@ def test_norm_gradient():
 from saliency import class_model  # noqa: E402
 from saliency.class_model import PRESETS, _score_gradient, valid_range  # noqa: E402
 from saliency.gradients import frozen  # noqa: E402
-from saliency.transforms import FourierImage, RandomAffine  # noqa: E402
+from saliency.transforms import FourierImage, RandomAffine, spectrum_scale  # noqa: E402
 import minigrad as mg  # noqa: E402
 
 
@@ -131,7 +131,7 @@ def test_opacity_channel_gradient():
     """pixels_backward with an alpha channel against a float64 central difference of a random linear loss."""
     rng = np.random.default_rng(3)
     mean, std = np.full((3, 1, 1), 0.5), np.full((3, 1, 1), 0.25)
-    F = FourierImage((3, 10, 12), rng, mean, std, 1.0, sd=0.5, alpha=True)
+    F = FourierImage((3, 10, 12), rng, mean, std, 1.0, sd=0.5, alpha=True, decay_power=1.5)   # the default's
     assert F.spectrum.shape == (2, 4, 10, 7) and F.spectrum.dtype == np.float32
     rgb, alpha = F.pixels()
     assert rgb.dtype == alpha.dtype == np.float32                      # float32 stays float32
@@ -185,6 +185,28 @@ def test_transparent_class_model(small):
     assert pixel.shape == (3, 16, 16)
 
 
+def test_class_model_defaults_are_the_default_preset():
+    """class_model(model, c) runs PRESETS["default"]: each of its settings is the signature's default."""
+    import inspect
+    defaults = {k: v.default for k, v in inspect.signature(class_model).parameters.items()}
+    expected = dict(PRESETS["default"], transparency=None, batch=None)   # None: 4.0 and 4 for the Fourier image
+    assert {k: defaults[k] for k in expected} == expected
+    assert PRESETS["default"]["transparency"] == 4.0 and PRESETS["default"]["batch"] == 4
+
+
+def test_spectrum_prior_falls_as_asked():
+    """A white spectrum through spectrum_scale(decay_power=p) gives images whose amplitude falls as
+    1/f^p: the slope fitted over the radial frequencies 2/32..1/2 of 200 random 32x32 images."""
+    rng = np.random.default_rng(0)
+    f = np.sqrt(np.fft.fftfreq(32)[:, None] ** 2 + np.fft.rfftfreq(32)[None, :] ** 2)
+    band = (f >= 2 / 32) & (f <= 0.5)
+    for p in (1.0, 1.5):
+        spec = (rng.standard_normal((200, 32, 17)) + 1j * rng.standard_normal((200, 32, 17))) * spectrum_scale(32, 32, p)
+        amplitude = np.abs(np.fft.rfft2(np.fft.irfft2(spec, s=(32, 32)))).mean(0)
+        slope = np.polyfit(np.log(f[band]), np.log(amplitude[band]), 1)[0]
+        assert slope == pytest.approx(-p, abs=0.05)
+
+
 def test_default_recipe_makes_the_class_on_the_shipped_network():
     """150 steps of the default on the shipped shapes network: the picture of square, as returned (over
     the mean), is a square to the network (measured: p 0.999, from 0.10 at the mean image, which
@@ -201,8 +223,9 @@ def test_default_recipe_makes_the_class_on_the_shipped_network():
 @pytest.mark.parametrize("order", ["RGB", "BGR"])
 def test_transparent_step_gradient(order):
     """One step of the transparent recipe, d J / d spectrum, against a float64 central difference of
-    J = log p_c(T(alpha rgb + (1 - alpha) bg)) - w mean(alpha), through the transform, the compositing,
-    the colour decorrelation, the sigmoids and the inverse FFT, for an RGB and a BGR model."""
+    J = mean over draws of log p_c(T(alpha rgb + (1 - alpha) bg)) - w mean(alpha), through the batch, the
+    transform, the compositing, the colour decorrelation, the sigmoids and the inverse FFT, for an RGB and
+    a BGR model."""
     from saliency.class_model import transparent_step
     model = random_vgg(blocks=((8,), (16,)), fc=(32,), size=16, seed=2)
     for p in model.parameters():
@@ -213,16 +236,21 @@ def test_transparent_step_gradient(order):
     std = np.array([0.2, 0.25, 0.3]).reshape(3, 1, 1)
     F = FourierImage((3, 16, 16), rng, mean, std, 1.0, sd=0.5, alpha=True)
     F.spectrum = F.spectrum.astype(np.float64)
-    background = rng.uniform(0, 1, (3, 16, 16))
+    # two draws seen in one batch (the default averages 4): one transformed, one not
     T = RandomAffine(rng, (3, 16, 16), jitter=(4,), scales=(0.9, 1.1), degrees=10)
+    draws = [(rng.uniform(0, 1, (3, 16, 16)), T), (rng.uniform(0, 1, (3, 16, 16)), None)]
     bgr = order == "BGR"
 
     def J():
         rgb, alpha = F.pixels()
-        seen = F.to_model(alpha * rgb + (1 - alpha) * background)
-        return log_p(model, T(seen[::-1].copy() if bgr else seen), 3) - 4.0 * alpha.mean()
+        total = 0.0
+        for background, T in draws:
+            seen = F.to_model(alpha * rgb + (1 - alpha) * background)
+            seen = seen[::-1].copy() if bgr else seen
+            total += log_p(model, T(seen) if T else seen, 3) / len(draws)
+        return total - 4.0 * alpha.mean()
     with frozen(model):
-        score, grad = transparent_step(model, F, background, T, 3, "log_softmax", 4.0, bgr)
+        score, grad = transparent_step(model, F, draws, 3, "log_softmax", 4.0, bgr)
         assert grad.dtype == np.float64 and grad.shape == F.spectrum.shape
         d = rng.standard_normal(grad.shape) * 1e-6
         numeric = along_spectrum(F, J, d)

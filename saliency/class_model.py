@@ -15,7 +15,7 @@ shapes network it piles up at the left border: the network's gradient at the mea
 in the leftmost columns (README, "Class models"). lucid's recipe (``PRESETS["lucid"]``) escapes it:
 random shifts that fill in the mean (never a wrap-around), scales and rotations each step, on a
 decorrelated Fourier image, with Adam (saliency/transforms.py); but its pictures are textures that
-fill the frame, and since each ascent raises one logit alone, on the shipped network 4 of 10 were
+fill the frame, and since each ascent raises one logit alone, on the shipped network 3 of 10 were
 pictures of another class. The default (``PRESETS["default"]``) adds three things: an opacity
 channel, the picture seen over a new random background each step with its mean opacity penalised
 (Mordvintsev et al. 2018), so that only a compact object carries the class; the objective log p_c

@@ -152,8 +152,8 @@ def parse_args(argv=None):
     add_device_arg(p)
     p.add_argument("--out", default="out", type=output_folder, metavar="DIR", help="output folder (default out/)")
     p.add_argument("--fast", action="store_true", help="3 images and 20 class-model steps (a smoke test)")
-    p.add_argument("--steps", type=int, default=200, help="class-model steps per class (default 200; the "
-                                                        "library's default is 512)")
+    p.add_argument("--steps", type=int, default=100, help="class-model steps per class (default 100; the "
+                                                        "library's default is 256)")
     p.add_argument("--save-npy", action="store_true", help="also write the raw maps as .npy")
     return p.parse_args(argv)
 
@@ -219,7 +219,8 @@ def main(argv=None):
             rows.append(row)
 
     pictures, titles, judged = class_models(nets, names, prefix, steps)
-    class_caption = (f"Class models (Sec. 2), the library's default: {steps} steps of Adam 0.05 on log p_c with "
+    class_caption = (f"Class models (Sec. 2), the library's default: {steps} steps of Adam 0.05 on log p_c, averaged "
+                     "over 4 draws of transform and background a step, with "
                      "random transforms (pad, jitter, scale 0.75..1.25, any rotation) on a decorrelated 1/f^1.5 "
                      "Fourier image with an opacity channel, seen over random backgrounds, its mean opacity "
                      "penalised; shown over the "

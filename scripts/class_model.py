@@ -8,9 +8,9 @@
 
 Presets: "default" (random shifts, any rotation, scales 0.75..1.25 on a decorrelated 1/f^1.5 Fourier
 image with an opacity channel, seen over a new random background each step, its mean opacity
-penalised; Adam 0.05 on log p_c averaged over 4 draws a step, 256 steps), "lucid" (lucid's published recipe: rotations -10..10,
-scales 0.9..1.1, a 1/f image, no opacity, on the logit S_c), "paper" (gradient ascent on
-S_c - lambda ||I||^2 from the zero image, nothing else) and "tutorial"
+penalised; Adam 0.05 on log p_c averaged over 4 draws a step, 256 steps), "lucid" (lucid's
+published recipe: rotations -10..10, scales 0.9..1.1, a 1/f image, no opacity, on the logit S_c),
+"paper" (gradient ascent on S_c - lambda ||I||^2 from the zero image, nothing else) and "tutorial"
 (plain SGD lr 6.0 on -S_c + lambda ||I||_p, 151 steps, a snapshot every 10 steps; --sweep draws the
 grid of lambda in {0.001, 0.1, 1.0} x p in {1, 2}). Writes class_model_C_NAME.png (the picture, how
 it was scaled, and the score curve with axes), class_models.png (all classes, each titled with the

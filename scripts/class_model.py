@@ -85,12 +85,12 @@ def describe(preset, cfg):
         return f"tutorial: SGD lr {cfg['lr']}, loss -S_c + {cfg['lam']} ||I||_{cfg['p']}, {cfg['steps']} steps"
     if preset == "paper":
         return f"paper: x += {cfg['lr']} * d/dx (S_c - {cfg['l2']} ||x||^2), {cfg['steps']} steps from the zero image"
-    lucid = (f"random transforms (jitter {'+'.join(map(str, cfg['jitter']))}, scale {min(cfg['scales']):g}.."
-             f"{max(cfg['scales']):g}, rotate +-{cfg['degrees']:g} deg) on a decorrelated Fourier image "
-             f"(1/f^{cfg['decay_power']:g})")
+    transforms = (f"random transforms (jitter {'+'.join(map(str, cfg['jitter']))}, scale {min(cfg['scales']):g}.."
+                  f"{max(cfg['scales']):g}, rotate +-{cfg['degrees']:g} deg) on a decorrelated Fourier image "
+                  f"(1/f^{cfg['decay_power']:g})")
     if preset == "lucid":
-        return f"lucid: {lucid}, Adam {cfg['lr']} on S_c, {cfg['steps']} steps"
-    return (f"default: {lucid} with an opacity channel over random backgrounds (penalty {cfg['transparency']:g} x "
+        return f"lucid: {transforms}, Adam {cfg['lr']} on S_c, {cfg['steps']} steps"
+    return (f"default: {transforms} with an opacity channel over random backgrounds (penalty {cfg['transparency']:g} x "
             f"mean opacity), Adam {cfg['lr']} on log p_c averaged over {cfg['batch']} draws a step, {cfg['steps']} "
             f"steps; shown over the mean colour")
 

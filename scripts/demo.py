@@ -169,6 +169,7 @@ def main(argv=None):
     import saliency
     from models import preprocess, shapes
     from saliency import render
+    from saliency.class_model import PRESETS
 
     nets = [load_model(w, args.device) for w in args.weights]
     for w, model in zip(args.weights, nets):
@@ -219,11 +220,13 @@ def main(argv=None):
             rows.append(row)
 
     pictures, titles, judged = class_models(nets, names, prefix, steps)
-    class_caption = (f"Class models (Sec. 2), the library's default: {steps} steps of Adam 0.05 on log p_c, averaged "
-                     "over 4 draws of transform and background a step, with "
-                     "random transforms (pad, jitter, scale 0.75..1.25, any rotation) on a decorrelated 1/f^1.5 "
-                     "Fourier image with an opacity channel, seen over random backgrounds, its mean opacity "
-                     "penalised; shown over the "
+    d = PRESETS["default"]                                 # the caption says what the library's default is
+    turn = "any rotation" if d["degrees"] >= 180 else f"rotation +-{d['degrees']:g} deg"
+    class_caption = (f"Class models (Sec. 2), the library's default: {steps} steps of Adam {d['lr']:g} on log p_c, "
+                     f"averaged over {d['batch']} draws of transform and background a step, with random transforms "
+                     f"(pad, jitter, scale {min(d['scales']):g}..{max(d['scales']):g}, {turn}) "
+                     f"on a decorrelated 1/f^{d['decay_power']:g} Fourier image with an opacity channel, seen over "
+                     "random backgrounds, its mean opacity penalised; shown over the "
                      "mean colour; titled with the class, its score S_c (the logit) and softmax probability p on "
                      "the final image"
                      + (", and each other network's top-1 class of the picture as shown ('!': not this class)"

@@ -19,13 +19,14 @@ sys.path.insert(0, str(ROOT))
 from tests.cli import load_script  # noqa: E402
 
 
-def robust_accuracy(model, x, y, eps, steps, seed=0):
-    """Share of x (N, 3, H, W) classified as y under PGD of radius eps (eps 0: the clean images)."""
+def robust_accuracy(model, x, y, eps, steps, pgd, seed=0):
+    """Share of x (N, 3, H, W) classified as y under ``pgd`` (train_shapes.py's) of radius eps (eps 0:
+    the clean images)."""
     import minigrad as mg
     from saliency.class_model import valid_range
     if eps:
         lo, hi = valid_range(model.meta)
-        x = load_script("train_shapes").pgd(model, x, y, eps, steps, "l2", lo, hi, np.random.default_rng(seed))
+        x = pgd(model, x, y, eps, steps, "l2", lo, hi, np.random.default_rng(seed))
     with mg.no_grad():
         return float((mg.backend.to_numpy(model(mg.Tensor(x)).data).argmax(1) == y).mean())
 
@@ -38,13 +39,13 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=7, help="PGD steps (default 7)")
     args = p.parse_args(argv)
     from models import preprocess, shapes
-    common = load_script("_common")
+    common, pgd = load_script("_common"), load_script("train_shapes").pgd
     images, y, _, _ = shapes.make_dataset(args.n, seed=4242, size=64)
     for path in args.weights:
         model = common.load_classifier(path)
         model.eval()
         x = np.stack([preprocess.normalise(im, model.meta) for im in images])
-        scores = [f"eps {eps:g}: {robust_accuracy(model, x, y, eps, args.steps):.3f}" for eps in args.eps]
+        scores = [f"eps {eps:g}: {robust_accuracy(model, x, y, eps, args.steps, pgd):.3f}" for eps in args.eps]
         print(path, *scores, sep="  ", flush=True)
 
 

@@ -81,12 +81,12 @@ PRESETS = {
 # with the transforms and the image prior widened to the shapes data's: any rotation and scales
 # 0.75..1.25 (its objects come at every angle and at 30-60% of the side), and a 1/f^1.5 spectrum
 # (lucid's 1/f is that of photographs; a flat-coloured silhouette's amplitude falls as 1/f^1.4-1.8);
-# each step averages 4 draws of transform and background (expectation over transformation), 256 steps
+# each step averages 4 draws of transform and background (expectation over transformation), 512 steps
 PRESETS["default"] = dict(PRESETS["lucid"], objective="log_softmax", transparency=4.0, degrees=180.0,
-                          scales=tuple(0.75 + i / 20 for i in range(11)), decay_power=1.5, batch=4, steps=256)
+                          scales=tuple(0.75 + i / 20 for i in range(11)), decay_power=1.5, batch=4, steps=512)
 
 
-def class_model(model, target, steps=256, lr=0.05, l2=0.0, optimizer="adam", param="fourier", jitter=(8, 4),
+def class_model(model, target, steps=512, lr=0.05, l2=0.0, optimizer="adam", param="fourier", jitter=(8, 4),
                 scales=PRESETS["default"]["scales"], degrees=180.0, decay=0.0, blur_every=0, blur_sigma=0.5,
                 clip=False, tv=0.0, objective="log_softmax", transparency=None, decay_power=1.5, batch=None,
                 snapshot_every=0, progress=None,

@@ -8,7 +8,7 @@
 
 Presets: "default" (random shifts, any rotation, scales 0.75..1.25 on a decorrelated 1/f^1.5 Fourier
 image with an opacity channel, seen over a new random background each step, its mean opacity
-penalised; Adam 0.05 on log p_c averaged over 4 draws a step, 256 steps), "lucid" (lucid's
+penalised; Adam 0.05 on log p_c averaged over 4 draws a step, 512 steps), "lucid" (lucid's
 published recipe: rotations -10..10, scales 0.9..1.1, a 1/f image, no opacity, on the logit S_c),
 "paper" (gradient ascent on S_c - lambda ||I||^2 from the zero image, nothing else) and "tutorial"
 (plain SGD lr 6.0 on -S_c + lambda ||I||_p, 151 steps, a snapshot every 10 steps; --sweep draws the
@@ -42,7 +42,7 @@ def parse_args(argv=None):
                         "1/f image, on S_c), paper (the paper's plain recipe) or "
                         "tutorial (SGD lr 6 on -S_c + lambda ||I||_p, 151 steps)")
     p.add_argument("--paper", action="store_true", help="the same as --preset paper")
-    p.add_argument("--steps", type=int, default=None, help="steps (default: the preset's: 256, 512, 300, 151)")
+    p.add_argument("--steps", type=int, default=None, help="steps (default: the preset's: 512, 512, 300, 151)")
     p.add_argument("--lr", type=finite_float, default=None, help="step size (default: the preset's: 0.05, 1.0, 6.0)")
     p.add_argument("--l2", type=finite_float, default=None, metavar="LAMBDA",
                    help="weight of ||I||^2 (default: 0, paper 1e-3)")

@@ -153,7 +153,7 @@ def parse_args(argv=None):
     p.add_argument("--out", default="out", type=output_folder, metavar="DIR", help="output folder (default out/)")
     p.add_argument("--fast", action="store_true", help="3 images and 20 class-model steps (a smoke test)")
     p.add_argument("--steps", type=int, default=100, help="class-model steps per class (default 100; the "
-                                                        "library's default is 256)")
+                                                        "library's default is 512)")
     p.add_argument("--save-npy", action="store_true", help="also write the raw maps as .npy")
     return p.parse_args(argv)
 

@@ -1,8 +1,9 @@
 """Which ingredient of the default class-model recipe removes the left-border pile-up? (dev tool)
 
-    python tests/tools/pileup_ablation.py [STEPS [CLASS ...]]
+    python tests/tools/pileup_ablation.py [--weights FILE.h5] [STEPS [CLASS ...]]
 
-For circle, ring and cross (the classes whose plain-recipe models pile up at the left border and
+First, for every class, the share of the gradient's L1 mass at the zero image (the mean grey) that
+lies in the left and in the right 8 of 64 columns (12.5% each would be uniform). Then, for circle, ring and cross (the classes whose plain-recipe models pile up at the left border and
 stall), it runs variants of the recipe and prints the shipped network's verdict on the picture, the
 score before and after, and the fraction of the image's L1 deviation from the mean that lies in the
 left 8 columns (12.5% would be uniform).
@@ -36,8 +37,19 @@ def roll_jitter(model, c, steps, lr=1.0, l2=1e-3, jitter=8, seed=0):
         return image, scores[0], _score_gradient(model, image, c)[0]
 
 
-def main(steps, classes=(0, 1, 5)):
-    model = vgg.load(ROOT / "weights" / "shapes_vgg.h5")
+def border_shares(model):
+    """(left, right) share of |dS_c/dI| at the zero image in the 8 outer columns, for each class."""
+    zero = np.zeros((3,) + tuple(model.config.input_size), np.float32)
+    with frozen(model):
+        for c, name in enumerate(model.classes):
+            e = np.abs(_score_gradient(model, zero, c)[1]).sum(0)
+            print(f"{name:8s} gradient at the zero image: left-8-columns share {e[:, :8].sum() / e.sum():.2f}, "
+                  f"right {e[:, -8:].sum() / e.sum():.2f}", flush=True)
+
+
+def main(steps, classes=(0, 1, 5), weights=ROOT / "weights" / "shapes_vgg.h5"):
+    model = vgg.load(weights)
+    border_shares(model)
     lucid = PRESETS["lucid"]
     variants = {
         "paper (no jitter)": dict(PRESETS["paper"]),
@@ -64,4 +76,8 @@ def main(steps, classes=(0, 1, 5)):
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 150, [int(c) for c in sys.argv[2:]] or (0, 1, 5))
+    args = sys.argv[1:]
+    weights = ROOT / "weights" / "shapes_vgg.h5"
+    if args[:1] == ["--weights"]:
+        weights, args = args[1], args[2:]
+    main(int(args[0]) if args else 150, [int(c) for c in args[1:]] or (0, 1, 5), weights)

@@ -8,14 +8,14 @@ by gradient ascent on I, starting from the zero image (which, in the model's mea
 space, is the mean image), with the weights fixed. ``S_c`` is the unnormalised class score (the
 logit): maximising the softmax could be done by pushing the other classes down instead. The paper's
 recipe keeps S_c; the library's default departs from it (below) and climbs log p_c, because on the
-shipped network one logit's ascent raised several classes' logits together.
+network shipped before one logit's ascent raised several classes' logits together.
 
 The paper's recipe is just that: ``PRESETS["paper"]``, the script's ``--paper``. On the shipped
 shapes network it piles up at the left border: the network's gradient at the mean image lies mostly
 in the leftmost columns (README, "Class models"). lucid's recipe (``PRESETS["lucid"]``) escapes it:
 random shifts that fill in the mean (never a wrap-around), scales and rotations each step, on a
 decorrelated Fourier image, with Adam (saliency/transforms.py); but its pictures are textures that
-fill the frame, and since each ascent raises one logit alone, on the shipped network 3 of 10 were
+fill the frame, and since each ascent raises one logit alone, on the shipped network 5 of 10 were
 pictures of another class. The default (``PRESETS["default"]``) adds three things: an opacity
 channel, the picture seen over a new random background each step with its mean opacity penalised
 (Mordvintsev et al. 2018), so that only a compact object carries the class; the objective log p_c

@@ -210,13 +210,13 @@ def test_spectrum_prior_falls_as_asked():
 
 
 def test_default_recipe_makes_the_class_on_the_shipped_network():
-    """150 steps of the default on the shipped shapes network: the picture of square, as returned (over
-    the mean), is a square to the network (measured: p 0.999, from 0.10 at the mean image, which
-    it calls arrow)."""
+    """256 steps of the default on the shipped shapes network: the picture of square, as returned (over
+    the mean), is a square to the network (measured: p 0.982 with one thread or two, 0.956 after 150
+    steps; 0.10 at the mean image, which it calls arrow)."""
     from models import vgg
     from pathlib import Path
     model = vgg.load(str(Path(__file__).resolve().parents[2] / "weights" / "shapes_vgg.h5"))
-    image = class_model(model, 3, steps=150)
+    image = class_model(model, 3, steps=256)
     with frozen(model):
         assert log_p(model, image, 3) > np.log(0.9)
         assert log_p(model, np.zeros_like(image), 3) < np.log(0.2)

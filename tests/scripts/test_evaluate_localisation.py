@@ -85,7 +85,7 @@ def test_every_guess_follows_the_devkit_rule_and_beats_a_centred_box(data, refer
     summary = json.loads((reference / "summary.json").read_text())
     assert summary["n_images"] == N
     assert summary["top5_loc_error"] == pytest.approx(top5) and summary["top1_loc_error"] == pytest.approx(top1)
-    assert summary["top5_cls_error"] <= summary["top1_cls_error"] <= 0.25       # the network is 97% accurate
+    assert summary["top5_cls_error"] <= summary["top1_cls_error"] <= 0.25       # the network is 99% accurate
     assert 0 <= summary["pointing"] <= summary["pointing_tolerant"] <= 1
     # the same guesses with a centred square of the mean object size instead of the GraphCut box
     side = np.mean([np.sqrt((b[2] - b[0]) * (b[3] - b[1])) for objs in truth.values() for _, b in objs])

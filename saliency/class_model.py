@@ -8,7 +8,8 @@ by gradient ascent on I, starting from the zero image (which, in the model's mea
 space, is the mean image), with the weights fixed. ``S_c`` is the unnormalised class score (the
 logit): maximising the softmax could be done by pushing the other classes down instead. The paper's
 recipe keeps S_c; the library's default departs from it (below) and climbs log p_c, because on the
-network shipped before one logit's ascent raised several classes' logits together.
+network shipped before the robust one (README, "Class models") one logit's ascent raised several
+classes' logits together.
 
 The paper's recipe is just that: ``PRESETS["paper"]``, the script's ``--paper``. On the shipped
 shapes network it piles up at the left border: the network's gradient at the mean image lies mostly

@@ -4,9 +4,10 @@
 
 First, for every class, the share of the gradient's L1 mass at the zero image (the mean grey) that
 lies in the left and in the right 8 of 64 columns (12.5% each would be uniform). Then, for circle,
-ring and cross (the classes whose plain-recipe models pile up at the left border and stall), it runs variants of the recipe and prints the network's verdict on the picture, the
-score before and after, and the fraction of the image's L1 deviation from the mean that lies in the
-left 8 columns (12.5% would be uniform).
+ring and cross (the classes whose plain-recipe models pile up at the left border and stall), it runs
+variants of the recipe and prints the network's verdict on the picture, the score before and after,
+and the fraction of the image's L1 deviation from the mean that lies in the left 8 columns (12.5%
+would be uniform).
 """
 import sys
 from pathlib import Path

@@ -156,7 +156,8 @@ def grid_figure(pictures, titles, caption, ncols=5):
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
     lines = max(t.count("\n") + 1 for t in titles)            # room for the longest title above each row
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.9 * ncols, max(2.1, 1.8 + 0.25 * lines) * nrows + 0.5), squeeze=False)
+    row_height = max(2.1, 1.8 + 0.25 * lines)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.9 * ncols, row_height * nrows + 0.5), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, pic, title in zip(axes.ravel(), pictures, titles):

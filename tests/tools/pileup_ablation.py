@@ -9,6 +9,7 @@ variants of the recipe and prints the network's verdict on the picture, the scor
 and the fraction of the image's L1 deviation from the mean that lies in the left 8 columns (12.5%
 would be uniform).
 """
+import argparse
 import sys
 from pathlib import Path
 
@@ -77,8 +78,11 @@ def main(steps, classes=(0, 1, 5), weights=ROOT / "weights" / "shapes_vgg.h5"):
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    weights = ROOT / "weights" / "shapes_vgg.h5"
-    if args[:1] == ["--weights"]:
-        weights, args = args[1], args[2:]
-    main(int(args[0]) if args else 150, [int(c) for c in args[1:]] or (0, 1, 5), weights)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("steps", type=int, nargs="?", default=150, help="steps of each variant (default 150)")
+    p.add_argument("classes", type=int, nargs="*", default=[0, 1, 5], help="classes (default 0 1 5)")
+    p.add_argument("--weights", default=ROOT / "weights" / "shapes_vgg.h5", help="default: the shipped network")
+    args = p.parse_args()
+    if not Path(args.weights).is_file():
+        p.error(f"--weights {args.weights}: no such file")
+    main(args.steps, args.classes, args.weights)

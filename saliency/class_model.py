@@ -298,7 +298,7 @@ def norm_gradient(image, p):
 
 
 def tutorial_class_model(model, target, lam=0.1, p=2, steps=151, lr=6.0, snapshot_every=10, progress=None,
-                         return_history=False):
+                         return_history=False, start=None):
     """The recipe of a widely read tutorial of the paper: plain SGD on the image from the zero image,
 
         loss = -S_c(I) + lam * ||I||_p          (the p-norm itself, not squared; p in {1, 2})
@@ -306,10 +306,16 @@ def tutorial_class_model(model, target, lam=0.1, p=2, steps=151, lr=6.0, snapsho
 
     with a snapshot every ``snapshot_every`` steps (for a GIF). Returns I (3, H, W), and with
     ``return_history`` a dict with 'scores' and 'snapshots' as :func:`class_model`.
+
+    ``start`` (3, H, W): the image to start from instead of zero. At the zero image every max-pool
+    window of a layer fed by constant activations holds an exact tie, and which element takes the
+    gradient follows the last bit of the convolutions, which depends on the BLAS kernel in float32
+    (docs/reproducibility.md); a start without ties makes the ascent independent of it.
     """
     t = int(targets_for(target, 1, model.config.num_classes)[0])
     H, W = model.config.input_size
-    image = np.zeros((3, H, W), model.parameters()[0].dtype)
+    dtype = model.parameters()[0].dtype
+    image = np.zeros((3, H, W), dtype) if start is None else np.array(start, dtype).reshape(3, H, W)
     scores, snapshots = [], []
     with frozen(model):
         for step in range(steps):

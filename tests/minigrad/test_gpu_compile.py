@@ -1,11 +1,12 @@
 """Every numba.cuda kernel compiled for a current GPU architecture (sm_90), on any machine.
 
 numba-cuda compiles to PTX with NVVM and needs no GPU or driver for it; nvJitLink then assembles the
-PTX into sm_90 machine code. Both come with ``numba-cuda[cu13]`` (the ``test`` extra). The compile
-runs in a subprocess because this test session runs the CUDA simulator (conftest.py), which has no
-compiler. Besides compiling, the PTX shows the properties the kernels are written for:
-no 64-bit integer division (emulated on a GPU: 32-bit unsigned indices instead) and, for float32
-arrays, no float64 instruction (accumulators and constants in the array's dtype).
+PTX into sm_90 machine code. Both come with the ``test-cuda`` extra (numba-cuda and cuda-toolkit);
+without it these tests skip. The compile runs in a subprocess because this test session runs the
+CUDA simulator (conftest.py), which has no compiler. Besides compiling, the PTX shows the properties
+the kernels are written for: no 64-bit integer division (emulated on a GPU: 32-bit unsigned indices
+instead) and, for float32 arrays, no float64 instruction (accumulators and constants in the array's
+dtype).
 """
 import json
 import os
@@ -14,6 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
+pytest.importorskip("numba_cuda", reason="numba-cuda is not installed (the test-cuda extra: "
+                                         "pip install -e '.[test-cuda]')")
 
 ROOT = Path(__file__).resolve().parents[2]
 CC = "9.0"
@@ -28,7 +32,8 @@ def compiled():
     if r.returncode != 0:
         last = (r.stderr.strip().splitlines() or ["?"])[-1]
         if "DynamicLibNotFoundError" in last or "No module named 'numba.cuda'" in last:
-            pytest.skip(f"numba-cuda's compiler libraries are not installed (pip install 'numba-cuda[cu13]'): {last}")
+            pytest.skip(f"numba-cuda's compiler libraries are not installed (the test-cuda extra: "
+                        f"pip install -e '.[test-cuda]'): {last}")
         pytest.fail(f"compiling the kernels failed:\n{r.stderr[-3000:]}")
     lines = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
     return lines[0]["kernels"], lines[1:], lines[0]["occupancy_warnings"]

@@ -7,7 +7,8 @@ import types
 import numpy as np
 import pytest
 
-pytest.importorskip("numba.cuda")
+pytest.importorskip("numba.cuda", reason="no numba.cuda: neither Numba's own nor numba-cuda's (the test-cuda "
+                                         "extra: pip install -e '.[test-cuda]')")
 
 from minigrad import backend  # noqa: E402
 from minigrad.fast import gpu_kernels  # noqa: E402

@@ -9,7 +9,8 @@ import os
 import numpy as np
 import pytest
 
-pytest.importorskip("numba.cuda")
+pytest.importorskip("numba.cuda", reason="no numba.cuda: neither Numba's own nor numba-cuda's (the test-cuda "
+                                         "extra: pip install -e '.[test-cuda]')")
 
 from minigrad import relu_rules  # noqa: E402
 from minigrad.fast import cpu_kernels as cpu, gpu_kernels as gpu  # noqa: E402

@@ -12,7 +12,8 @@ A network's preprocessing is a dict ``meta`` (``model.meta``, stored in its weig
     rgb, notes = load_image("cat.jpg")       # (H, W, 3) uint8 RGB, ["EXIF orientation 6 applied"]
     x = prepare(rgb, model.meta)             # (3, H, W) float32, ready for the network
     back = to_display(x, model.meta)         # (H, W, 3) uint8: the crop the network saw
-    items = load_inputs(["a.jpg", "b.png"], model.meta)   # Input: name, rgb crop, x, full image, notes
+    items = load_inputs(["a.jpg", "b.png"], model.meta)   # Input: name, rgb crop, x, full image, notes, size
+    (h, w), top, left = crop_window((H, W), model.meta)    # where the crop lies in the resized image
 
 Resize and crop follow torchvision (PIL bilinear with antialiasing; long side ``int(size * long /
 short)``; crop offsets ``round((H - h) / 2)``). Everything stays float32: mean and std are float32
@@ -130,10 +131,37 @@ def resize_shorter(rgb, size):
     the centre of this image)."""
     rgb = _check_rgb(rgb)
     h, w = rgb.shape[:2]
-    nh, nw = (int(size * h / w), size) if w <= h else (size, int(size * w / h))
+    nh, nw = _shorter_to(h, w, size)
     if (nh, nw) == (h, w):
         return rgb
     return np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.BILINEAR), dtype=np.uint8)
+
+
+def _shorter_to(h, w, size):
+    return (int(size * h / w), size) if w <= h else (size, int(size * w / h))
+
+
+def crop_window(shape, meta):
+    """Where :func:`resize_crop` takes its crop from an image of ``shape`` (H, W): ``((h, w), top,
+    left)``, the size of the resized image and the crop's offset in it. A box in the crop's pixels
+    plus (left, top) is a box in the resized image, which is the original scaled by (H / h, W / w)."""
+    ch, cw = _pair(meta["crop"])
+    nh, nw = _shorter_to(shape[0], shape[1], meta["resize"]) if meta.get("resize") else (ch, cw)
+    return (nh, nw), int(round((nh - ch) / 2.0)), int(round((nw - cw) / 2.0))
+
+
+def upscale_note(shape, meta):
+    """A note when an image of ``shape`` (H, W) is smaller than the network's input in either
+    direction, and so enlarged (None otherwise): it holds less detail than the network expects."""
+    ch, cw = _pair(meta["input_size"])
+    h, w = shape
+    if h >= ch and w >= cw:
+        return None
+    (nh, nw), _, _ = crop_window(shape, meta)
+    kept = ch * cw / (nh * nw)
+    cropped = f", of which the centre crop keeps {kept:.1%}" if kept < 0.5 else ""
+    return (f"small image ({w}x{h} pixels, smaller than the network's {cw}x{ch} input) enlarged to "
+            f"{nw}x{nh}{cropped}: it holds less detail than the network expects")
 
 
 def resize_crop(rgb, meta):
@@ -213,13 +241,16 @@ class Input:
     x : (3, h, w) float32        that crop preprocessed
     full : (H, W, 3) uint8       the image resized as the weight file says, not cropped
                                  (the frame of the 10-crop average)
-    notes : list of str          what loading converted (grey to RGB, EXIF rotation, ...)
+    notes : list of str          what loading converted (grey to RGB, EXIF rotation, upscaling, ...)
+    size : (H, W)                the image's own size, as loaded (boxes in the crop's pixels map back
+                                 to it with :func:`crop_window`)
     """
     name: str
     rgb: np.ndarray
     x: np.ndarray
     full: np.ndarray
     notes: list = field(default_factory=list)
+    size: tuple = None
 
 
 def load_inputs(paths, meta):
@@ -230,9 +261,12 @@ def load_inputs(paths, meta):
         rgb, notes = load_image(path)
         full = resize_shorter(rgb, max(int(meta.get("resize") or 0), crop_h, crop_w))
         crop = resize_crop(rgb, meta)
+        note = upscale_note(rgb.shape[:2], meta)
+        if note:
+            notes.append(note)
         name = Path(path).stem or "image"
         while name in used:                                  # two images with one stem
             name += "_"
         used.add(name)
-        inputs.append(Input(name, crop, normalise(crop, meta), full, notes))
+        inputs.append(Input(name, crop, normalise(crop, meta), full, notes, rgb.shape[:2]))
     return inputs

@@ -13,7 +13,9 @@
 
 ``run`` turns bad input (ValueError and its kin: WeightsError, ImageError, ClassLookupError;
 OSError; an unusable GPU) into one line on stderr and exit code 2, never a traceback. Set
-DEEPINSIDE_DEBUG=1 to see the traceback anyway.
+DEEPINSIDE_DEBUG=1 to see the traceback anyway. A bad ``MINIGRAD_OPS`` is refused the same way when
+this module is imported (``check_ops_variable``), and an output folder that a run made and left
+empty (an early error, a Ctrl-C) is removed when it ends (``remove_empty_new_folders``).
 """
 import argparse
 import ctypes
@@ -30,6 +32,22 @@ SHAPES_RESNET = PROJECT_ROOT / "weights" / "shapes_resnet.h5"       # the shippe
 
 if str(PROJECT_ROOT) not in sys.path:           # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(PROJECT_ROOT))
+
+OPS_TIERS = ("simple", "fast")          # minigrad.tiers.TIERS, spelled out so that the check imports nothing
+
+
+def check_ops_variable(environ=None):
+    """Exit 2 with one line when MINIGRAD_OPS names no tier of minigrad. minigrad reads the variable
+    when it is first imported, which most scripts do at their top, before ``run`` could turn the error
+    into a line; so the check runs when this module (every script's first import) is loaded."""
+    value = (os.environ if environ is None else environ).get("MINIGRAD_OPS")
+    if value is not None and value not in OPS_TIERS:
+        print(f"{Path(sys.argv[0]).name}: error: MINIGRAD_OPS: unknown ops tier {value!r}; choose one of "
+              f"{', '.join(OPS_TIERS)}", file=sys.stderr)
+        sys.exit(2)
+
+
+check_ops_variable()
 
 
 class CLIError(Exception):
@@ -59,6 +77,66 @@ def finite_float(text):
     return value
 
 
+def non_negative_int(text):
+    """argparse type of a seed or a count that may be 0: a whole number >= 0 (the error names the option)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {value}")
+    return value
+
+
+def positive_int(text):
+    """argparse type of a count that must be at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_float(text):
+    """argparse type of a weight or a scale that may be 0: a finite float >= 0."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+#: The highest missing folder on the way to each output folder (or output file's folder) named on the
+#: command line: what this run creates. ``remove_empty_new_folders`` removes those it leaves empty.
+_new_folders = []
+
+
+def _note_new_folder(folder):
+    path = Path(os.path.abspath(folder))
+    if path.exists():
+        return
+    while not path.parent.exists():
+        path = path.parent
+    if path not in _new_folders:
+        _new_folders.append(path)
+
+
+def remove_empty_new_folders():
+    """Remove the output folders that this run created and left without a file (after an early error
+    or a Ctrl-C), with their empty subfolders; a folder that existed before the run stays, and so does
+    any folder holding a file. ``run`` calls it when the script ends."""
+    for top in reversed(_new_folders):
+        if not top.is_dir() or top.is_symlink():
+            continue
+        for dirpath, _, _ in os.walk(top, topdown=False):     # deepest first; rmdir fails on a non-empty one
+            try:
+                os.rmdir(dirpath)
+            except OSError:
+                pass
+    _new_folders.clear()
+
+
 def _cannot_write(folder):
     """None when files can be made in ``folder`` (or, if it is missing, the folders to it can be
     made), else the reason. Tried for real (a temporary file), since permission bits do not tell
@@ -79,12 +157,14 @@ def _cannot_write(folder):
 
 def output_folder(text):
     """argparse type of an output folder (--out DIR): refused at once, before any work, when it is a
-    file or cannot be written to; the folder is made later, when the first file is written."""
+    file or cannot be written to; the folder is made later, when the first file is written (and removed
+    at the end if the run leaves it empty: ``remove_empty_new_folders``)."""
     if Path(text).exists() and not Path(text).is_dir():
         raise argparse.ArgumentTypeError(f"{text} exists and is not a folder")
     reason = _cannot_write(text)
     if reason:
         raise argparse.ArgumentTypeError(f"cannot write to the folder {text}: {reason}")
+    _note_new_folder(text)
     return text
 
 
@@ -97,7 +177,47 @@ def output_file(text):
     reason = _cannot_write(folder)
     if reason:
         raise argparse.ArgumentTypeError(f"cannot write {text}: the folder {folder}: {reason}")
+    _note_new_folder(folder)
     return text
+
+
+def add_overwrite_arg(parser):
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the files an earlier run of this script left in --out (only those: "
+                             "other files there stay); without it such a folder is refused")
+
+
+def claim_outputs(out, patterns, overwrite, hint="", keep=(), remove=True):
+    """Make sure no earlier run's outputs are left in the folder ``out`` to mix with this run's.
+
+    ``patterns``: globs, relative to ``out``, of every file the script writes there (``"summary.png"``,
+    ``"images/shapes_*.png"``); ``keep``: globs of files that those match but that belong to another
+    run kind (another preset's files). Such files are refused with a CLIError naming a few of them and
+    their count (``hint``, such as ", --resume to continue it", is added to the advice), unless
+    ``overwrite``: then they, and nothing else in the folder, are removed (with ``remove=False`` they are
+    returned instead, for ``remove_files`` once a later check has let the run go ahead). A folder that
+    does not exist yet holds nothing. Call it before the work starts."""
+    out = Path(out)
+
+    def matching(globs):
+        return {p for pattern in globs for p in out.glob(pattern) if p.is_file() or p.is_symlink()}
+    found = sorted(matching(patterns) - matching(keep))
+    if found and not overwrite:
+        names = [str(p.relative_to(out)) for p in found]
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        raise CLIError(f"--out {out} holds files of an earlier run ({shown}: {len(names)} file"
+                       f"{'s' * (len(names) != 1)}): pass --overwrite to replace them{hint}, or choose "
+                       "another --out")
+    if not remove:
+        return found
+    remove_files(found)
+    return []
+
+
+def remove_files(paths):
+    """Remove the files ``claim_outputs`` found (an earlier run's, with --overwrite)."""
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def check_device(device):
@@ -208,33 +328,38 @@ def run(main, argv=None):
     keep freed memory for reuse (``keep_freed_memory``: no page faults on every layer's activations),
     sizes the thread pools to the free cores (``use_free_cores``) and takes over Ctrl-C
     (:class:`NoteInterrupt`): a KeyboardInterrupt that a library swallowed still stops every output
-    file from being committed, and the exit status is 130.
+    file from being committed, and the exit status is 130. However it ends, an output folder the run
+    made and left empty is removed (``remove_empty_new_folders``).
     """
     prog = Path(sys.argv[0]).name
     note = NoteInterrupt()
     if argv is None:
         keep_freed_memory()
         signal.signal(signal.SIGINT, note)
+    _new_folders.clear()
     try:
-        if argv is None:
-            use_free_cores()
-        code = main(argv)
-        if note.interrupted:                                   # raised, but lost on the way
-            raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        code = 130
-    except (CLIError, ValueError, OSError, RuntimeError, MemoryError) as e:
-        if note.interrupted:                                   # an error caused by the interrupt
+        try:
+            if argv is None:
+                use_free_cores()
+            code = main(argv)
+            if note.interrupted:                                   # raised, but lost on the way
+                raise KeyboardInterrupt
+        except KeyboardInterrupt:
             print(f"{prog}: interrupted", file=sys.stderr)
-            sys.exit(130)
-        if os.environ.get("DEEPINSIDE_DEBUG"):
-            raise
-        message = str(e) or type(e).__name__
-        if isinstance(e, MemoryError):
-            message = "out of memory" + (f": {e}" if str(e) else "")
-        elif isinstance(e, OSError) and e.filename and str(e.filename) not in message:
-            message = f"{e.filename}: {message}"
-        print(f"{prog}: error: {' '.join(message.split())}", file=sys.stderr)
-        code = 2
+            code = 130
+        except (CLIError, ValueError, OSError, RuntimeError, MemoryError) as e:
+            if note.interrupted:                                   # an error caused by the interrupt
+                print(f"{prog}: interrupted", file=sys.stderr)
+                sys.exit(130)
+            if os.environ.get("DEEPINSIDE_DEBUG"):
+                raise
+            message = str(e) or type(e).__name__
+            if isinstance(e, MemoryError):
+                message = "out of memory" + (f": {e}" if str(e) else "")
+            elif isinstance(e, OSError) and e.filename and str(e.filename) not in message:
+                message = f"{e.filename}: {message}"
+            print(f"{prog}: error: {' '.join(message.split())}", file=sys.stderr)
+            code = 2
+    finally:
+        remove_empty_new_folders()
     sys.exit(code or 0)

@@ -68,8 +68,10 @@ def top1(model, x):
 
 
 def class_label(model, index):
+    """'281 tabby'; '281' alone for a network without class names (its classes are 'class_281')."""
     from models import imagenet
-    return f"{index} {imagenet.display_name(model.classes[index])}"
+    name = imagenet.display_name(model.classes[index])
+    return str(index) if name == f"class {index}" else f"{index} {name}"
 
 
 def output_dir(path):

@@ -14,19 +14,25 @@ published recipe: rotations -10..10, scales 0.9..1.1, a 1/f image, no opacity, o
 (plain SGD lr 6.0 on -S_c + lambda ||I||_p, 151 steps, a snapshot every 10 steps; --sweep draws the
 grid of lambda in {0.001, 0.1, 1.0} x p in {1, 2}). Writes class_model_C_NAME.png (the picture, how
 it was scaled, and the score curve with axes), class_models.png (all classes, each titled with the
-network's verdict) and class_model_scores.png (the score curves); .gif with --gif.
+network's verdict) and class_model_scores.png (the score curves); .gif with --gif. A preset other than
+the default puts its name at the end of each stem (class_model_C_NAME_paper.png, class_models_paper.png),
+so that presets run into one folder keep their own files; a network without class names drops NAME.
+A run whose time estimate passes a day is refused unless --yes. A folder that holds this preset's
+files from an earlier run is refused unless --overwrite, which removes them (and no other preset's).
 """
 import argparse
 import time
 
 import numpy as np
 
-from _common import check_device, load_classifier, finite_float, run, warn
+from _common import (add_overwrite_arg, check_device, claim_outputs, load_classifier, finite_float,
+                     non_negative_int, remove_files, run, warn)
 from _images import add_common_args, atomic_write, class_label, output_dir, save_figure, save_npy
 
 PRESETS = ("default", "lucid", "paper", "tutorial")
 SWEEP = [(p, lam) for p in (1, 2) for lam in (0.001, 0.1, 1.0)]
 STALL = 1.0                     # a score that rose by less than this (logit units) has barely moved
+DAY = 86400.0                   # seconds: a longer estimate needs --yes
 IMAGENET_SELECTION = [130, 281, 954]   # flamingo, tabby, banana: the tutorial's classes
 
 
@@ -42,10 +48,14 @@ def parse_args(argv=None):
                         "1/f image, on S_c), paper (the paper's plain recipe) or "
                         "tutorial (SGD lr 6 on -S_c + lambda ||I||_p, 151 steps)")
     p.add_argument("--paper", action="store_true", help="the same as --preset paper")
-    p.add_argument("--steps", type=int, default=None, help="steps (default: the preset's: 512, 512, 300, 151)")
-    p.add_argument("--lr", type=finite_float, default=None, help="step size (default: the preset's: 0.05, 1.0, 6.0)")
+    values = preset_values()
+    p.add_argument("--steps", type=int, default=None,
+                   help=f"steps (default: the preset's: {each_preset(values, 'steps')})")
+    p.add_argument("--lr", type=finite_float, default=None,
+                   help=f"step size, > 0 (default: the preset's: {each_preset(values, 'lr')})")
     p.add_argument("--l2", type=finite_float, default=None, metavar="LAMBDA",
-                   help="weight of ||I||^2 (default: 0, paper 1e-3)")
+                   help=f"weight of ||I||^2 (default: the preset's: {each_preset(values, 'l2')}; not with "
+                        "tutorial: --lam, --p)")
     p.add_argument("--lam", type=finite_float, default=0.1, help="tutorial: weight lambda of ||I||_p (default 0.1)")
     p.add_argument("--p", type=int, choices=(1, 2), default=2, help="tutorial: the norm's p (default 2)")
     p.add_argument("--sweep", action="store_true", help="tutorial: the grid of lambda 0.001, 0.1, 1.0 x p 1, 2")
@@ -53,20 +63,36 @@ def parse_args(argv=None):
                                                       "with the tutorial preset)")
     p.add_argument("--snapshot-every", type=int, default=None, metavar="K",
                    help="a GIF frame every K steps (default: steps/20; tutorial 10)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random transforms (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random transforms (default 0)")
+    p.add_argument("--yes", action="store_true", help="run even when the time estimate passes a day")
+    add_overwrite_arg(p)
     return p.parse_args(argv)
+
+
+def preset_values():
+    """{preset: its settings}: the library's PRESETS, and the tutorial's steps and lr from
+    tutorial_class_model's own defaults."""
+    import inspect
+
+    from saliency.class_model import PRESETS as LIB, tutorial_class_model
+    tutorial = inspect.signature(tutorial_class_model).parameters
+    return {name: dict(LIB[name]) if name in LIB else {key: tutorial[key].default for key in ("steps", "lr")}
+            for name in PRESETS}
+
+
+def each_preset(values, key):
+    """'default 0.05, lucid 0.05, paper 1.0, tutorial 6.0': each preset's value of ``key`` (those that have one)."""
+    return ", ".join(f"{name} {values[name][key]}" for name in PRESETS if key in values[name])
 
 
 def settings(args):
     """(preset, keyword arguments for saliency.class_model or tutorial_class_model)."""
-    from saliency.class_model import PRESETS as LIB
     preset = "paper" if args.paper else args.preset
     if args.paper and args.preset not in ("default", "paper"):
         raise ValueError(f"--paper and --preset {args.preset} contradict each other")
+    cfg = preset_values()[preset]
     if preset == "tutorial":
-        cfg = dict(steps=151, lr=6.0, lam=args.lam, p=args.p)
-    else:
-        cfg = dict(LIB[preset])
+        cfg.update(lam=args.lam, p=args.p)
     for key in ("steps", "lr", "l2"):
         if getattr(args, key) is not None:
             if preset == "tutorial" and key == "l2":
@@ -126,6 +152,59 @@ def verdict(model, picture):
 
 def stalled(scores):
     return scores[-1] - scores[0] < STALL
+
+
+def stall_note(scores):
+    """'' when the score rose by STALL or more, else the sentence that says it fell or barely moved."""
+    first, last = scores[0], scores[-1]
+    if not stalled(scores):
+        return ""
+    digits = next((d for d in range(2, 6) if f"{first:.{d}f}" != f"{last:.{d}f}"), 6)   # the change shows
+    change = f"{first:.{digits}f} -> {last:.{digits}f}"
+    if last < first:
+        return f"the score fell: {change}"
+    return f"the score barely moved: {change} (rose by less than {STALL:g})"
+
+
+def duration(seconds):
+    """'8.5 s', '40 s', '3.5 min', '2.1 h' or '2.5 days', whichever fits."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    if seconds < DAY:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / DAY:.1f} days"
+
+
+def check_estimate(total, what, yes):
+    """Refuse (ValueError) a run estimated at more than a day, unless ``yes``."""
+    if total > DAY and not yes:
+        raise ValueError(f"{what} would take about {duration(total)}: give fewer --steps, or --yes to run it anyway")
+
+
+def output_globs(preset):
+    """(globs of the files ``preset`` writes into --out, globs of other presets' files that those
+    match too): claim_outputs's ``patterns`` and ``keep``, so that presets never refuse or remove
+    each other's files."""
+    def globs(name):
+        if name == "default":
+            return ["class_model_*", "class_models.png"]
+        return ([f"class_model_*_{name}.*", f"class_model_*_{name}_p*", f"class_models_{name}.png"]
+                + (["class_model_sweep_*"] if name == "tutorial" else []))
+    return globs(preset), [g for name in PRESETS if name not in (preset, "default") for g in globs(name)]
+
+
+def file_stem(model, target, preset="default"):
+    """class_model_C_NAME, with _PRESET at the end for a preset other than the default; without
+    NAME for a network without class names (its classes are 'class_C')."""
+    from models import imagenet
+    name = imagenet.display_name(model.classes[target])
+    stem = f"class_model_{target}" + ("" if name == f"class {target}" else
+                                      "_" + name.replace(" ", "_").replace("/", "_"))
+    return stem + ("" if preset == "default" else f"_{preset}")
 
 
 def class_figure(picture, note, scores, title, warning):
@@ -219,6 +298,8 @@ def main(argv=None):
     preset, cfg = settings(args)
     if cfg["steps"] < 1:
         raise ValueError(f"--steps must be at least 1, got {cfg['steps']}")
+    if not cfg["lr"] > 0:
+        raise ValueError(f"--lr must be > 0 (a step up the score), got {cfg['lr']:g}")
     if (args.snapshot_every or 0) < 0 or cfg.get("l2", 0) < 0 or args.lam < 0:
         raise ValueError("--snapshot-every, --l2 and --lam must be >= 0")
     check_device(args.device)
@@ -228,7 +309,8 @@ def main(argv=None):
 
     model = load_classifier(args.weights, args.device)
     targets = choose_targets(args.target, model)
-    out = output_dir(args.out)
+    mine, others = output_globs(preset)
+    earlier = claim_outputs(args.out, mine, args.overwrite, keep=others, remove=False)
     gif = args.gif or preset == "tutorial"
     snap = args.snapshot_every or (10 if preset == "tutorial" else max(1, cfg["steps"] // 20)) if gif else 0
     runs = [(p, lam) for p, lam in SWEEP] if args.sweep else [None]
@@ -238,12 +320,14 @@ def main(argv=None):
     run_one(model, targets[0], preset, dict(cfg, steps=3), 0, args.seed, None)
     per_step = (time.perf_counter() - t0) / 3
     total = per_step * cfg["steps"] * len(targets) * len(runs)
-    print(f"{len(targets)} class(es) x {len(runs)} setting(s) x {cfg['steps']} steps: about "
-          f"{total / 60:.1f} min at {per_step * 1000:.0f} ms per step")
+    what = f"{len(targets)} class(es) x {len(runs)} setting(s) x {cfg['steps']} steps"
+    check_estimate(total, what, args.yes)
+    remove_files(earlier)                                                        # --overwrite, once the run is allowed
+    print(f"{what}: about {duration(total)} at {per_step * 1000:.0f} ms per step")
+    out = output_dir(args.out)
 
     pictures, titles, curves = [], [], []
     for t in targets:
-        name = imagenet.display_name(model.classes[t]).replace(" ", "_").replace("/", "_")
         sweep_pics, sweep_titles = [], []
         for setting in runs:
             run_cfg = dict(cfg, p=setting[0], lam=setting[1]) if setting else cfg
@@ -252,15 +336,13 @@ def main(argv=None):
             scores = history["scores"]
             picture, note = picture_of(image, model, preset)
             said = verdict(model, picture)
-            warning = ""
-            if stalled(scores):
-                warning = (f"the score barely moved: {scores[0]:.2f} -> {scores[-1]:.2f} "
-                           f"(rose by less than {STALL:g})")
+            warning = stall_note(scores)
+            if warning:
                 warn(f"class {class_label(model, t)}: {warning}")
             tag = f"_p{setting[0]}_lam{setting[1]:g}" if setting else ""
-            stem = f"class_model_{t}_{name}{tag}"
-            title = (f"{class_label(model, t)}{tag.replace('_', ' ')}: the network says "
-                     f"{class_label(model, said)}" + ("" if said == t else " !"))
+            stem = file_stem(model, t, preset) + tag
+            title = (f"class {class_label(model, t)}{tag.replace('_', ' ')}: the network says "
+                     f"class {class_label(model, said)}" + ("" if said == t else " !"))
             save_figure(class_figure(picture, note, scores, title, warning), out / f"{stem}.png")
             if gif and history["snapshots"]:
                 frames = [np.repeat(np.repeat(picture_of(im, model, preset)[0], max(1, 256 // picture.shape[0]), 0),
@@ -275,21 +357,24 @@ def main(argv=None):
             pictures.append(picture)
             titles.append(f"{imagenet.display_name(model.classes[t])}{tag.replace('_', ' ')}"
                           + ("" if said == t else f"\n! seen as {imagenet.display_name(model.classes[said])}")
-                          + ("\n! score barely moved" if warning else ""))
+                          + (("\n! score fell" if scores[-1] < scores[0] else "\n! score barely moved")
+                             if warning else ""))
             curves.append((titles[-1].split("\n")[0], scores))
         if args.sweep:
-            save_figure(grid_figure(sweep_pics, sweep_titles, f"{class_label(model, t)}; {describe(preset, cfg)}; "
-                                    "rows p = 1, 2; columns lambda = 0.001, 0.1, 1.0; each picture stretched "
-                                    "to the full range", ncols=3), out / f"class_model_sweep_{t}_{name}.png")
+            sweep = file_stem(model, t).replace("class_model_", "class_model_sweep_", 1)
+            save_figure(grid_figure(sweep_pics, sweep_titles, f"class {class_label(model, t)}; "
+                                    f"{describe(preset, cfg)}; rows p = 1, 2; columns lambda = 0.001, 0.1, 1.0; "
+                                    "each picture stretched to the full range", ncols=3), out / f"{sweep}.png")
     how = ("pictures shown as is" if preset in ("default", "lucid") else "each picture stretched to the full range")
-    how += f"; '! score barely moved': it rose by less than {STALL:g}"
+    how += f"; '! score barely moved': it rose by less than {STALL:g}; '! score fell': it ended lower"
     if len(pictures) > 1:
+        suffix = "" if preset == "default" else f"_{preset}"
+        grid, curve_file = out / f"class_models{suffix}.png", out / f"class_model_scores{suffix}.png"
         caption = (f"class models ({describe(preset, cfg)}); {how}; '!' = the network classifies "
                    "the picture as another class")
-        save_figure(grid_figure(pictures, titles, caption), out / "class_models.png")
-        save_figure(curves_figure(curves, f"class scores during the ascent ({describe(preset, cfg)})"),
-                    out / "class_model_scores.png")
-        print(f"all classes: {out / 'class_models.png'}, scores: {out / 'class_model_scores.png'}")
+        save_figure(grid_figure(pictures, titles, caption), grid)
+        save_figure(curves_figure(curves, f"class scores during the ascent ({describe(preset, cfg)})"), curve_file)
+        print(f"all classes: {grid}, scores: {curve_file}")
     return 0
 
 

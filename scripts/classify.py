@@ -66,6 +66,7 @@ def main(argv=None):
     rows, logits_of, stems = [], {}, set()
     for path in args.image:
         rgb, notes = preprocess.load_image(path)
+        notes += [n for n in [preprocess.upscale_note(rgb.shape[:2], model.meta)] if n]
         for note in notes:
             warn(f"{path}: {note}")
         x = preprocess.prepare(rgb, model.meta)[None]                   # (1, 3, H, W) float32

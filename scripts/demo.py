@@ -14,21 +14,24 @@ Generates held-out test images (one per class), and writes:
   out/saliency_summary.png  the maps and localisations of every image on one page
   out/summary.png           all of it on one page, with a legend and a caption saying how maps are scaled
 and, at the end, prints which network calls which class models their class (each network judges
-every network's pictures) and lists what it wrote.
+every network's pictures) and lists what it wrote. A folder that already holds such files (an earlier
+run, perhaps a --fast one) is refused unless --overwrite, which removes them first.
 """
 import argparse
 import time
 
 import numpy as np
 
-from _common import DEFAULT_WEIGHTS, SHAPES_RESNET, PROJECT_ROOT, add_device_arg, check_device, load_model, \
-    output_folder, run
+from _common import DEFAULT_WEIGHTS, SHAPES_RESNET, PROJECT_ROOT, add_device_arg, add_overwrite_arg, \
+    check_device, claim_outputs, load_model, output_folder, run
 from _images import output_dir, save_npy, top1
 
 DEMO_SEED = 2013                       # the paper's year; any seed the training did not use
 CLIP = 99                              # heat maps: each map's 99th percentile and above is the top colour
 LOCALISE = dict(fg_quantile=0.95, bg_quantile=0.30)
 LEGEND = ("outline", "found", "truth")
+OUTPUTS = ("images/??_*.png", "saliency/??_*.png", "saliency/??_*.npy", "class_models.png", "saliency_summary.png",
+           "summary.png")
 
 
 def map_caption():
@@ -155,6 +158,7 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=100, help="class-model steps per class (default 100; the "
                                                         "library's default is 512)")
     p.add_argument("--save-npy", action="store_true", help="also write the raw maps as .npy")
+    add_overwrite_arg(p)
     return p.parse_args(argv)
 
 
@@ -182,6 +186,7 @@ def main(argv=None):
     tags = [n.lower().replace(" ", "") for n in names]
     prefix = [f"{n}: " if len(nets) > 1 else "" for n in names]
     size = nets[0].config.input_size[0]
+    claim_outputs(args.out, OUTPUTS, args.overwrite)
     out = output_dir(args.out)
     for sub in ("images", "saliency"):
         (out / sub).mkdir(exist_ok=True)

@@ -18,24 +18,32 @@ so --resume continues an interrupted run, and the tables are built from the shar
 (dask.distributed) runs the shards: a local cluster of --workers processes by default, the cluster
 at --scheduler ADDRESS (its workers must see the images and weights at the same paths), or this
 process alone with --scheduler synchronous. A worker that dies loses only its running shards, which
-Dask runs again elsewhere.
+Dask runs again elsewhere. An OUT that holds another run's files is refused unless --resume (the same
+run: its shards are kept) or --overwrite (they are removed first). Ctrl-C stops the run with one line,
+"interrupted", and exit status 130; the finished shards stay for --resume.
 """
 import argparse
+import contextlib
 import csv
 import hashlib
 import io
 import json
 import logging
 import os
+import signal
+import threading
 from pathlib import Path
 
-from _common import add_device_arg, add_weights_arg, check_device, load_classifier, run
+from _common import add_device_arg, add_overwrite_arg, add_weights_arg, check_device, claim_outputs, \
+    load_classifier, output_folder, run
 from models.files import atomic_path
 
 METHODS = ("gradient", "deconvnet", "guided", "smoothgrad")
 SUMMARY_KEYS = ("n_images", "top1_loc_error", "top5_loc_error", "top1_cls_error", "top5_cls_error",
                 "pointing", "pointing_tolerant")
 COLUMNS = ("image", "rank", "class", "class_name", "score", "x0", "y0", "x1", "y1", "iou", "correct")
+OUTPUTS = ("shards/run.json", "shards/*/*.json", "results.csv", "summary.json", "methods.csv", "methods.png",
+           *(f"{m}/{name}" for m in METHODS for name in ("results.csv", "summary.json")))
 
 
 def parse_args(argv=None):
@@ -57,7 +65,7 @@ def parse_args(argv=None):
                    help="10: maps and scores averaged over the 10 crops (the paper, default); 1: the centre crop")
     p.add_argument("--top", type=int, default=5, help="guesses per image (default 5)")
     p.add_argument("--smooth-n", type=int, default=25, help="SmoothGrad samples (default 25)")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--out", required=True, type=output_folder, metavar="DIR", help="output folder")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="a running Dask scheduler (tcp://HOST:PORT), or 'synchronous' to run in this "
                         "process; default: a local cluster of --workers processes")
@@ -66,6 +74,7 @@ def parse_args(argv=None):
     p.add_argument("--shard-size", type=int, default=20, help="images per shard (default 20)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N images (by name)")
     p.add_argument("--resume", action="store_true", help="continue the run in OUT from its finished shards")
+    add_overwrite_arg(p)
     add_device_arg(p)
     return p.parse_args(argv)
 
@@ -82,6 +91,8 @@ def check_args(args):
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
     if args.limit is not None and args.limit < 1:
         raise ValueError("--limit must be at least 1")
+    if args.resume and args.overwrite:
+        raise ValueError("--resume keeps the finished shards and --overwrite removes them: choose one")
     return list(dict.fromkeys(methods))
 
 
@@ -95,13 +106,13 @@ def fingerprint(args, weights, items, methods):
             "shard_size": args.shard_size, "images": len(items), "images_sha256": ids}
 
 
-def prepare_shards(out, run_info, resume):
+def prepare_shards(out, run_info, resume, overwrite):
+    """Start the run's record in OUT/shards/run.json. With ``resume``, an earlier record must match
+    ``run_info`` and its shards are kept; otherwise the files of an earlier run are refused, or with
+    ``overwrite`` removed (claim_outputs)."""
     shards = out / "shards"
     info_path = shards / "run.json"
-    if info_path.exists():
-        if not resume:
-            raise ValueError(f"{out} holds shards of an earlier run: pass --resume to continue it, "
-                             "or choose another --out")
+    if resume and info_path.exists():
         try:
             old = json.loads(info_path.read_text())
         except (OSError, ValueError):
@@ -109,6 +120,8 @@ def prepare_shards(out, run_info, resume):
         changed = [k for k in run_info if old.get(k) != run_info[k]]
         if changed:
             raise ValueError(f"--resume: {out} was run with other {', '.join(changed)}; use another --out")
+    else:
+        claim_outputs(out, OUTPUTS, overwrite, hint=", --resume to continue it" if info_path.exists() else "")
     write_text(info_path, json.dumps(run_info, indent=1))
 
 
@@ -155,9 +168,10 @@ def run_shards(todo, args, weights, settings, on_done):
     if args.scheduler:
         client = Client(args.scheduler, timeout="30s")
     else:
-        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, env=thread_env(args.workers),
-                               silence_logs=logging.CRITICAL)  # a failed shard is reported once, below
+        with ctrl_c_ignored():                                 # by the worker processes started here
+            cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, env=thread_env(args.workers),
+                                   silence_logs=logging.CRITICAL)  # a failed shard is reported once, below
         client = Client(cluster)
     try:
         token = run_token(weights, settings)
@@ -171,6 +185,25 @@ def run_shards(todo, args, weights, settings, on_done):
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+@contextlib.contextmanager
+def ctrl_c_ignored():
+    """SIGINT ignored while the block runs (in the main thread; elsewhere nothing changes).
+
+    A terminal sends Ctrl-C to its whole process group, workers included. Processes started in the
+    block inherit the ignoring (it survives ``exec``, and Python then installs no KeyboardInterrupt of
+    its own), so the local cluster's workers leave Ctrl-C to this process, which stops the run and
+    closes the cluster: one line, "interrupted", instead of every worker's traceback. A Ctrl-C while
+    the cluster starts (a few seconds) is lost."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run_token(weights, settings):
@@ -205,27 +238,46 @@ def write_method(folder, records, classes, top, settings):
 
 
 def methods_outputs(out, rows):
-    """OUT/methods.csv and a bar chart OUT/methods.png of the per-method table."""
+    """OUT/methods.csv and a bar chart OUT/methods.png of the per-method table (``methods_figure``)."""
+    import matplotlib.pyplot as plt
+    keys = ("top1_loc_error", "top5_loc_error", "pointing", "pointing_tolerant")
+    write_text(out / "methods.csv", "method," + ",".join(keys) + "\n" + "".join(
+        r["method"] + "," + ",".join("" if r[k] is None else f"{r[k]:.4f}" for k in keys) + "\n" for r in rows))
+    fig = methods_figure(rows)
+    with atomic_path(out / "methods.png") as tmp:
+        fig.savefig(tmp, format="png", bbox_inches="tight")
+    plt.close(fig)
+
+
+#: The two panels of methods.png: errors (lower is better) and pointing hit rates (higher is better)
+#: do not share an axis.
+PANELS = (("localisation error (lower is better)", ("top1_loc_error", "top5_loc_error"),
+           ("top-1", "top-5")),
+          ("pointing game hits (higher is better)", ("pointing", "pointing_tolerant"),
+           ("pointing", "pointing, tolerant (15 px at 224)")))
+
+
+def methods_figure(rows):
+    """The per-method table as two bar panels side by side, each with its legend below its axes (no
+    bar hidden under it); a missing value (None) is no bar."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
-    keys = ("top1_loc_error", "top5_loc_error", "pointing", "pointing_tolerant")
-    write_text(out / "methods.csv", "method," + ",".join(keys) + "\n" + "".join(
-        r["method"] + "," + ",".join("" if r[k] is None else f"{r[k]:.4f}" for k in keys) + "\n" for r in rows))
-    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), dpi=100)
     x = np.arange(len(rows))
-    for j, k in enumerate(keys):
-        ax.bar(x + (j - 1.5) * 0.2, [np.nan if r[k] is None else r[k] for r in rows], 0.2, label=k.replace("_", " "))
-    ax.set_xticks(x, [r["method"] for r in rows])
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("fraction of images")
-    ax.set_title(f"localisation by method ({rows[0]['n_images']} images)")
-    ax.legend(fontsize=8)
+    for ax, (title, keys, labels) in zip(axes, PANELS):
+        for j, (k, label) in enumerate(zip(keys, labels)):
+            ax.bar(x + (j - 0.5) * 0.38, [np.nan if r[k] is None else r[k] for r in rows], 0.38, label=label)
+        ax.set_xticks(x, [r["method"] for r in rows])
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("fraction of images")
+        ax.set_title(title, fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
+    fig.suptitle(f"localisation by method ({rows[0]['n_images']} images)", fontsize=11)
     fig.tight_layout()
-    with atomic_path(out / "methods.png") as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    return fig
 
 
 # ---------------------------------------------------------------------------------- main
@@ -250,7 +302,7 @@ def main(argv=None):
     items = items[:args.limit] if args.limit else items
     weights = Path(args.weights).resolve()
     settings = {"crops": args.crops, "top": args.top, "smooth_n": args.smooth_n}
-    prepare_shards(out, fingerprint(args, weights, items, methods), args.resume)
+    prepare_shards(out, fingerprint(args, weights, items, methods), args.resume, args.overwrite)
 
     shards = [[(i.image_id, i.path, i.objects) for i in items[s:s + args.shard_size]]
               for s in range(0, len(items), args.shard_size)]

@@ -11,6 +11,17 @@
 #   4. the benchmark against PyTorch on CUDA, TF32 off on both sides (CuPy's GEMMs are strict float32).
 # Each step has its own time limit (30 + 60 + 240 + 240 s); the exit status is 0 only if all passed.
 set -uo pipefail
+case "${1-}" in
+    -h|--help) echo "usage: bash scripts/gpu_check.sh   (no arguments)"; sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"
+               exit 0 ;;
+    "") ;;
+    *) echo "gpu_check.sh: error: unknown argument $1 (it takes none; --help says what it does)" >&2; exit 2 ;;
+esac
+case "${MINIGRAD_OPS-fast}" in
+    simple|fast) ;;
+    *) echo "gpu_check.sh: error: MINIGRAD_OPS: unknown ops tier '$MINIGRAD_OPS'; choose one of simple, fast" >&2
+       exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export PY=${PYTHON:-python}

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import add_device_arg, add_weights_arg, check_device, load_model, run
+from _common import add_device_arg, add_weights_arg, check_device, load_model, non_negative_int, run
 from _images import atomic_write
 from make_shapes_dataset import BENCHMARK_SEED
 
@@ -36,7 +36,8 @@ def parse_args(argv=None):
                                             "the ground truth of generated shapes images.")
     add_weights_arg(p)
     p.add_argument("--n", type=int, default=500, help="number of images (default 500)")
-    p.add_argument("--seed", type=int, default=BENCHMARK_SEED, help=f"image seed (default {BENCHMARK_SEED})")
+    p.add_argument("--seed", type=non_negative_int, default=BENCHMARK_SEED,
+                   help=f"image seed (default {BENCHMARK_SEED})")
     p.add_argument("--csv", default=None, metavar="FILE", help="also write the table as CSV")
     p.add_argument("--methods", default=",".join(METHODS),
                    help=f"comma-separated subset of {','.join(METHODS)} (default all)")

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import run
+from _common import output_folder, run
 from models.files import atomic_path
 
 ILSVRC_VAL = 50_000
@@ -38,7 +38,7 @@ def parse_args(argv=None):
     p.add_argument("--no-shapes", action="store_true", help="only the projection, not the shapes set's rate")
     p.add_argument("--size", type=int, default=224, help="its input size (default 224; resize to 256/224 of it)")
     p.add_argument("--repeats", type=int, default=2, help="timings of the projection's unit after a warm-up, best kept (default 2)")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--out", required=True, type=output_folder, metavar="DIR", help="output folder")
     return p.parse_args(argv)
 
 

@@ -6,13 +6,15 @@
 
 Colour GMMs on the most salient (top 5%) and least salient (bottom 30%) pixels, a GraphCut
 segmentation, its largest connected component, and that component's bounding box. Writes
-NAME_localise.png (image, map, seeds, segmentation with its box) and prints the box.
+NAME_localise.png (image, map, seeds, segmentation with its box) and prints the box twice: in the
+pixels of the crop the network saw (64x64 for the shipped model, 224x224 for VGG16; with --crops 10,
+of the whole image resized), and in the original image's pixels, as evaluate_localisation.py reports it.
 """
 import argparse
 
 import numpy as np
 
-from _common import check_device, load_classifier, finite_float, run
+from _common import check_device, finite_float, load_classifier, non_negative_float, positive_int, run
 from _images import (add_common_args, class_label, load_inputs, output_dir, resolve_target, save_npy,
                      top1)
 from saliency_map import METHODS, compute_map
@@ -26,9 +28,22 @@ def parse_args(argv=None):
     p.add_argument("--crops", type=int, choices=(1, 10), default=1, help="1 or 10 crops for the map (default 1)")
     p.add_argument("--fg-quantile", type=finite_float, default=0.95, help="foreground seeds above this quantile (0.95)")
     p.add_argument("--bg-quantile", type=finite_float, default=0.30, help="background seeds below this quantile (0.30)")
-    p.add_argument("--components", type=int, default=5, help="Gaussian components per colour model (5)")
-    p.add_argument("--gamma", type=finite_float, default=50.0, help="weight of the pairwise term (50, as in GrabCut)")
+    p.add_argument("--components", type=positive_int, default=5, help="Gaussian components per colour model (5)")
+    p.add_argument("--gamma", type=non_negative_float, default=50.0,
+                   help="weight of the pairwise term, >= 0 (50, as in GrabCut)")
     return p.parse_args(argv)
+
+
+def image_box(box, item, meta, crops):
+    """A box (x0, y0, x1, y1, ends exclusive) in the pixels of the picture localised (the centre crop,
+    or with 10 crops the whole image resized) -> the pixels of the original image it covers."""
+    from models import preprocess
+    from saliency.evaluation import scale_box
+    if crops == 10:
+        return scale_box(box, item.full.shape[:2], item.size)
+    frame, top, left = preprocess.crop_window(item.size, meta)
+    x0, y0, x1, y1 = box
+    return scale_box((x0 + left, y0 + top, x1 + left, y1 + top), frame, item.size)
 
 
 def main(argv=None):
@@ -54,9 +69,15 @@ def main(argv=None):
         seeds[d["bg_seeds"]] = (40, 40, 160)
         seeds[d["fg_seeds"]] = (230, 60, 40)
         result, _ = render.localisation_panel(rgb, mask, box, title="largest component + box")
+        h, w = rgb.shape[:2]
+        crop_box = tuple(int(v) for v in box)
+        original = image_box(crop_box, item, model.meta, args.crops)
+        where = f"the {w}x{h} crop's pixels" if args.crops == 1 else f"the {w}x{h} resized image's pixels"
+        boxes = (f"box (x0, y0, x1, y1) = {crop_box} in {where}, {original} in the original "
+                 f"{item.size[1]}x{item.size[0]} image's")
         caption = (f"class {class_label(model, t)}; {args.method} map, {render.scaling_caption(99)}; GMM seeds: "
                    f"red above the {args.fg_quantile:.0%} quantile of the map, blue below the {args.bg_quantile:.0%}; "
-                   f"box (x0, y0, x1, y1) = {tuple(int(v) for v in box)}, x1 and y1 exclusive")
+                   f"{boxes}; x1 and y1 exclusive")
         picture = render.grid([rgb, render.heatmap(smap, 99), seeds, render.overlay(rgb, d["graphcut_mask"].astype(np.float32), 0.4),
                                result], ["image", "saliency map", "GMM seeds", "GraphCut", result.title],
                               ncols=5, caption=caption, legend=("outline", "found"))
@@ -64,8 +85,8 @@ def main(argv=None):
         if args.save_npy:
             save_npy(out / f"{item.name}_localise_mask.npy", mask)
             save_npy(out / f"{item.name}_localise_map.npy", smap)
-        print(f"{item.name}: class {class_label(model, t)}, box (x0, y0, x1, y1) = {tuple(int(v) for v in box)}, "
-              f"{int(mask.sum())} pixels -> {out / (item.name + '_localise.png')}")
+        print(f"{item.name}: class {class_label(model, t)}, {boxes}; {int(mask.sum())} pixels in the mask "
+              f"-> {out / (item.name + '_localise.png')}")
     return 0
 
 

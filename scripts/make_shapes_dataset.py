@@ -11,26 +11,31 @@ writes
     OUT/LOC_solution.csv                   the same boxes as a LOC_val_solution-style CSV
 
 so that ``scripts/evaluate_localisation.py --images OUT/images --annotations OUT/annotations`` scores
-it as it would score ILSVRC. Every file is written under a temporary name and renamed.
+it as it would score ILSVRC. Every file is written under a temporary name and renamed. A folder that
+already holds such files (an earlier set, perhaps of another --n) is refused unless --overwrite, which
+removes them first: one set never mixes with another.
 """
 import argparse
 import io
 
 import numpy as np
 
-from _common import run
+from _common import add_overwrite_arg, claim_outputs, non_negative_int, output_folder, run
 from models.files import atomic_path
 
 BENCHMARK_SEED = 31337             # held out: training used seeds 0 and 1_000_000
+OUTPUTS = ("images/shapes_*.png", "masks/shapes_*.png", "annotations/shapes_*.xml", "LOC_solution.csv")
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Write generated shapes images with Pascal-VOC XML boxes and masks "
                                             "(the ILSVRC localisation format).")
     p.add_argument("--n", type=int, default=500, help="number of images (default 500)")
-    p.add_argument("--seed", type=int, default=BENCHMARK_SEED, help=f"image seed (default {BENCHMARK_SEED})")
+    p.add_argument("--seed", type=non_negative_int, default=BENCHMARK_SEED,
+                   help=f"image seed (default {BENCHMARK_SEED})")
     p.add_argument("--size", type=int, default=64, help="image side in pixels (default 64, the shipped model's)")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--out", required=True, type=output_folder, metavar="DIR", help="output folder")
+    add_overwrite_arg(p)
     return p.parse_args(argv)
 
 
@@ -83,6 +88,7 @@ def main(argv=None):
         raise ValueError("--n must be at least 1")
     if args.size < 16:
         raise ValueError("--size must be at least 16")
+    claim_outputs(args.out, OUTPUTS, args.overwrite)
     from tqdm import tqdm
     with tqdm(total=args.n, desc="images", unit="image", disable=args.n < 50) as bar:
         write_dataset(args.out, args.n, args.seed, args.size, progress=bar)

@@ -10,18 +10,20 @@ running statistics 0 and 1): on a VGG a stage is one weight layer, on a ResNet o
 (--stages layer: one weight layer). Each method's map is recomputed and compared with the trained
 network's map: Spearman rank correlation of |map| and of the signed map, and SSIM. Writes
 DIR/sanity_check.json, DIR/sanity_check_maps.png (the maps per stage and method, first image) and
-DIR/sanity_check_curves.png (the three measures per stage).
+DIR/sanity_check_curves.png (the three measures per stage). A folder that already holds these files
+(an earlier check) is refused unless --overwrite.
 """
 import argparse
 import json
 
 import numpy as np
 
-from _common import check_device, load_classifier, run
+from _common import add_overwrite_arg, check_device, claim_outputs, load_classifier, non_negative_int, run
 from _images import (add_common_args, atomic_write, load_inputs, output_dir, resolve_target,
                      save_figure, save_npy, top1)
 
 HELD_OUT_SEED = 31337          # a fresh set, never used in training (weights/README.md)
+OUTPUTS = ("sanity_check.json", "sanity_check_maps.png", "sanity_check_curves.png", "sanity_check_maps.npy")
 
 
 def parse_args(argv=None):
@@ -40,7 +42,9 @@ def parse_args(argv=None):
     p.add_argument("--stages", choices=("block", "layer"), default="block",
                    help="what one stage re-initialises: a block of the table (a ResNet's residual block; on "
                         "a VGG, a layer) or one weight layer (default block)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the re-initialisation and the noise (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of the re-initialisation and the noise (default 0)")
+    add_overwrite_arg(p)
     return p.parse_args(argv)
 
 
@@ -134,8 +138,9 @@ def main(argv=None):
     check_device(args.device)
     from tqdm import tqdm
 
-    model = load_classifier(args.weights, args.device)
+    model = load_classifier(args.weights, args.device, args.image)
     batch, pictures, targets = inputs_for(args, model)
+    claim_outputs(args.out, OUTPUTS, args.overwrite)
     out = output_dir(args.out)
     stages = len(sanity.stages(model, args.stages)) + 1
     with tqdm(total=stages * len(methods), desc="stages x methods", unit="map") as bar:

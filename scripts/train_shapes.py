@@ -42,7 +42,7 @@ import time
 
 import numpy as np
 
-from _common import PROJECT_ROOT, add_device_arg, check_device, finite_float, output_file, run, warn
+from _common import PROJECT_ROOT, add_device_arg, check_device, finite_float, non_negative_int, output_file, run, warn
 
 #: the demo network: three blocks of two 3x3 convolutions, one hidden fully connected layer.
 BLOCKS = [[16, 16], [32, 32], [64, 64]]
@@ -64,7 +64,8 @@ def parse_args(argv=None):
     p.add_argument("--out", default=None, type=output_file, metavar="FILE.h5",
                    help="where to write the weights (default out/shapes_ARCH.h5; the shipped model "
                         "weights/shapes_ARCH.h5 is replaced only when named here)")
-    p.add_argument("--seed", type=int, default=0, help="seed of data, initialisation and order (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of data, initialisation and order (default 0)")
     p.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
     p.add_argument("--train-size", type=int, default=24000, help="training images (default 24000)")
     p.add_argument("--test-size", type=int, default=2000, help="held-out images (default 2000)")

@@ -20,3 +20,31 @@ def test_readme_python_block_runs(code):
     done = subprocess.run([sys.executable, "-c", code + "\nprint('README block ran')"], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0 and done.stdout.endswith("README block ran\n"), done.stderr[-3000:]
+
+
+def test_a_random_real_sized_network_in_two_lines(tmp_path):
+    """The README's two lines to a random ResNet-50 without PyTorch run as written: in a fresh folder,
+    the second with the repository's scripts and a photograph for photo.jpg."""
+    import shlex
+
+    from PIL import Image
+    from skimage import data
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"^```\n(python -c 'import models; models\.save\(models\.build.*?)^```", readme, re.M | re.S)
+    assert block, "the README's random-network lines are gone: update this test"
+    make, use = block.group(1).strip().splitlines()
+    Image.fromarray(data.chelsea()).save(tmp_path / "photo.jpg")
+    env = dict(__import__("os").environ, PYTHONPATH=str(ROOT))
+    for line in (make, use):
+        argv = shlex.split(line)
+        assert argv[0] == "python"
+        argv = [sys.executable] + [str(ROOT / a) if a.startswith("scripts/") else a for a in argv[1:]]
+        done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "out" / "photo_gradient.png").is_file()
+
+
+def test_the_readme_takes_pytorch_from_its_cpu_index():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in readme
+    assert "pip install torch==2.13.0 captum" not in readme

@@ -194,7 +194,10 @@ def test_load_inputs(tmp_path, rgb):
     b = _save(tmp_path, "cat.png", Image.fromarray(rgb).convert("L"))     # same stem, grey
     items = preprocess.load_inputs([a, b], TV)
     assert [i.name for i in items] == ["cat", "cat_"]                     # stems made unique
-    assert items[0].notes == [] and items[1].notes == ["grey image converted to RGB"]
+    small = ("small image (60x40 pixels, smaller than the network's 224x224 input) enlarged to 384x256: it holds "
+             "less detail than the network expects")
+    assert items[0].notes == [small] and items[1].notes == ["grey image converted to RGB", small]
+    assert items[0].size == (40, 60)
     first = items[0]
     assert first.rgb.shape == (224, 224, 3) and first.full.shape == (256, 384, 3)
     assert first.x.dtype == np.float32 and np.array_equal(first.x, prepare(rgb, TV))

@@ -1,10 +1,12 @@
 """evaluate_localisation.py end to end on a small generated shapes set with the shipped network:
-in this process, on a local Dask cluster of 2 worker processes, interrupted and resumed, and with a
-worker killed mid-run. Every run must give the same tables."""
+in this process, on a local Dask cluster of 2 worker processes, interrupted (also by Ctrl-C in a
+terminal) and resumed, and with a worker killed mid-run. Every run must give the same tables."""
 import csv
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -15,7 +17,7 @@ from PIL import Image
 from models import datasets, shapes
 from saliency import evaluation as E
 
-from ..cli import ROOT, call, load_script, one_error_line, subprocess_run
+from ..cli import ROOT, SCRIPTS, call, load_script, one_error_line, subprocess_run
 
 N = 12
 WEIGHTS = ROOT / "weights" / "shapes_vgg.h5"
@@ -128,6 +130,34 @@ def test_interrupted_run_resumes_to_the_same_tables(data, reference, tmp_path, m
     monkeypatch.setattr(E, "evaluate_shard", lambda *a, **k: calls.append(1) or real(*a, **k))
     assert call("evaluate_localisation", *run, "--resume") == 0
     assert len(calls) == 2                                                   # only the two missing shards
+    assert tables(tmp_path) == tables(reference)
+
+
+def test_ctrl_c_in_a_terminal_is_one_line_and_the_run_resumes(data, reference, tmp_path):
+    """A terminal sends Ctrl-C to the whole process group: the script and the local cluster's worker
+    processes. One line, "interrupted", exit status 130, no worker's traceback (there were about 60
+    lines of Dask's CancelledError and KeyboardInterrupt); the finished shards stay for --resume."""
+    run = [str(a) for a in args(data, tmp_path, "--workers", 2, "--shard-size", 2)]
+    child = subprocess.Popen([sys.executable, str(SCRIPTS / "evaluate_localisation.py"), *run], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    shards = tmp_path / "shards" / "gradient"
+    try:
+        deadline = time.monotonic() + 120
+        while not list(shards.glob("0*.json")) and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.killpg(child.pid, signal.SIGINT)                                   # Ctrl-C in a terminal
+        _, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+    said = [line for line in err.splitlines() if line.strip() and not line.startswith("images:")]  # less the bar
+    assert child.returncode == 130 and said == ["evaluate_localisation.py: interrupted"], err
+    finished = len(list(shards.glob("0*.json")))
+    assert 1 <= finished < N // 2, finished
+    assert not (tmp_path / "results.csv").exists()
+    no_temporary_files(tmp_path)
+    assert call("evaluate_localisation", *run, "--resume", "--scheduler", "synchronous") == 0
     assert tables(tmp_path) == tables(reference)
 
 

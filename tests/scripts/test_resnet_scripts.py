@@ -72,8 +72,8 @@ def test_deconvnet_from_the_score_and_from_resnet_layers(setup, tmp_path, capsys
     extra = [] if layer is None else ["--layer", layer, "--channel", 1]
     assert call("deconvnet", "--weights", weights, "--image", paths[0], "--out", tmp_path, "--save-npy", *extra) == 0
     out = capsys.readouterr().out
-    assert "no ReLUs: all three rules identical (max |difference| 0)" in out
-    assert "from conv1: all three rules identical (max |difference| 0)" in out
+    assert "no ReLUs (the network with every ReLU taken out): all three rules identical (max |difference| 0)" in out
+    assert "from conv1 (the first layer, before any ReLU): all three rules identical (max |difference| 0)" in out
     tag = "shape0_rules" + (f"_{layer}" if layer else "")
     assert f"{tag}.png" in pngs(tmp_path)
     for rule in ("gradient", "deconvnet", "guided"):
@@ -93,12 +93,13 @@ def test_class_model_presets(setup, tmp_path, capsys):
     assert call("class_model", "--weights", weights, "--target", "star", "--steps", 4, "--out", tmp_path / "d") == 0
     assert call("class_model", "--weights", weights, "--target", "star", "--preset", "tutorial", "--steps", 12,
                 "--save-npy", "--out", tmp_path / "t") == 0
-    assert {"class_model_4_star.png", "class_model_4_star.gif", "class_model_4_star.npy"} <= set(pngs(tmp_path / "t"))
-    image = np.load(tmp_path / "t" / "class_model_4_star.npy")
+    stem = "class_model_4_star_tutorial"
+    assert {f"{stem}.png", f"{stem}.gif", f"{stem}.npy"} <= set(pngs(tmp_path / "t"))
+    image = np.load(tmp_path / "t" / f"{stem}.npy")
     assert image.shape == (3, 32, 32) and image.dtype == np.float32 and np.abs(image).max() > 0
     assert call("class_model", "--weights", weights, "--target", "star", "--preset", "lucid", "--steps", 3,
                 "--out", tmp_path / "l") == 0
-    assert "class_model_4_star.png" in set(pngs(tmp_path / "l"))
+    assert "class_model_4_star_lucid.png" in set(pngs(tmp_path / "l"))
     assert call("class_model", "--weights", weights, "--target", "star", "--l2", "0.001", "--steps", 3,
                 "--out", tmp_path / "x") == 2
     assert "--preset lucid or --paper" in one_error_line(capsys.readouterr().err)
@@ -145,7 +146,7 @@ def test_tutorial_preset_at_224_on_a_1000_class_resnet(imagenet_resnet, tmp_path
     weights, _, _ = imagenet_resnet
     assert call("class_model", "--weights", weights, "--preset", "tutorial", "--target", "flamingo", "--steps", 10,
                 "--out", tmp_path) == 0
-    assert {"class_model_130_flamingo.png", "class_model_130_flamingo.gif"} <= set(pngs(tmp_path))
+    assert {"class_model_130_flamingo_tutorial.png", "class_model_130_flamingo_tutorial.gif"} <= set(pngs(tmp_path))
     assert "class 130 flamingo: score" in capsys.readouterr().out
 
 
@@ -153,13 +154,14 @@ def test_tutorial_page(imagenet_resnet, tmp_path, capsys):
     weights, photo, _ = imagenet_resnet
     assert call("tutorial", "--weights", weights, "--image", photo, "--steps", 11, "--save-npy", "--out", tmp_path) == 0
     files = pngs(tmp_path)
-    assert {"tutorial.png", "chelsea_saliency.png", "chelsea_saliency.npy", "class_model_130_flamingo.png",
-            "class_model_130_flamingo.gif", "class_model_130_flamingo.npy"} <= set(files)
+    stem = "class_model_130_flamingo_tutorial"                          # flamingo: the default on 1000 classes
+    assert {"tutorial.png", "chelsea_saliency.png", "chelsea_saliency.npy", f"{stem}.png", f"{stem}.gif",
+            f"{stem}.npy"} <= set(files)
     smap = np.load(tmp_path / "chelsea_saliency.npy")
     assert smap.shape == (224, 224) and np.isfinite(smap).all() and smap.max() > 0
-    image = np.load(tmp_path / "class_model_130_flamingo.npy")
+    image = np.load(tmp_path / f"{stem}.npy")
     assert image.shape == (3, 224, 224) and image.dtype == np.float32
-    with Image.open(tmp_path / "class_model_130_flamingo.gif") as gif:
+    with Image.open(tmp_path / f"{stem}.gif") as gif:
         assert gif.n_frames == 1                                        # a frame every 10 steps
     out = capsys.readouterr().out
     assert "class model of 130 flamingo: 11 steps, about" in out and "the page:" in out

@@ -86,6 +86,10 @@ def test_demo_fast_mode_end_to_end(tmp_path, capsys):
     assert sorted(r.split()[0] for r in rows) == written, rows
     assert len({r.index(r.split()[1], len(r.split()[0]) + 2) for r in rows}) == 1, rows    # one column
     assert [r for r in rows if "saliency_summary.png" in r][0].endswith("the maps and localisations")
+    # A second run refuses the first one's files (every one of them), before any work, unless --overwrite.
+    assert call("demo", "--fast", "--out", tmp_path) == 2
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert f"{len(files)} files)" in capsys.readouterr().err
 
 
 def test_localisation_benchmark_is_sane(tmp_path, capsys):

@@ -77,12 +77,16 @@ def finite_float(text):
     return value
 
 
-def non_negative_int(text):
-    """argparse type of a seed or a count that may be 0: a whole number >= 0 (the error names the option)."""
+def _whole_number(text):
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def non_negative_int(text):
+    """argparse type of a seed or a count that may be 0: a whole number >= 0 (the error names the option)."""
+    value = _whole_number(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {value}")
     return value
@@ -90,10 +94,7 @@ def non_negative_int(text):
 
 def positive_int(text):
     """argparse type of a count that must be at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = _whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value

@@ -357,8 +357,7 @@ def main(argv=None):
             pictures.append(picture)
             titles.append(f"{imagenet.display_name(model.classes[t])}{tag.replace('_', ' ')}"
                           + ("" if said == t else f"\n! seen as {imagenet.display_name(model.classes[said])}")
-                          + (("\n! score fell" if scores[-1] < scores[0] else "\n! score barely moved")
-                             if warning else ""))
+                          + ("\n! " + warning.split(":")[0].removeprefix("the ") if warning else ""))  # score fell / ...
             curves.append((titles[-1].split("\n")[0], scores))
         if args.sweep:
             sweep = file_stem(model, t).replace("class_model_", "class_model_sweep_", 1)

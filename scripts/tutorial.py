@@ -10,8 +10,8 @@
 2. The saliency map of each image (resized to the network's resize size, centre crop): the max over
    the colour channels of |dS_c/dI|, for the image's top-1 class (or --target).
 
-Writes class_model_C_NAME_tutorial.png (the picture and its score curve) and .gif, NAME_saliency.png
-(the image and its map) for each image, and tutorial.png: all of them on one page, which says when the
+Writes tutorial_class_model_C_NAME.png (the picture and its score curve) and .gif,
+tutorial_NAME_saliency.png (the image and its map) for each image, and tutorial.png: all of them on one page, which says when the
 class model's score fell or barely moved. A class model whose time estimate passes a day is refused
 unless --yes. A folder that holds these files from an earlier run is refused unless --overwrite.
 """
@@ -24,7 +24,8 @@ from _images import (add_clip_arg, add_common_args, class_label, clip_percentile
                      resolve_target, save_figure, save_npy, top1)
 
 FLAMINGO = 130                  # the tutorial's class, on a 1000-class (ImageNet) network
-OUTPUTS = ("class_model_*_tutorial.*", "*_saliency.png", "*_saliency.npy", "tutorial.png")
+OUTPUTS = ("tutorial_*", "tutorial.png")          # every file this script writes, and no other script's
+SETTINGS = dict(lr=6.0)                             # the tutorial's step size (lam and p: --lam, --p)
 
 
 def parse_args(argv=None):
@@ -61,7 +62,7 @@ def estimate(model, t, args):
     unless --yes. Returns the seconds per step."""
     import class_model as cm
     from saliency.class_model import tutorial_class_model
-    settings = dict(lam=args.lam, p=args.p, lr=6.0)
+    settings = dict(SETTINGS, lam=args.lam, p=args.p)
     tutorial_class_model(model, t, steps=1, **settings)                         # compiles the kernels
     t0 = time.perf_counter()
     tutorial_class_model(model, t, steps=2, **settings)
@@ -78,7 +79,7 @@ def class_model_part(model, t, args, out, per_step):
 
     import class_model as cm
     from saliency.class_model import tutorial_class_model
-    settings = dict(lam=args.lam, p=args.p, lr=6.0)
+    settings = dict(SETTINGS, lam=args.lam, p=args.p)
     print(f"class model of {class_label(model, t)}: {args.steps} steps, about {cm.duration(per_step * args.steps)} "
           f"at {per_step:.2f} s per step")
     with tqdm(total=args.steps, desc=f"class {class_label(model, t)}", unit="step") as bar:
@@ -90,7 +91,7 @@ def class_model_part(model, t, args, out, per_step):
     warning = cm.stall_note(scores)
     if warning:
         warn(f"class {class_label(model, t)}: {warning}")
-    stem = cm.file_stem(model, t, "tutorial")
+    stem = "tutorial_" + cm.file_stem(model, t)
     title = (f"class {class_label(model, t)}: the network says class {class_label(model, said)}"
              + ("" if said == t else " !"))
     save_figure(cm.class_figure(picture, note, scores, title, warning), out / f"{stem}.png")
@@ -131,10 +132,10 @@ def main(argv=None):
         heat, how = render.heatmap(smap, clip, return_text=True)
         picture = render.grid([item.rgb, heat], [item.name, f"saliency map, class {class_label(model, t)}"],
                               caption=f"max over channels of |dS_c/dI|, normalised {how}")
-        render.save_png(out / f"{item.name}_saliency.png", picture)
+        render.save_png(out / f"tutorial_{item.name}_saliency.png", picture)
         if args.save_npy:
-            save_npy(out / f"{item.name}_saliency.npy", smap)
-        print(f"{item.name}: class {class_label(model, t)} -> {out / (item.name + '_saliency.png')}")
+            save_npy(out / f"tutorial_{item.name}_saliency.npy", smap)
+        print(f"{item.name}: class {class_label(model, t)} -> {out / f'tutorial_{item.name}_saliency.png'}")
         shown.append(item.rgb)
         titles.append(f"{item.name}: {class_label(model, t)}")
         maps.append(heat)

@@ -43,7 +43,7 @@ def test_tutorial_runs_on_the_shipped_model_with_its_defaults(small, tmp_path, c
     label = said_class(out, "astronaut")
     assert f"class model of {label}: 2 steps, about" in out
     index, name = label.split(" ", 1)
-    assert {"tutorial.png", "astronaut_saliency.png", f"class_model_{index}_{name}_tutorial.png"} <= set(pngs(tmp_path))
+    assert {"tutorial.png", "tutorial_astronaut_saliency.png", f"tutorial_class_model_{index}_{name}.png"} <= set(pngs(tmp_path))
 
 
 def test_tutorial_class_named_on_a_10_class_network(small, tmp_path, capsys):
@@ -51,7 +51,7 @@ def test_tutorial_class_named_on_a_10_class_network(small, tmp_path, capsys):
     assert call("tutorial", "--weights", weights, "--image", photo, "--class", "ring", "--steps", 2,
                 "--out", tmp_path) == 0
     assert "class model of 1 ring: 2 steps" in capsys.readouterr().out
-    assert "class_model_1_ring_tutorial.png" in pngs(tmp_path)
+    assert "tutorial_class_model_1_ring.png" in pngs(tmp_path)
 
 
 def test_tutorial_page_and_figure_say_the_ascent_stalled(small, tmp_path, capsys, monkeypatch):
@@ -111,8 +111,7 @@ def test_class_model_refuses_a_step_size_not_above_zero(small, tmp_path, capsys,
 
 
 def test_class_model_refuses_a_run_of_more_than_a_day(small, tmp_path):
-    """A billion steps: refused after timing a few, before the ascent, in days (once it printed
-    'about 218887.1 min' and started)."""
+    """A billion steps: refused after timing a few, before the ascent, with the estimate in days."""
     weights, _ = small
     out = tmp_path / "out"
     r = subprocess_run("class_model", "--weights", weights, "--target", "0", "--steps", 10 ** 9, "--out", out,
@@ -153,7 +152,7 @@ def test_help_names_each_presets_value():
 
 
 def test_presets_write_distinct_files(small, tmp_path):
-    """--paper into the default preset's folder once overwrote class_model_281_class_281.png."""
+    """Each preset writes file names of its own, so presets can share a folder."""
     weights, _ = small
     files = {}
     for preset in ("default", "lucid", "paper", "tutorial"):

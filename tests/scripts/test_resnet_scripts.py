@@ -154,10 +154,10 @@ def test_tutorial_page(imagenet_resnet, tmp_path, capsys):
     weights, photo, _ = imagenet_resnet
     assert call("tutorial", "--weights", weights, "--image", photo, "--steps", 11, "--save-npy", "--out", tmp_path) == 0
     files = pngs(tmp_path)
-    stem = "class_model_130_flamingo_tutorial"                          # flamingo: the default on 1000 classes
-    assert {"tutorial.png", "chelsea_saliency.png", "chelsea_saliency.npy", f"{stem}.png", f"{stem}.gif",
-            f"{stem}.npy"} <= set(files)
-    smap = np.load(tmp_path / "chelsea_saliency.npy")
+    stem = "tutorial_class_model_130_flamingo"                          # flamingo: the default on 1000 classes
+    assert {"tutorial.png", "tutorial_chelsea_saliency.png", "tutorial_chelsea_saliency.npy", f"{stem}.png",
+            f"{stem}.gif", f"{stem}.npy"} <= set(files)
+    smap = np.load(tmp_path / "tutorial_chelsea_saliency.npy")
     assert smap.shape == (224, 224) and np.isfinite(smap).all() and smap.max() > 0
     image = np.load(tmp_path / f"{stem}.npy")
     assert image.shape == (3, 224, 224) and image.dtype == np.float32

@@ -13,10 +13,17 @@ whose last column is ``xmax``, so ``xmax = x1 - 1``, and its IoU counts pixels: 
 boxes; everything else converts with :func:`to_inclusive` / :func:`from_inclusive`.
 
 **Pointing game** (Zhang et al. 2016): the map of a ground-truth class *points* at the object when
-its maximum lies on it (here: inside a ground-truth box of that class, or the mask when one is
-known). TorchRay's version counts a hit within 15 pixels of the object at 224 x 224; here the
-tolerance is ``15 * min(H, W) / 224`` pixels of the image being scored, and a hit is a region pixel
-at a distance below it.
+its maximum (the first in raster order) lies on it. Two regions, two names: ``pointing_mask`` (the
+object's mask, where one is known: the shapes benchmark) and ``pointing_box`` (the union of the
+ground-truth boxes of the class, the only region ILSVRC has; TorchRay's ``voc_as_mask`` likewise).
+Each is reported strict and with TorchRay's tolerance (``torchray/benchmark/pointing_game.py``,
+``PointingGame.evaluate``: ``accept = (v + u) < tolerance**2``, a hit when any region pixel is closer
+than ``tolerance`` = 15 pixels to the point, the map resized to the original image). The 15 pixels
+are the original image's; an image smaller than TorchRay's 224 input (the 64 x 64 shapes) gets
+``15 * min(H, W) / 224``. Means are over images (TorchRay averages per-class means).
+
+**MaxBoxAccV2** (Choe et al. 2020) of the threshold boxes: ``box_accuracy.py``; each record carries
+the ``iou_curve`` it needs, from the map of its first ground-truth class.
 
 **Per image** (:func:`evaluate_image`): the top-k classes (scores averaged over the crops used),
 for each a saliency map (the centre crop, or the 10 crops averaged in the resized image),
@@ -29,9 +36,11 @@ import math
 
 import numpy as np
 
+from .maps import METHODS  # noqa: F401  (the one list of map methods, maps.py)
+
 MIN_OVERLAP = 0.5                  # the devkit's IoU threshold
-POINTING_TOLERANCE = 15            # TorchRay: pixels at 224 x 224
-METHODS = ("gradient", "deconvnet", "guided", "smoothgrad")
+POINTING_TOLERANCE = 15            # TorchRay: pixels of the original image
+TORCHRAY_INPUT = 224               # TorchRay's network input (shorter side)
 LOCALISERS = ("graphcut", "threshold")
 
 
@@ -76,8 +85,9 @@ def is_correct(cls, box, objects, min_overlap=MIN_OVERLAP):
 
 # ----------------------------------------------------------------------------- pointing
 def pointing_tolerance(height, width):
-    """TorchRay's 15 pixels at 224, scaled to an image of ``height`` x ``width``."""
-    return POINTING_TOLERANCE * min(height, width) / 224.0
+    """TorchRay's 15 pixels (of the original image), scaled down by ``min(H, W) / 224`` for an
+    image smaller than TorchRay's 224 input: 4.3 pixels at 64 x 64."""
+    return POINTING_TOLERANCE * min(1.0, min(height, width) / TORCHRAY_INPUT)
 
 
 def pointing_hit(point, region, tolerance=0.0):
@@ -93,6 +103,20 @@ def pointing_hit(point, region, tolerance=0.0):
     yy, xx = np.mgrid[y0:y1, x0:x1]                                # (h, w) window around the point
     near = (yy - y) ** 2 + (xx - x) ** 2 < tolerance ** 2
     return bool((region[y0:y1, x0:x1] & near).any())
+
+
+def pointing_mask(point, mask, tolerance=0.0):
+    """Pointing on the object's mask (H, W) bool: is the map's maximum ``point`` (y, x) on it, or
+    (``tolerance`` > 0) closer than that to one of its pixels? Zhang et al. 2016; TorchRay's
+    ``PointingGame.evaluate`` with its ``mask``."""
+    return pointing_hit(point, mask, tolerance)
+
+
+def pointing_box(point, cls, objects, shape, tolerance=0.0):
+    """Pointing in the box: is ``point`` (y, x) inside a ground-truth box of class ``cls``
+    (``objects``: (class, box) pairs, exclusive ends), or closer than ``tolerance`` to one, in an
+    image of ``shape`` (H, W)? TorchRay's pointing game on VOC, whose region is the class's boxes."""
+    return pointing_hit(point, boxes_region([b for c, b in objects if c == cls], *shape), tolerance)
 
 
 def boxes_region(boxes, height, width):
@@ -114,18 +138,38 @@ def image_errors(guesses, objects, k):
     return (float(not any(g["correct"] for g in first)), float(not any(g["class"] in truth for g in first)))
 
 
-def summarise(records):
-    """summary.json's numbers from per-image records (``guesses``, ``objects``, ``pointing``,
-    ``pointing_tolerant``); errors over all images, pointing over the images that have a value."""
+POINTING_KEYS = ("pointing_mask", "pointing_mask_tolerant", "pointing_box", "pointing_box_tolerant")
+
+
+def summarise(records, heldout=None):
+    """summary.json's numbers from per-image records (``guesses``, ``objects``, optionally
+    ``by_localiser``, the ``POINTING_KEYS``, ``iou_curve``): localisation errors over all images (of
+    the GraphCut guesses, and ``*_threshold`` of the threshold boxes when the records have them),
+    pointing over the images that have a value, and MaxBoxAccV2 of the threshold boxes, its map
+    thresholds chosen on the ``heldout`` records' curves (None: on these records, optimistic)."""
+    from .box_accuracy import max_box_acc_v2
     n = len(records)
     out = {"n_images": n}
     for k in (1, 5):
         errs = [image_errors(r["guesses"], r["objects"], k) for r in records]
         out[f"top{k}_loc_error"] = float(np.mean([e[0] for e in errs])) if n else float("nan")
         out[f"top{k}_cls_error"] = float(np.mean([e[1] for e in errs])) if n else float("nan")
-    for key in ("pointing", "pointing_tolerant"):
+        if n and all("threshold" in r.get("by_localiser", {}) for r in records):
+            out[f"top{k}_loc_error_threshold"] = float(np.mean(
+                [image_errors(r["by_localiser"]["threshold"], r["objects"], k)[0] for r in records]))
+    for key in POINTING_KEYS:
         hits = [r[key] for r in records if r.get(key) is not None]
         out[key] = float(np.mean(hits)) if hits else float("nan")
+    curves = [r["iou_curve"] for r in records if r.get("iou_curve") is not None]
+    if curves:
+        held = None if heldout is None else [r["iou_curve"] for r in heldout if r.get("iou_curve") is not None]
+        if held is not None and not held:
+            raise ValueError("the held-out records have no iou_curve to choose map thresholds on")
+        acc = max_box_acc_v2(curves, held)
+        out.update(maxboxacc_v2=acc["value"], maxboxacc_v2_by_iou={str(d): v for d, v in acc["by_iou"].items()},
+                   maxboxacc_v2_thresholds={str(d): t for d, t in acc["thresholds"].items()},
+                   maxboxacc_v2_chosen_on="held-out images" if held else "the test images (optimistic)",
+                   maxboxacc_v2_n_heldout=acc["n_heldout"])
     return out
 
 
@@ -167,9 +211,7 @@ def frame_maps(model, frame_x, targets, method, crops, smooth_n=25, seed=0, batc
     crop's map flipped back if mirrored, pasted where it came from and averaged where crops overlap
     (as ``saliency.ten_crop_saliency``). Every (class, crop) pair is one image of a batch of at most
     ``batch``. Returns a list of maps, one per target, and the window."""
-    import minigrad as mg
     from saliency import maps
-    from saliency.gradients import input_gradient
     crop = model.config.input_size
     H, W = frame_x.shape[1:]
     if crops == 10 and method == "smoothgrad":
@@ -182,11 +224,7 @@ def frame_maps(model, frame_x, targets, method, crops, smooth_n=25, seed=0, batc
         chunk = pairs[i:i + batch]
         x = cut[[w for _, w in chunk]]                                     # (b, 3, ch, cw)
         t = np.array([c for c, _ in chunk], np.int64)
-        if method == "smoothgrad":
-            g = maps.smoothgrad(model, x, t, n=smooth_n, rule="gradient", seed=seed)
-        else:
-            g = input_gradient(model, x, t, rule=method)
-        out.append(mg.backend.to_numpy(maps.saliency_map(g)))
+        out.append(maps.method_maps(model, x, t, method, smooth_n=smooth_n, seed=seed))
     per_crop = np.concatenate(out).reshape(len(targets), len(windows), crop[0], crop[1])
     if crops == 1:
         y, x, _ = windows[0]
@@ -212,13 +250,23 @@ def scale_box(box, src_shape, dst_shape):
             min(dst_shape[1], int(math.ceil(x1 * sx - 1e-9))), min(dst_shape[0], int(math.ceil(y1 * sy - 1e-9))))
 
 
+def scale_boxes(boxes, origin, src_shape, dst_shape):
+    """:func:`scale_box` of many boxes (n, 4) at once, each first moved by ``origin`` (y0, x0)."""
+    b = np.asarray(boxes, np.float64) + [origin[1], origin[0], origin[1], origin[0]]
+    sy, sx = dst_shape[0] / src_shape[0], dst_shape[1] / src_shape[1]
+    lo = np.maximum(0, np.floor(b[:, :2] * [sx, sy] + 1e-9))
+    hi = np.minimum([dst_shape[1], dst_shape[0]], np.ceil(b[:, 2:] * [sx, sy] - 1e-9))
+    return np.concatenate([lo, hi], axis=1).astype(np.int64)
+
+
 def scale_point(point, src_shape, dst_shape):
     """A pixel (y, x) of an image of ``src_shape`` -> the pixel of ``dst_shape`` under its centre."""
     return tuple(min(d - 1, int((p + 0.5) * d / s)) for p, s, d in zip(point, src_shape, dst_shape))
 
 
 def evaluate_image(model, rgb, objects, method="gradient", crops=10, top=5, truth_mask=None,
-                   classes="top", localiser="graphcut", smooth_n=25, seed=0, batch=10, keep_masks=False):
+                   classes="top", localiser="graphcut", smooth_n=25, seed=0, batch=10, keep_masks=False,
+                   graphcut=None):
     """Guesses and pointing for one image, every box in ``rgb``'s own pixels.
 
     Parameters
@@ -226,31 +274,37 @@ def evaluate_image(model, rgb, objects, method="gradient", crops=10, top=5, trut
     model : a classifier (``model.meta`` says how to resize and crop)
     rgb : (H, W, 3) uint8, the original image
     objects : list of (class index, box with exclusive ends), the ground truth
-    method : gradient | deconvnet | guided | smoothgrad (ReLU rule of the map, or SmoothGrad)
+    method : one of METHODS (saliency.maps.method_maps): gradient | deconvnet | guided | smoothgrad |
+        gradcam | guided-gradcam
     crops : 1 (centre crop) or 10 (the paper's 10 crops averaged)
     top : number of guesses (the top-k classes)
-    truth_mask : (H, W) bool, optional; the pointing game then uses it instead of the boxes
+    truth_mask : (H, W) bool, optional: ``pointing_mask`` is scored on it (None without it)
     classes : "top" (the protocol: the network's top-k) or "truth" (the weak-label setting: one
         guess per ground-truth class, as the paper's benchmark assumes the class is known)
     localiser : "graphcut" (the paper) or "threshold" (the map's 95% quantile, no colour), or a tuple
-        of them: each localises the same maps, and ``by_localiser`` holds each one's guesses
+        of them: each localises the same maps, and ``by_localiser`` holds each one's guesses; ``()``
+        localises nothing (the maps' ``iou_curve`` and pointing only: held-out images)
     batch : (class, crop) pairs per gradient pass
     seed : SmoothGrad's noise seed
     keep_masks : also return each guess's mask (H, W) bool and map maximum (y, x)
+    graphcut : keyword arguments of ``saliency.localise`` (soft, hard, gamma, n_components); None: its
+        defaults, the authors' settings
 
     Returns
     -------
     dict with ``guesses`` (list of dicts: rank, class, score, box, iou, correct [, mask, point]; of
     the first localiser), ``by_localiser`` (localiser name -> its guesses), ``objects``, ``size``
-    (H, W), ``pointing`` and ``pointing_tolerant`` (bool, or None when no ground-truth class could
-    be scored)
+    (H, W), the ``POINTING_KEYS`` (bool, or None when no ground-truth class, or no mask, could be
+    scored) and ``iou_curve`` (list, :func:`saliency.box_accuracy.iou_curve` of the first ground-truth
+    class's map at every map threshold, or None)
     """
     from models import preprocess
+    from saliency.box_accuracy import iou_curve
     from saliency.localise import localise, threshold_box
     localisers = (localiser,) if isinstance(localiser, str) else tuple(localiser)
     for name, value, allowed in (("method", method, METHODS), ("crops", crops, (1, 10)),
                                  ("classes", classes, ("top", "truth")),
-                                 *(("localiser", name, LOCALISERS) for name in localisers or (None,))):
+                                 *(("localiser", name, LOCALISERS) for name in localisers)):
         if value not in allowed:
             raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}, got {value!r}")
     H, W = rgb.shape[:2]
@@ -271,7 +325,7 @@ def evaluate_image(model, rgb, objects, method="gradient", crops=10, top=5, trut
         guesses = by_localiser[name] = []
         for rank, (c, smap) in enumerate(zip(chosen, smaps), 1):
             if name == "graphcut":
-                mask, box = localise(frame[y0:y1, x0:x1], smap)
+                mask, box = localise(frame[y0:y1, x0:x1], smap, **(graphcut or {}))
             else:
                 mask, box = threshold_box(smap, 0.95)
             box = scale_box((box[0] + x0, box[1] + y0, box[2] + x0, box[3] + y0), frame.shape[:2], (H, W))
@@ -284,15 +338,21 @@ def evaluate_image(model, rgb, objects, method="gradient", crops=10, top=5, trut
                 g["mask"] = resize_mask(full, (H, W))
                 g["point"] = _map_max(smap, (y0, x0), frame.shape[:2], (H, W))
             guesses.append(g)
-    record = {"guesses": by_localiser[localisers[0]], "by_localiser": by_localiser,
+    record = {"guesses": by_localiser[localisers[0]] if localisers else [], "by_localiser": by_localiser,
               "objects": [(int(c), tuple(int(v) for v in b)) for c, b in objects],
-              "size": (H, W), "pointing": None, "pointing_tolerant": None}
+              "size": (H, W), **dict.fromkeys(POINTING_KEYS), "iou_curve": None}
     if truth:                                                        # the first ground-truth class
-        c = truth[0]
-        point = _map_max(smaps[wanted.index(c)], (y0, x0), frame.shape[:2], (H, W))
-        region = truth_mask if truth_mask is not None else boxes_region([b for k, b in objects if k == c], H, W)
-        record["pointing"] = pointing_hit(point, region)
-        record["pointing_tolerant"] = pointing_hit(point, region, pointing_tolerance(H, W))
+        c, tol = truth[0], pointing_tolerance(H, W)
+        smap = smaps[wanted.index(c)]
+        point = _map_max(smap, (y0, x0), frame.shape[:2], (H, W))
+        record["pointing_box"] = pointing_box(point, c, objects, (H, W))
+        record["pointing_box_tolerant"] = pointing_box(point, c, objects, (H, W), tol)
+        if truth_mask is not None:
+            record["pointing_mask"] = pointing_mask(point, truth_mask)
+            record["pointing_mask_tolerant"] = pointing_mask(point, truth_mask, tol)
+        truth_boxes = np.array([b for k, b in objects if k == c], np.int64).reshape(-1, 4)
+        to_image = functools.partial(scale_boxes, origin=(y0, x0), src_shape=frame.shape[:2], dst_shape=(H, W))
+        record["iou_curve"] = iou_curve(smap, truth_boxes, to_image).tolist()
     return record
 
 

@@ -4,19 +4,23 @@ A saliency map says where the class evidence is, but it is blotchy: it lights up
 discriminative parts of an object, not the whole object. The paper turns it into a box by
 letting colour fill in the rest:
 
-1. **Seeds.** Pixels above the 95% quantile of the map are foreground seeds, pixels below the
-   30% quantile background seeds.
+1. **Labels.** Two sets, as in the authors' code (``ksseg.m`` of Mahendran & Vedaldi's port,
+   "karen's code"): *soft* labels, pixels at or above the 95% quantile of the map (foreground) and
+   at or below its 30% quantile (background), on which the colour models are fit; and *hard*
+   labels, at or above the 99.5% quantile and at or below the 0.5% quantile, the only pixels the
+   cut holds to a side. Every other pixel, soft-labelled ones included, goes where its colour and
+   its neighbours put it.
 2. **Colour models.** A Gaussian mixture (5 full-covariance components) on the RGB colours of
-   each seed set (``gmm.py``).
-3. **GraphCut** (Boykov & Jolly 2001, as in GrabCut). Minimise over labellings L of all pixels
+   each soft label set (``gmm.py``).
+3. **GraphCut** (Boykov & Jolly 2001). Minimise over labellings L of all pixels
 
        E(L) = sum_p D_p(L_p) + sum_{p~q, L_p != L_q} V_pq,
        D_p(fg) = -log p(I_p | fg GMM),      D_p(bg) = -log p(I_p | bg GMM),
-       V_pq = gamma * exp(-beta ||I_p - I_q||^2) / dist(p, q),
+       V_pq = gamma * exp(-beta ||I_p - I_q||^2) / dist(p, q),      gamma = 150,
        beta = 1 / (2 * mean over neighbour pairs of ||I_p - I_q||^2),
 
-   over the 8-connected grid; seed pixels are held to their side by a capacity larger than
-   any cut through their other edges. Cutting along strong colour edges is cheap, so the
+   over the 8-connected grid; hard-labelled pixels are held to their side by a capacity larger
+   than any cut through their other edges. Cutting along strong colour edges is cheap, so the
    segment follows the object's outline. The minimum is an s-t min cut (PyMaxflow).
 4. **Largest connected component** of the foreground (8-connected), and **its bounding box**.
 
@@ -163,7 +167,7 @@ def graphcut(img, unary_fg, unary_bg, fg_seeds, bg_seeds, gamma):
     ----------
     img : ndarray, (H, W, 3) float64
     unary_fg, unary_bg : ndarray, (H, W) float64, -log densities
-    fg_seeds, bg_seeds : ndarray, (H, W) bool, disjoint
+    fg_seeds, bg_seeds : ndarray, (H, W) bool, disjoint: the pixels held to each side
     gamma : float
 
     Returns
@@ -191,18 +195,46 @@ def graphcut(img, unary_fg, unary_bg, fg_seeds, bg_seeds, gamma):
 
 
 # ------------------------------------------------------------------------------ localise
-def localise(rgb, smap, fg_quantile=0.95, bg_quantile=0.30, n_components=5, gamma=50.0,
+def quantile_labels(smap, fg_quantile, bg_quantile):
+    """Foreground ``smap >= quantile(smap, fg_quantile)`` and background ``smap <= quantile(smap,
+    bg_quantile)``, (H, W) bool each, disjoint (a tie counts as background), and the two thresholds.
+    Ties are included, so a map that is mostly zero has more background than ``bg_quantile``."""
+    t_fg, t_bg = np.quantile(smap, fg_quantile), np.quantile(smap, bg_quantile)
+    bg = smap <= t_bg
+    return (smap >= t_fg) & ~bg, bg, (float(t_fg), float(t_bg))
+
+
+#: the authors' settings (``deconvnet_analysis/saliency/ksseg.m``): the (foreground, background) quantiles
+#: of the map whose pixels the colour models are fit on (``quantMax``, ``quantMin``), those the cut holds
+#: to their side (``quantMaxClamp``, ``quantMinClamp``), and the pairwise weight (``Params.gcGamma``)
+SOFT, HARD, GAMMA = (0.95, 0.30), (0.995, 0.005), 150.0
+
+
+def check_quantiles(soft, hard):
+    """ValueError unless the labels nest: 0 <= hard[1] <= soft[1] < soft[0] <= hard[0] <= 1."""
+    (soft_fg, soft_bg), (hard_fg, hard_bg) = soft, hard
+    if not 0.0 <= hard_bg <= soft_bg < soft_fg <= hard_fg <= 1.0:
+        raise ValueError(f"soft and hard quantiles (FG, BG) must nest as 0 <= hard BG <= soft BG < soft FG <= "
+                         f"hard FG <= 1, got soft {tuple(soft)}, hard {tuple(hard)}")
+
+
+def localise(rgb, smap, soft=SOFT, hard=HARD, n_components=5, gamma=GAMMA,
              seed=0, return_details=False, reg_covar=1e-4):
-    """Object mask and box from an image and its saliency map (paper Sec. 3.2).
+    """Object mask and box from an image and its saliency map (paper Sec. 3.2), as the authors ran it.
+
+    The defaults are those of the authors' code (``deconvnet_analysis/saliency/ksseg.m``):
+    ``soft`` its ``quantMax = 0.95`` and ``quantMin = 0.3`` (the labels the GMMs are fit on),
+    ``hard`` its ``quantMaxClamp = 0.995`` and ``quantMinClamp = 0.005`` (the clamped labels),
+    ``n_components`` its ``gmmNmix_fg = gmmNmix_bg = 5``, ``gamma`` its ``Params.gcGamma = 150``.
+    ``hard=soft`` with ``gamma=50`` is GrabCut's way instead: every soft-labelled pixel clamped.
 
     Parameters
     ----------
     rgb : array_like, (H, W, 3) uint8 (or float in [0, 1], or (H, W) grey)
     smap : array_like, (H, W) real, finite; larger = more salient
-    fg_quantile, bg_quantile : float, 0 <= bg_quantile < fg_quantile <= 1
-        Foreground seeds: ``smap >= quantile(smap, fg_quantile)``; background seeds:
-        ``smap <= quantile(smap, bg_quantile)`` (ties included, so a map that is mostly zero
-        has more than 30% background seeds).
+    soft : (fg, bg) quantiles of the map: the pixels the colour models are fit on
+    hard : (fg, bg) quantiles of the map: the pixels the cut holds to their side;
+        0 <= hard[1] <= soft[1] < soft[0] <= hard[0] <= 1
     n_components : int, Gaussian components per colour model
     gamma : float, weight of the pairwise (smoothness) term
     seed : int, for the GMM initialisation
@@ -214,47 +246,43 @@ def localise(rgb, smap, fg_quantile=0.95, bg_quantile=0.30, n_components=5, gamm
     -------
     mask : ndarray, (H, W) bool, the largest connected component of the segmentation
     box : tuple of int, (x0, y0, x1, y1), x1 and y1 exclusive
-    details : dict, only if ``return_details``: ``fg_seeds``, ``bg_seeds`` (H, W) bool,
-        ``graphcut_mask`` (H, W) bool before the component step, ``fg_gmm``, ``bg_gmm``,
-        ``unary_fg``, ``unary_bg`` (H, W), ``beta``, ``thresholds`` (fg, bg),
-        ``fallback`` (True when the cut was empty and the seeds were used instead)
+    details : dict, only if ``return_details``: ``soft_fg``, ``soft_bg``, ``hard_fg``, ``hard_bg``
+        (H, W) bool, ``graphcut_mask`` (H, W) bool before the component step, ``fg_gmm``, ``bg_gmm``,
+        ``unary_fg``, ``unary_bg`` (H, W), ``beta``, ``thresholds`` ({"soft": (fg, bg), "hard": (fg, bg)})
     """
     img = _check_rgb(rgb)
     smap = _check_smap(smap, img.shape[:2])
-    if not 0.0 <= bg_quantile < fg_quantile <= 1.0:
-        raise ValueError(f"need 0 <= bg_quantile < fg_quantile <= 1, got {bg_quantile}, "
-                         f"{fg_quantile}")
+    check_quantiles(soft, hard)
+    (soft_fg_q, soft_bg_q), (hard_fg_q, hard_bg_q) = soft, hard
     if gamma < 0:
         raise ValueError(f"gamma must be >= 0, got {gamma}")
     H, W = smap.shape
 
-    # 1. Seeds.
-    t_fg, t_bg = np.quantile(smap, fg_quantile), np.quantile(smap, bg_quantile)
-    bg_seeds = smap <= t_bg
-    fg_seeds = (smap >= t_fg) & ~bg_seeds
-    if not fg_seeds.any():
+    # 1. Labels: soft ones for the colour models, hard ones for the cut.
+    soft_fg, soft_bg, soft_t = quantile_labels(smap, soft_fg_q, soft_bg_q)
+    hard_fg, hard_bg, hard_t = quantile_labels(smap, hard_fg_q, hard_bg_q)
+    if not hard_fg.any():
         raise ValueError("saliency map has no pixels above its background quantile "
                          "(is it constant?): nothing to localise")
 
-    # 2. Colour models, and the unary terms for every pixel.
+    # 2. Colour models on the soft labels, and the unary terms for every pixel.
     rng = np.random.default_rng(seed)
     colours = img.reshape(-1, 3)                                  # (H*W, 3)
-    fg_gmm = GMM(n_components, reg_covar=reg_covar, seed=rng).fit(colours[fg_seeds.ravel()])
-    bg_gmm = GMM(n_components, reg_covar=reg_covar, seed=rng).fit(colours[bg_seeds.ravel()])
+    fg_gmm = GMM(n_components, reg_covar=reg_covar, seed=rng).fit(colours[soft_fg.ravel()])
+    bg_gmm = GMM(n_components, reg_covar=reg_covar, seed=rng).fit(colours[soft_bg.ravel()])
     unary_fg = -fg_gmm.log_prob(colours).reshape(H, W)
     unary_bg = -bg_gmm.log_prob(colours).reshape(H, W)
 
-    # 3. GraphCut.
-    cut, beta = graphcut(img, unary_fg, unary_bg, fg_seeds, bg_seeds, gamma)
-    fallback = not cut.any()     # cannot happen with hard seeds, kept as a guard
+    # 3. GraphCut, the hard labels clamped: the cut always holds them, so it is never empty.
+    cut, beta = graphcut(img, unary_fg, unary_bg, hard_fg, hard_bg, gamma)
     # 4. Largest component and its box.
-    mask = largest_component(fg_seeds if fallback else cut)
+    mask = largest_component(cut)
     box = bounding_box(mask)
     if not return_details:
         return mask, box
-    details = dict(fg_seeds=fg_seeds, bg_seeds=bg_seeds, graphcut_mask=cut, fg_gmm=fg_gmm,
-                   bg_gmm=bg_gmm, unary_fg=unary_fg, unary_bg=unary_bg, beta=beta,
-                   thresholds=(float(t_fg), float(t_bg)), fallback=fallback)
+    details = dict(soft_fg=soft_fg, soft_bg=soft_bg, hard_fg=hard_fg, hard_bg=hard_bg, graphcut_mask=cut,
+                   fg_gmm=fg_gmm, bg_gmm=bg_gmm, unary_fg=unary_fg, unary_bg=unary_bg, beta=beta,
+                   thresholds={"soft": soft_t, "hard": hard_t})
     return mask, box, details
 
 

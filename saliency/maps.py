@@ -11,6 +11,11 @@ from .gradients import _input_tensor, gradient_of_scores, input_gradient, rule_i
 
 REDUCTIONS = ("max", "sum")
 
+#: Every map method the scripts and tools offer (``--method``), computed by :func:`method_maps`:
+#: the input gradient under a ReLU rule (the paper's, the deconvnet's, guided backprop's), SmoothGrad
+#: (of the gradient), Grad-CAM and guided Grad-CAM (gradcam.py).
+METHODS = ("gradient", "deconvnet", "guided", "smoothgrad", "gradcam", "guided-gradcam")
+
 
 def saliency_map(g, reduce="max"):
     """(N, C, H, W) gradient -> (N, H, W) map: max over channels of |g| (the paper), or the sum.
@@ -60,6 +65,31 @@ def smoothgrad(model, batch, target, n=50, sigma=0.15, rule=None, chunk=16, seed
     return total / n
 
 
+def method_maps(model, batch, targets, method, smooth_n=50, smooth_sigma=0.15, seed=0, progress=None):
+    """(N, H, W) maps of ``batch`` (N, 3, H, W), each image for its own class, by ``method`` (one of
+    ``METHODS``), as a NumPy array in the model's dtype.
+
+    gradient, deconvnet, guided: ``saliency_map`` of the input gradient under that ReLU rule;
+    smoothgrad: of SmoothGrad's averaged gradient (the gradient rule; ``smooth_n`` noisy copies of
+    noise ``smooth_sigma``, drawn from ``seed``; ``progress`` gets ``update`` per pass); gradcam: Grad-CAM
+    at the default layer, upsampled to the input; guided-gradcam: guided Grad-CAM.
+    """
+    from .gradcam import grad_cam, guided_grad_cam
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if method == "smoothgrad":
+        g = smoothgrad(model, batch, targets, n=smooth_n, sigma=smooth_sigma, rule="gradient", seed=seed,
+                       progress=progress)
+        m = saliency_map(g)
+    elif method == "gradcam":
+        m = grad_cam(model, batch, targets)
+    elif method == "guided-gradcam":
+        m = guided_grad_cam(model, batch, targets)
+    else:
+        m = saliency_map(input_gradient(model, batch, targets, rule=method))
+    return mg.backend.to_numpy(m)
+
+
 def ten_crops(height, width, crop):
     """The 10 classification crops of an image: 4 corners and the centre, each also mirrored.
 
@@ -72,11 +102,13 @@ def ten_crops(height, width, crop):
     return [(y, x, m) for m in (False, True) for y, x in corners]
 
 
-def ten_crop_saliency(model, image, target, crop=None, rule=None, reduce="max"):
+def ten_crop_saliency(model, image, target, crop=None, rule=None, reduce="max", method=None):
     """The paper's map averaged over the 10 crops, mapped back into image coordinates.
 
     image : (C, H, W) float in the model's input space, at least ``crop`` in each side.
     rule : the ReLU rule (None: the rule in force).
+    method : None for the input gradient's map under ``rule`` (reduced by ``reduce``), or a name of
+        ``METHODS`` but smoothgrad (``method_maps``: e.g. "gradcam", each crop's Grad-CAM map).
     Each crop's map is flipped back if the crop was mirrored and added where it came from; each
     pixel is averaged over the crops that contain it, all on the model's device. Returns (H, W), a
     NumPy array (the one copy back to the host).
@@ -92,7 +124,12 @@ def ten_crop_saliency(model, image, target, crop=None, rule=None, reduce="max"):
     xp = mg.get_array_module(image)
     batch = xp.stack([image[:, y:y + crop, x:x + crop][:, :, ::-1] if m else image[:, y:y + crop, x:x + crop]
                       for y, x, m in windows])                          # (10, C, crop, crop)
-    maps = saliency_map(input_gradient(model, batch, target, rule), reduce)   # (10, crop, crop)
+    if method is None:
+        maps = saliency_map(input_gradient(model, batch, target, rule), reduce)   # (10, crop, crop)
+    elif method == "smoothgrad":
+        raise ValueError("10 crops are not available with smoothgrad")
+    else:
+        maps = mg.to_device(method_maps(model, batch, target, method), model.device)
     total, count = xp.zeros((H, W), maps.dtype), xp.zeros((H, W), maps.dtype)
     for (y, x, m), smap in zip(windows, maps):
         total[y:y + crop, x:x + crop] += smap[:, ::-1] if m else smap

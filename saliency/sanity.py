@@ -10,10 +10,13 @@ image and class:
     spearman     : Spearman rank correlation of the signed map, the gradient summed over channels (H, W)
     ssim         : SSIM of the two |map|s, each scaled by its own maximum to [0, 1] (data_range 1)
 
-each averaged over the images. Adebayo et al.'s finding: the gradient changes as layers are
-randomised; guided backprop barely changes when the top layers are, so its picture shows the
-image more than the network. ``scipy.stats.spearmanr`` and ``skimage.metrics.structural_similarity``
-do the measuring.
+each averaged over the images. Grad-CAM and guided Grad-CAM give a map, not a signed input gradient
+(a Grad-CAM map is >= 0 by its ReLU and has no colour channels): their maps are compared by the
+Spearman of |map| and SSIM, and their ``spearman`` is None (not applicable).
+
+Adebayo et al.'s finding: the gradient changes as layers are randomised; guided backprop barely
+changes when the top layers are, so its picture shows the image more than the network.
+``scipy.stats.spearmanr`` and ``skimage.metrics.structural_similarity`` do the measuring.
 
 What a stage re-initialises (:func:`stages`):
 
@@ -39,9 +42,10 @@ import minigrad as mg
 from minigrad import nn
 
 from .gradients import input_gradient
-from .maps import saliency_map, smoothgrad
+from .maps import METHODS, method_maps, saliency_map, smoothgrad
 
-METHODS = ("gradient", "deconvnet", "guided", "smoothgrad")
+#: the methods whose output is a signed input gradient (N, 3, H, W); the others of METHODS give a map
+GRADIENT_METHODS = ("gradient", "deconvnet", "guided", "smoothgrad")
 MEASURES = ("spearman_abs", "spearman", "ssim")
 GRANULARITIES = ("block", "layer")                  # what one stage re-initialises (stages)
 
@@ -104,22 +108,28 @@ def reinitialise(layer, rng):
 
 
 def method_gradient(model, batch, targets, method, smooth_n=16, smooth_sigma=0.15, seed=0):
-    """(N, 3, H, W) input gradient of each image's target class under ``method``."""
+    """(N, 3, H, W) input gradient of each image's target class under ``method`` (of GRADIENT_METHODS),
+    or for Grad-CAM and guided Grad-CAM their maps (N, H, W) (``method_maps``)."""
     if method == "smoothgrad":
         return np.stack([smoothgrad(model, x[None], int(t), n=smooth_n, sigma=smooth_sigma, seed=seed + k)[0]
                          for k, (x, t) in enumerate(zip(batch, targets))])
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if method not in GRADIENT_METHODS:
+        return method_maps(model, batch, targets, method)
     return mg.backend.to_numpy(input_gradient(model, batch, targets, rule=method))
 
 
 def compare(reference, other):
-    """{measure: value} between two gradients (3, H, W): see the module docstring."""
+    """{measure: value} between two gradients (3, H, W), or two maps (H, W) (Grad-CAM: no signed
+    gradient, so ``spearman`` is None): see the module docstring."""
     from scipy.stats import spearmanr
     from skimage.metrics import structural_similarity
 
-    a, b = saliency_map(reference).astype(np.float64), saliency_map(other).astype(np.float64)
-    sa, sb = reference.sum(axis=0, dtype=np.float64), other.sum(axis=0, dtype=np.float64)
+    if reference.ndim == 2:
+        a, b = np.abs(reference).astype(np.float64), np.abs(other).astype(np.float64)
+    else:
+        a, b = saliency_map(reference).astype(np.float64), saliency_map(other).astype(np.float64)
 
     def rank(u, v):
         if np.ptp(u) == 0 or np.ptp(v) == 0:                 # a constant map has no ranking
@@ -128,7 +138,10 @@ def compare(reference, other):
 
     def unit(m):
         return m / m.max() if m.max() > 0 else m
-    return {"spearman_abs": rank(a, b), "spearman": rank(sa, sb),
+    signed = None
+    if reference.ndim == 3:
+        signed = rank(reference.sum(axis=0, dtype=np.float64), other.sum(axis=0, dtype=np.float64))
+    return {"spearman_abs": rank(a, b), "spearman": signed,
             "ssim": float(structural_similarity(unit(a), unit(b), data_range=1.0))}
 
 
@@ -138,10 +151,10 @@ def cascading_randomisation(model, batch, targets, methods=METHODS, seed=0, smoo
 
     ``by``: "block" or "layer", what one stage re-initialises (:func:`stages`).
     Returns ``(result, maps)``: ``result`` is ``{"stages": [...], "methods": {method: {measure:
-    [one value per stage, averaged over the images]}}}``; ``maps[method]`` is a list of (N, H, W)
-    arrays, the paper's map at each stage (for figures). The model's weights and batch-norm
-    statistics are restored at the end, also after an error or an interrupt. ``progress`` gets
-    ``update(1)`` per stage and method.
+    [one value per stage, averaged over the images, or None where it does not apply]}}}``;
+    ``maps[method]`` is a list of (N, H, W) arrays, the method's map at each stage (for figures). The
+    model's weights and batch-norm statistics are restored at the end, also after an error or an
+    interrupt. ``progress`` gets ``update(1)`` per stage and method.
     """
     batch = np.ascontiguousarray(mg.backend.to_numpy(batch))
     targets = np.broadcast_to(np.atleast_1d(targets), (batch.shape[0],)).astype(np.int64)
@@ -161,8 +174,9 @@ def cascading_randomisation(model, batch, targets, methods=METHODS, seed=0, smoo
                     reference[m] = g
                 scores = [compare(r, o) for r, o in zip(reference[m], g)]
                 for k in MEASURES:
-                    result[m][k].append(float(np.mean([s[k] for s in scores])))
-                maps[m].append(saliency_map(g))
+                    values = [s[k] for s in scores]
+                    result[m][k].append(None if None in values else float(np.mean(values)))
+                maps[m].append(g if g.ndim == 3 else saliency_map(g))
                 if progress is not None:
                     progress.update(1)
     finally:

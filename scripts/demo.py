@@ -9,7 +9,7 @@ few minutes on a CPU.
 Generates held-out test images (one per class), and writes:
   out/images/               the test images
   out/saliency/             per image: each network's gradient, deconvnet and guided maps, and its localisation
-  out/class_models.png      each network's class model of every class (paper Sec. 2), titled with its score
+  out/demo_class_models.png each network's class model of every class (paper Sec. 2), titled with its score
                             and what the other network calls the picture
   out/saliency_summary.png  the maps and localisations of every image on one page
   out/summary.png           all of it on one page, with a legend and a caption saying how maps are scaled
@@ -23,24 +23,27 @@ import time
 import numpy as np
 
 from _common import DEFAULT_WEIGHTS, SHAPES_RESNET, PROJECT_ROOT, add_device_arg, add_overwrite_arg, \
-    check_device, claim_outputs, load_model, output_folder, run
+    check_device, claim_outputs, load_model, output_folder, positive_int, run
 from _images import output_dir, save_npy, top1
+from saliency.localise import GAMMA, HARD, SOFT
 
 DEMO_SEED = 2013                       # the paper's year; any seed the training did not use
 CLIP = 99                              # heat maps: each map's 99th percentile and above is the top colour
-LOCALISE = dict(fg_quantile=0.95, bg_quantile=0.30)
+LOCALISE = dict(soft=SOFT, hard=HARD, gamma=GAMMA)     # saliency.localise's defaults: the authors' settings
 LEGEND = ("outline", "found", "truth")
-OUTPUTS = ("images/??_*.png", "saliency/??_*.png", "saliency/??_*.npy", "class_models.png", "saliency_summary.png",
-           "summary.png")
+OUTPUTS = ("images/[0-9][0-9]_*.png", "saliency/[0-9][0-9]_*.png", "saliency/[0-9][0-9]_*.npy",
+           "demo_class_models.png", "saliency_summary.png", "summary.png")
 
 
 def map_caption():
     """What the saliency panels show and how they were scaled, in words."""
     from saliency import render
     return ("Saliency maps (Sec. 3): max over colour channels of |dS_c/dI| for the true class c, one backward pass "
-            "under each ReLU rule; " + render.scaling_caption(CLIP) + ". Localisation (Sec. 3.2): colour GMMs on "
-            f"the gradient map's top {1 - LOCALISE['fg_quantile']:.0%} and bottom {LOCALISE['bg_quantile']:.0%} "
-            "pixels, GraphCut, its largest connected component and that component's box.")
+            "under each ReLU rule; " + render.scaling_caption(CLIP) + ". Localisation (Sec. 3.2), as the authors ran "
+            f"it: colour GMMs on the gradient map's top {1 - LOCALISE['soft'][0]:.0%} and bottom "
+            f"{LOCALISE['soft'][1]:.0%} pixels, GraphCut (gamma {LOCALISE['gamma']:g}) holding its top "
+            f"{1 - LOCALISE['hard'][0]:.1%} and bottom {LOCALISE['hard'][1]:.1%} to their side, its largest "
+            "connected component and that component's box.")
 
 
 def class_score(model, image, c):
@@ -124,7 +127,7 @@ def cross_sentence(names, judged):
 
 #: what the demo's outputs are, for the listing at the end (a file not named here is listed bare)
 CONTENTS = {"summary.png": "everything on one page", "saliency_summary.png": "the maps and localisations",
-            "class_models.png": "each network's class model of every class", "images": "the test images",
+            "demo_class_models.png": "each network's class model of every class", "images": "the test images",
             "saliency": "maps and localisation per image"}
 
 
@@ -155,7 +158,7 @@ def parse_args(argv=None):
     add_device_arg(p)
     p.add_argument("--out", default="out", type=output_folder, metavar="DIR", help="output folder (default out/)")
     p.add_argument("--fast", action="store_true", help="3 images and 20 class-model steps (a smoke test)")
-    p.add_argument("--steps", type=int, default=100, help="class-model steps per class (default 100; the "
+    p.add_argument("--steps", type=positive_int, default=100, help="class-model steps per class (default 100; the "
                                                         "library's default is 512)")
     p.add_argument("--save-npy", action="store_true", help="also write the raw maps as .npy")
     add_overwrite_arg(p)
@@ -243,7 +246,7 @@ def main(argv=None):
             print("  " + line)
         class_caption += " " + cross_sentence(names, judged)
     class_cols = len(shapes.CLASSES) if len(nets) > 1 else 5
-    render.save_png(out / "class_models.png", render.grid(pictures, titles, ncols=class_cols, min_size=140,
+    render.save_png(out / "demo_class_models.png", render.grid(pictures, titles, ncols=class_cols, min_size=140,
                                                           caption=class_caption))
 
     verdict = "; ".join(f"{prefix[i]}{sum(iou >= render.IOU_PASS for iou in ious[i])} of {len(ious[i])} GraphCut "

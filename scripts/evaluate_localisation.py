@@ -9,9 +9,14 @@
 For each image: the network's top-5 classes, for each a saliency map (10 crops averaged), GMM +
 GraphCut + largest component + box in the original image's pixels; a guess is correct when its class
 is right and its box has IoU >= 0.5 with a ground-truth box of that class (the devkit's rule).
-Writes OUT/results.csv (one row per image and guess) and OUT/summary.json (top-1/top-5 localisation
-and classification errors, pointing game strict and with tolerance). With several --method values,
-each method's files go to OUT/METHOD/, plus OUT/methods.csv and OUT/methods.png.
+The same maps are also boxed without colour (the largest component above the map's 95% quantile:
+the threshold box). Writes OUT/results.csv (one row per image and guess, both boxes) and
+OUT/summary.json: top-1/top-5 localisation errors of both boxes, classification errors,
+``pointing_box`` (the map's maximum inside a ground-truth box, strict and with TorchRay's tolerance)
+and MaxBoxAccV2 (Choe et al. 2020) of the thresholded maps, its map thresholds chosen on the run
+named by --heldout (an earlier run of this script on other images), else on these images
+(optimistic, and said so). With several --method values, each method's files go to OUT/METHOD/,
+plus OUT/methods.csv and OUT/methods.png.
 
 The images are split into shards; each finished shard is written to OUT/shards/ at once (atomically),
 so --resume continues an interrupted run, and the tables are built from the shards at the end. Dask
@@ -27,6 +32,7 @@ import contextlib
 import csv
 import hashlib
 import io
+import itertools
 import json
 import logging
 import os
@@ -37,11 +43,15 @@ from pathlib import Path
 from _common import add_device_arg, add_overwrite_arg, add_weights_arg, check_device, claim_outputs, \
     load_classifier, output_folder, run
 from models.files import atomic_path
+from saliency.maps import METHODS
 
-METHODS = ("gradient", "deconvnet", "guided", "smoothgrad")
-SUMMARY_KEYS = ("n_images", "top1_loc_error", "top5_loc_error", "top1_cls_error", "top5_cls_error",
-                "pointing", "pointing_tolerant")
-COLUMNS = ("image", "rank", "class", "class_name", "score", "x0", "y0", "x1", "y1", "iou", "correct")
+SUMMARY_KEYS = ("n_images", "top1_loc_error", "top5_loc_error", "top1_loc_error_threshold",
+                "top5_loc_error_threshold", "top1_cls_error", "top5_cls_error", "pointing_box",
+                "pointing_box_tolerant", "maxboxacc_v2", "maxboxacc_v2_by_iou", "maxboxacc_v2_thresholds",
+                "maxboxacc_v2_chosen_on", "maxboxacc_v2_n_heldout")
+COLUMNS = ("image", "rank", "class", "class_name", "score", "x0", "y0", "x1", "y1", "iou", "correct",
+           "threshold_x0", "threshold_y0", "threshold_x1", "threshold_y1", "threshold_iou", "threshold_correct")
+LOCALISERS = ("graphcut", "threshold")            # both, on the same maps
 OUTPUTS = ("shards/run.json", "shards/*/*.json", "results.csv", "summary.json", "methods.csv", "methods.png",
            *(f"{m}/{name}" for m in METHODS for name in ("results.csv", "summary.json")))
 
@@ -74,6 +84,10 @@ def parse_args(argv=None):
     p.add_argument("--shard-size", type=int, default=20, help="images per shard (default 20)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N images (by name)")
     p.add_argument("--resume", action="store_true", help="continue the run in OUT from its finished shards")
+    p.add_argument("--heldout", metavar="DIR", default=None,
+                   help="the --out of a finished run of this script on held-out images (same weights, crops, "
+                        "methods): MaxBoxAccV2's map thresholds are chosen there (default: on these images, "
+                        "optimistic)")
     add_overwrite_arg(p)
     add_device_arg(p)
     return p.parse_args(argv)
@@ -103,7 +117,8 @@ def fingerprint(args, weights, items, methods):
     ids = hashlib.sha256("\n".join(f"{i.image_id} {i.objects}" for i in items).encode()).hexdigest()
     return {"weights": str(weights), "weights_bytes": stat.st_size, "weights_mtime_ns": stat.st_mtime_ns,
             "methods": methods, "crops": args.crops, "top": args.top, "smooth_n": args.smooth_n,
-            "shard_size": args.shard_size, "images": len(items), "images_sha256": ids}
+            "shard_size": args.shard_size, "images": len(items), "images_sha256": ids,
+            "localisers": list(LOCALISERS)}
 
 
 def prepare_shards(out, run_info, resume, overwrite):
@@ -135,15 +150,44 @@ def write_text(path, text):
 
 
 def to_json(records):
-    return json.dumps([{k: v for k, v in r.items() if k not in ("mask",)} for r in records])
+    """The records, each ``iou_curve`` as runs [value to 6 decimals, length] (about 255 runs of 1000)."""
+    return json.dumps([{k: [[round(v, 6), len(list(g))] for v, g in itertools.groupby(v)] if k == "iou_curve" and v
+                        else v for k, v in r.items() if k not in ("mask", "guesses")} for r in records])
 
 
 def from_json(text):
     records = json.loads(text)
     for r in records:
         r["objects"] = [(int(c), tuple(b)) for c, b in r["objects"]]
-        for g in r["guesses"]:
-            g["box"] = tuple(g["box"])
+        for guesses in r["by_localiser"].values():
+            for g in guesses:
+                g["box"] = tuple(g["box"])
+        r["guesses"] = r["by_localiser"][LOCALISERS[0]]
+        r["iou_curve"] = r.get("iou_curve") and [v for v, n in r["iou_curve"] for _ in range(n)]
+    return records
+
+
+def heldout_records(folder, run_info, methods, items):
+    """Each method's records of the finished run in ``folder`` (--heldout), refused unless it shares
+    this run's weights, crops, SmoothGrad samples and boxes, and none of its images is a test image."""
+    info_path = Path(folder) / "shards" / "run.json"
+    try:
+        old = json.loads(info_path.read_text())
+    except (OSError, ValueError):
+        raise ValueError(f"--heldout {folder}: not the --out of a run of this script ({info_path})") from None
+    changed = [k for k in ("weights", "weights_bytes", "weights_mtime_ns", "crops", "smooth_n", "localisers")
+               if old.get(k) != run_info[k]] + [m for m in methods if m not in old.get("methods", ())]
+    if changed:
+        raise ValueError(f"--heldout {folder}: run with other {', '.join(changed)}")
+    files = [shard_file(Path(folder), m, k) for m in methods for k in range(-(-old["images"] // old["shard_size"]))]
+    if not all(f.exists() for f in files):
+        raise ValueError(f"--heldout {folder}: unfinished; finish it with --resume")
+    records = {m: [r for f in files if f.parent.name == m for r in from_json(f.read_text())] for m in methods}
+    test = {(i.image_id, tuple((int(c), tuple(b)) for c, b in i.objects)) for i in items}
+    shared = sorted({r["image"] for rs in records.values() for r in rs if (r["image"], tuple(r["objects"])) in test})
+    if shared or old["images_sha256"] == run_info["images_sha256"]:
+        raise ValueError(f"--heldout {folder}: holds test images ({', '.join(shared[:3]) or 'all'}): choose the "
+                         "map thresholds on other images")
     return records
 
 
@@ -155,15 +199,14 @@ def thread_env(workers):
     return {"OMP_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, "MKL_NUM_THREADS": n, "NUMBA_NUM_THREADS": n}
 
 
-def run_shards(todo, args, weights, settings, on_done):
-    """Evaluate the shards ``todo`` [(method, k, items)], calling ``on_done(method, k, records)`` in
-    this process as each finishes."""
-    from saliency.evaluation import evaluate_shard
+@contextlib.contextmanager
+def dask_client(args):
+    """The Dask client of the run: None for ``--scheduler synchronous``, else connected to the scheduler
+    address, or to a local cluster of ``--workers`` processes started here; closed at the end."""
     if args.scheduler == "synchronous":
-        for method, k, items in todo:
-            on_done(method, k, evaluate_shard(items, weights, args.device, method=method, **settings))
+        yield None
         return
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import Client, LocalCluster
     cluster = None
     if args.scheduler:
         client = Client(args.scheduler, timeout="30s")
@@ -174,17 +217,29 @@ def run_shards(todo, args, weights, settings, on_done):
                                    silence_logs=logging.CRITICAL)  # a failed shard is reported once, below
         client = Client(cluster)
     try:
-        token = run_token(weights, settings)
-        futures = {client.submit(evaluate_shard, items, weights, args.device, method=method, **settings,
-                                 key=f"deepinside-shard-{method}-{k}-{token}"): (method, k)
-                   for method, k, items in todo}
-        for future in as_completed(futures):
-            method, k = futures[future]
-            on_done(method, k, future.result())
+        yield client
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def run_shards(todo, client, weights, device, settings, on_done):
+    """Evaluate the shards ``todo`` [(method, k, items)] on ``client`` (None: in this process), calling
+    ``on_done(method, k, records)`` in this process as each finishes."""
+    from saliency.evaluation import evaluate_shard
+    if client is None:
+        for method, k, items in todo:
+            on_done(method, k, evaluate_shard(items, weights, device, method=method, **settings))
+        return
+    from dask.distributed import as_completed
+    token = run_token(weights, settings)
+    futures = {client.submit(evaluate_shard, items, weights, device, method=method, **settings,
+                             key=f"deepinside-shard-{method}-{k}-{token}"): (method, k)
+               for method, k, items in todo}
+    for future in as_completed(futures):
+        method, k = futures[future]
+        on_done(method, k, future.result())
 
 
 @contextlib.contextmanager
@@ -216,22 +271,22 @@ def results_csv(records, classes):
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(COLUMNS)
     for r in records:
-        for g in r["guesses"]:
+        for g, t in zip(r["guesses"], r["by_localiser"]["threshold"]):
             w.writerow([r["image"], g["rank"], g["class"], classes[g["class"]], f"{g['score']:.4f}", *g["box"],
-                        f"{g['iou']:.4f}", int(g["correct"])])
+                        f"{g['iou']:.4f}", int(g["correct"]), *t["box"], f"{t['iou']:.4f}", int(t["correct"])])
     return buf.getvalue()
 
 
-def summary(records, top):
+def summary(records, top, heldout=None):
     from saliency.evaluation import summarise
-    s = summarise(records)
+    s = summarise(records, heldout)
     if top < 5:                                  # fewer guesses than top-5 needs
-        s["top5_loc_error"] = s["top5_cls_error"] = None
-    return {k: s[k] for k in SUMMARY_KEYS}
+        s["top5_loc_error"] = s["top5_loc_error_threshold"] = s["top5_cls_error"] = None
+    return {k: s.get(k) for k in SUMMARY_KEYS}
 
 
-def write_method(folder, records, classes, top, settings):
-    s = dict(summary(records, top), method=settings["method"], crops=settings["crops"], top=top)
+def write_method(folder, records, classes, top, settings, heldout=None):
+    s = dict(summary(records, top, heldout), method=settings["method"], crops=settings["crops"], top=top)
     write_text(folder / "results.csv", results_csv(records, classes))
     write_text(folder / "summary.json", json.dumps(s, indent=1) + "\n")
     return s
@@ -240,7 +295,8 @@ def write_method(folder, records, classes, top, settings):
 def methods_outputs(out, rows):
     """OUT/methods.csv and a bar chart OUT/methods.png of the per-method table (``methods_figure``)."""
     import matplotlib.pyplot as plt
-    keys = ("top1_loc_error", "top5_loc_error", "pointing", "pointing_tolerant")
+    keys = ("top1_loc_error", "top5_loc_error", "top5_loc_error_threshold", "pointing_box", "pointing_box_tolerant",
+            "maxboxacc_v2")
     write_text(out / "methods.csv", "method," + ",".join(keys) + "\n" + "".join(
         r["method"] + "," + ",".join("" if r[k] is None else f"{r[k]:.4f}" for k in keys) + "\n" for r in rows))
     fig = methods_figure(rows)
@@ -249,12 +305,12 @@ def methods_outputs(out, rows):
     plt.close(fig)
 
 
-#: The two panels of methods.png: errors (lower is better) and pointing hit rates (higher is better)
-#: do not share an axis.
-PANELS = (("localisation error (lower is better)", ("top1_loc_error", "top5_loc_error"),
-           ("top-1", "top-5")),
-          ("pointing game hits (higher is better)", ("pointing", "pointing_tolerant"),
-           ("pointing", "pointing, tolerant (15 px at 224)")))
+#: The two panels of methods.png: errors (lower is better) and hit rates (higher is better) do not
+#: share an axis.
+PANELS = (("localisation error (lower is better)", ("top1_loc_error", "top5_loc_error", "top5_loc_error_threshold"),
+           ("top-1", "top-5", "top-5, threshold box")),
+          ("hits (higher is better)", ("pointing_box", "pointing_box_tolerant", "maxboxacc_v2"),
+           ("pointing_box", "pointing_box, tolerant", "MaxBoxAccV2")))
 
 
 def methods_figure(rows):
@@ -267,8 +323,10 @@ def methods_figure(rows):
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), dpi=100)
     x = np.arange(len(rows))
     for ax, (title, keys, labels) in zip(axes, PANELS):
+        width = 0.8 / len(keys)
         for j, (k, label) in enumerate(zip(keys, labels)):
-            ax.bar(x + (j - 0.5) * 0.38, [np.nan if r[k] is None else r[k] for r in rows], 0.38, label=label)
+            ax.bar(x + (j - (len(keys) - 1) / 2) * width, [np.nan if r[k] is None else r[k] for r in rows], width,
+                   label=label)
         ax.set_xticks(x, [r["method"] for r in rows])
         ax.set_ylim(0, 1)
         ax.set_ylabel("fraction of images")
@@ -301,30 +359,37 @@ def main(argv=None):
                                   args.box_origin)
     items = items[:args.limit] if args.limit else items
     weights = Path(args.weights).resolve()
-    settings = {"crops": args.crops, "top": args.top, "smooth_n": args.smooth_n}
-    prepare_shards(out, fingerprint(args, weights, items, methods), args.resume, args.overwrite)
-
+    settings = {"crops": args.crops, "top": args.top, "smooth_n": args.smooth_n, "localiser": LOCALISERS}
+    run_info = fingerprint(args, weights, items, methods)
+    heldout = heldout_records(args.heldout, run_info, methods, items) if args.heldout else {}
     shards = [[(i.image_id, i.path, i.objects) for i in items[s:s + args.shard_size]]
               for s in range(0, len(items), args.shard_size)]
-    todo = [(m, k, sh) for m in methods for k, sh in enumerate(shards) if not shard_file(out, m, k).exists()]
-    done = len(items) * len(methods) - sum(len(sh) for _, _, sh in todo)
-    with tqdm(total=len(items) * len(methods), initial=done, desc="images", unit="image") as bar:
-        def on_done(method, k, records):
-            write_text(shard_file(out, method, k), to_json(records))
-            bar.update(len(records))
-        run_shards(todo, args, weights, settings, on_done)
+    with dask_client(args) as client:                           # connected before an earlier run is removed
+        prepare_shards(out, run_info, args.resume, args.overwrite)
+        todo = [(m, k, sh) for m in methods for k, sh in enumerate(shards) if not shard_file(out, m, k).exists()]
+        done = len(items) * len(methods) - sum(len(sh) for _, _, sh in todo)
+        with tqdm(total=len(items) * len(methods), initial=done, desc="images", unit="image") as bar:
+            def on_done(method, k, records):
+                write_text(shard_file(out, method, k), to_json(records))
+                bar.update(len(records))
+            run_shards(todo, client, weights, args.device, settings, on_done)
 
     rows = []
     for m in methods:
         records = [r for k in range(len(shards)) for r in from_json(shard_file(out, m, k).read_text())]
         folder = out if len(methods) == 1 else out / m
-        rows.append(write_method(folder, records, model.classes, args.top, dict(settings, method=m)))
+        rows.append(write_method(folder, records, model.classes, args.top, dict(settings, method=m), heldout.get(m)))
         s = rows[-1]
         fmt = lambda v: "n/a" if v is None else f"{v:.3f}"          # noqa: E731
+        chosen = (f"map thresholds {'/'.join(f'{t:.3f}' for t in s['maxboxacc_v2_thresholds'].values())} at IoU "
+                  f"0.3/0.5/0.7, chosen on {s['maxboxacc_v2_n_heldout']} held-out images in {args.heldout}"
+                  if args.heldout and s["maxboxacc_v2_thresholds"] else "threshold chosen on the test set: optimistic")
         print(f"{m}: {s['n_images']} images; localisation error top-1 {fmt(s['top1_loc_error'])}, "
-              f"top-5 {fmt(s['top5_loc_error'])}; classification error top-1 {fmt(s['top1_cls_error'])}, "
-              f"top-5 {fmt(s['top5_cls_error'])}; pointing {fmt(s['pointing'])} "
-              f"(with tolerance {fmt(s['pointing_tolerant'])}) -> {folder / 'summary.json'}")
+              f"top-5 {fmt(s['top5_loc_error'])} (threshold box: top-1 {fmt(s['top1_loc_error_threshold'])}, "
+              f"top-5 {fmt(s['top5_loc_error_threshold'])}); classification error top-1 "
+              f"{fmt(s['top1_cls_error'])}, top-5 {fmt(s['top5_cls_error'])}; pointing_box "
+              f"{fmt(s['pointing_box'])} (with tolerance {fmt(s['pointing_box_tolerant'])}); MaxBoxAccV2 "
+              f"{fmt(s['maxboxacc_v2'])} ({chosen}) -> {folder / 'summary.json'}")
     if len(methods) > 1:
         methods_outputs(out, rows)
         print(f"wrote {out / 'methods.csv'} and {out / 'methods.png'}")

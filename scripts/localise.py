@@ -4,9 +4,10 @@
     python scripts/localise.py --image cat.jpg
     python scripts/localise.py --image cat.jpg --method guided --crops 10
 
-Colour GMMs on the most salient (top 5%) and least salient (bottom 30%) pixels, a GraphCut
-segmentation, its largest connected component, and that component's bounding box. Writes
-NAME_localise.png (image, map, seeds, segmentation with its box) and prints the box twice: in the
+As the authors ran it: colour GMMs fit on the most salient (top 5%) and least salient (bottom 30%)
+pixels, a GraphCut segmentation (gamma 150) that holds only the top 0.5% and bottom 0.5% to their
+side, its largest connected component, and that component's bounding box. Writes NAME_localise.png
+(image, map, labels, segmentation with its box) and prints the box twice: in the
 pixels of the crop the network saw (64x64 for the shipped model, 224x224 for VGG16; with --crops 10,
 of the whole image resized), and in the original image's pixels, as evaluate_localisation.py reports it.
 """
@@ -17,6 +18,7 @@ import numpy as np
 from _common import check_device, finite_float, load_classifier, non_negative_float, positive_int, run
 from _images import (add_common_args, class_label, load_inputs, output_dir, resolve_target, save_npy,
                      top1)
+from saliency.localise import GAMMA, HARD, SOFT, check_quantiles
 from saliency_map import METHODS, compute_map
 
 
@@ -26,11 +28,15 @@ def parse_args(argv=None):
     add_common_args(p)
     p.add_argument("--method", choices=METHODS, default="gradient", help="which saliency map (default gradient)")
     p.add_argument("--crops", type=int, choices=(1, 10), default=1, help="1 or 10 crops for the map (default 1)")
-    p.add_argument("--fg-quantile", type=finite_float, default=0.95, help="foreground seeds above this quantile (0.95)")
-    p.add_argument("--bg-quantile", type=finite_float, default=0.30, help="background seeds below this quantile (0.30)")
+    p.add_argument("--soft", type=finite_float, nargs=2, default=SOFT, metavar=("FG", "BG"),
+                   help="quantiles of the map whose pixels the colour models are fit on: foreground at or "
+                        "above FG, background at or below BG (default 0.95 0.30)")
+    p.add_argument("--hard", type=finite_float, nargs=2, default=HARD, metavar=("FG", "BG"),
+                   help="quantiles of the map whose pixels the cut holds to their side (default 0.995 0.005; "
+                        "--hard equal to --soft with --gamma 50 is GrabCut's way)")
     p.add_argument("--components", type=positive_int, default=5, help="Gaussian components per colour model (5)")
-    p.add_argument("--gamma", type=non_negative_float, default=50.0,
-                   help="weight of the pairwise term, >= 0 (50, as in GrabCut)")
+    p.add_argument("--gamma", type=non_negative_float, default=GAMMA,
+                   help="weight of the pairwise term, >= 0 (default 150, the authors')")
     return p.parse_args(argv)
 
 
@@ -48,8 +54,8 @@ def image_box(box, item, meta, crops):
 
 def main(argv=None):
     args = parse_args(argv)
-    if not 0 <= args.bg_quantile < args.fg_quantile <= 1:
-        raise ValueError("need 0 <= --bg-quantile < --fg-quantile <= 1")
+    (soft_fg, soft_bg), (hard_fg, hard_bg) = args.soft, args.hard
+    check_quantiles(args.soft, args.hard)                      # --soft FG BG, --hard FG BG
     if args.crops == 10 and args.method == "smoothgrad":
         raise ValueError("--crops 10 is not available with --method smoothgrad")
     check_device(args.device)
@@ -63,11 +69,13 @@ def main(argv=None):
         t = int(top1(model, item.x[None])[0]) if target is None else target
         smap = compute_map(model, item, t, args.method, args.crops)
         rgb = item.full if args.crops == 10 else item.rgb
-        mask, box, d = saliency.localise(rgb, smap, args.fg_quantile, args.bg_quantile, args.components,
-                                         args.gamma, return_details=True)
-        seeds = np.zeros_like(rgb)
-        seeds[d["bg_seeds"]] = (40, 40, 160)
-        seeds[d["fg_seeds"]] = (230, 60, 40)
+        mask, box, d = saliency.localise(rgb, smap, args.soft, args.hard, args.components, args.gamma,
+                                         return_details=True)
+        labels = np.zeros_like(rgb)
+        labels[d["soft_bg"]] = (110, 110, 200)                     # pale: fit the colours
+        labels[d["soft_fg"]] = (240, 150, 130)
+        labels[d["hard_bg"]] = (30, 30, 150)                       # strong: also clamped by the cut
+        labels[d["hard_fg"]] = (220, 40, 20)
         result, _ = render.localisation_panel(rgb, mask, box, title="largest component + box")
         h, w = rgb.shape[:2]
         crop_box = tuple(int(v) for v in box)
@@ -75,11 +83,12 @@ def main(argv=None):
         where = f"the {w}x{h} crop's pixels" if args.crops == 1 else f"the {w}x{h} resized image's pixels"
         boxes = (f"box (x0, y0, x1, y1) = {crop_box} in {where}, {original} in the original "
                  f"{item.size[1]}x{item.size[0]} image's")
-        caption = (f"class {class_label(model, t)}; {args.method} map, {render.scaling_caption(99)}; GMM seeds: "
-                   f"red above the {args.fg_quantile:.0%} quantile of the map, blue below the {args.bg_quantile:.0%}; "
-                   f"{boxes}; x1 and y1 exclusive")
-        picture = render.grid([rgb, render.heatmap(smap, 99), seeds, render.overlay(rgb, d["graphcut_mask"].astype(np.float32), 0.4),
-                               result], ["image", "saliency map", "GMM seeds", "GraphCut", result.title],
+        caption = (f"class {class_label(model, t)}; {args.method} map, {render.scaling_caption(99)}; labels: "
+                   f"red at or above the map's {soft_fg:.1%} quantile, blue at or below its {soft_bg:.1%} (the "
+                   f"colour models' pixels), strong red and blue beyond {hard_fg:.1%} and {hard_bg:.1%} (held by "
+                   f"the cut); GraphCut gamma {args.gamma:g}; {boxes}; x1 and y1 exclusive")
+        picture = render.grid([rgb, render.heatmap(smap, 99), labels, render.overlay(rgb, d["graphcut_mask"].astype(np.float32), 0.4),
+                               result], ["image", "saliency map", "soft and hard labels", "GraphCut", result.title],
                               ncols=5, caption=caption, legend=("outline", "found"))
         render.save_png(out / f"{item.name}_localise.png", picture)
         if args.save_npy:

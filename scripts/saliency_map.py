@@ -1,8 +1,10 @@
 #!/usr/bin/env python
-"""Image-specific class saliency maps (paper Sec. 3.1): M_ij = max_c |dS_c/dI_(i,j,c)|.
+"""Image-specific class saliency maps (paper Sec. 3.1): M_ij = max_c |dS_c/dI_(i,j,c)|, and beside
+them SmoothGrad, Grad-CAM and guided Grad-CAM (saliency.maps.METHODS).
 
     python scripts/saliency_map.py --image cat.jpg                      # the top-1 class
     python scripts/saliency_map.py --image cat.jpg --target tabby --method guided
+    python scripts/saliency_map.py --image cat.jpg --method gradcam     # at the last conv block
     python scripts/saliency_map.py --image cat.jpg --crops 10           # averaged over the 10 crops
 
 For each image it writes NAME_METHOD.png (the image, the map and the overlay, titled), and
@@ -14,17 +16,18 @@ import argparse
 from _common import check_device, load_classifier, finite_float, run
 from _images import (add_clip_arg, add_common_args, class_label, clip_percentile, load_inputs,
                      output_dir, resolve_target, save_npy, top1)
-
-METHODS = ("gradient", "deconvnet", "guided", "smoothgrad")
+from saliency.maps import METHODS
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Write saliency maps of images for a class: the gradient of the "
                                             "class score with respect to the image (the paper), its "
-                                            "deconvnet and guided-backprop variants, or SmoothGrad.")
+                                            "deconvnet and guided-backprop variants, SmoothGrad, Grad-CAM "
+                                            "or guided Grad-CAM.")
     add_common_args(p)
     p.add_argument("--method", choices=METHODS, default="gradient",
-                   help="gradient (the paper), deconvnet, guided, or smoothgrad (default gradient)")
+                   help="gradient (the paper), deconvnet, guided, smoothgrad, gradcam (Grad-CAM at the last "
+                        "convolutional block) or guided-gradcam (default gradient)")
     p.add_argument("--crops", type=int, choices=(1, 10), default=1,
                    help="1: the centre crop; 10: average the map over the 4 corner and centre crops and "
                         "their mirror images, in image coordinates (the paper's setting)")
@@ -37,17 +40,13 @@ def parse_args(argv=None):
 
 def compute_map(model, item, target, method, crops, n=50, sigma=0.15, progress=None):
     """The (h, w) map of one Input for class ``target`` (with 10 crops: (H, W), in item.full's frame)."""
-    import minigrad as mg
     import saliency
     from models import preprocess
+    from saliency.maps import method_maps
     if crops == 10:
         big = preprocess.normalise(item.full, model.meta)
-        return saliency.ten_crop_saliency(model, big, target, rule=method)
-    if method == "smoothgrad":
-        g = saliency.smoothgrad(model, item.x[None], target, n=n, sigma=sigma, progress=progress)
-    else:
-        g = saliency.input_gradient(model, item.x[None], target, rule=method)
-    return mg.backend.to_numpy(saliency.saliency_map(g))[0]
+        return saliency.ten_crop_saliency(model, big, target, method=method)
+    return method_maps(model, item.x[None], target, method, smooth_n=n, smooth_sigma=sigma, progress=progress)[0]
 
 
 def main(argv=None):

@@ -8,7 +8,8 @@ From the logits down, one more stage is re-initialised at each step, as at the s
 (convolutions and fc layers He normal with zero bias; the batch norms after them weight 1, bias 0,
 running statistics 0 and 1): on a VGG a stage is one weight layer, on a ResNet one residual block
 (--stages layer: one weight layer). Each method's map is recomputed and compared with the trained
-network's map: Spearman rank correlation of |map| and of the signed map, and SSIM. Writes
+network's map: Spearman rank correlation of |map| and of the signed map (not for Grad-CAM and guided
+Grad-CAM, whose maps have no sign: null in the JSON), and SSIM. Writes
 DIR/sanity_check.json, DIR/sanity_check_maps.png (the maps per stage and method, first image) and
 DIR/sanity_check_curves.png (the three measures per stage). A folder that already holds these files
 (an earlier check) is refused unless --overwrite.
@@ -21,6 +22,7 @@ import numpy as np
 from _common import add_overwrite_arg, check_device, claim_outputs, load_classifier, non_negative_int, run
 from _images import (add_common_args, atomic_write, load_inputs, output_dir, resolve_target,
                      save_figure, save_npy, top1)
+from saliency.maps import METHODS
 
 HELD_OUT_SEED = 31337          # a fresh set, never used in training (weights/README.md)
 OUTPUTS = ("sanity_check.json", "sanity_check_maps.png", "sanity_check_curves.png", "sanity_check_maps.npy")
@@ -36,8 +38,8 @@ def parse_args(argv=None):
                    help="images to check (default: held-out images of the shapes task, for the shipped model)")
     p.add_argument("--n-images", type=int, default=4, metavar="N",
                    help="how many held-out shapes images, without --image (default 4)")
-    p.add_argument("--methods", default="gradient,deconvnet,guided,smoothgrad",
-                   help="comma-separated, from gradient, deconvnet, guided, smoothgrad (default: all four)")
+    p.add_argument("--methods", default=",".join(METHODS),
+                   help=f"comma-separated, from {', '.join(METHODS)} (default: all)")
     p.add_argument("--smooth-n", type=int, default=16, metavar="N", help="SmoothGrad samples (default 16)")
     p.add_argument("--stages", choices=("block", "layer"), default="block",
                    help="what one stage re-initialises: a block of the table (a ResNet's residual block; on "
@@ -112,7 +114,8 @@ def curves_figure(result):
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
     for ax, (key, label) in zip(axes, labels.items()):
         for m, values in result["methods"].items():
-            ax.plot(range(len(stages)), values[key], marker="o", label=m)
+            if None not in values[key]:                          # the signed Spearman: not for Grad-CAM
+                ax.plot(range(len(stages)), values[key], marker="o", label=m)
         ticks = shown_stages(len(stages), most=30)
         ax.set_xticks(ticks)
         ax.set_xticklabels(["trained" if s == 0 else f"-{stages[s]}" for s in ticks], rotation=60, fontsize=8)
@@ -153,9 +156,11 @@ def main(argv=None):
         save_npy(out / "sanity_check_maps.npy", np.stack([np.stack(maps[m]) for m in methods]))
     width = max(len(s) for s in result["stages"])
     print(f"Spearman of |map| with the trained network's, mean over {len(batch)} images:")
-    print(" " * width + "".join(f"{m:>12}" for m in methods))
+    column = max(12, *(len(m) + 2 for m in methods))
+    print(" " * width + "".join(f"{m:>{column}}" for m in methods))
     for s, stage in enumerate(result["stages"]):
-        print(f"{stage:<{width}}" + "".join(f"{result['methods'][m]['spearman_abs'][s]:12.3f}" for m in methods))
+        print(f"{stage:<{width}}" + "".join(f"{result['methods'][m]['spearman_abs'][s]:{column}.3f}"
+                                            for m in methods))
     print(f"wrote {out / 'sanity_check.json'}, sanity_check_maps.png, sanity_check_curves.png")
     return 0
 

@@ -47,11 +47,24 @@ def test_errors_over_guesses_and_images():
     assert E.image_errors(g, objects, 1) == (1.0, 1.0)
     assert E.image_errors(g, objects, 2) == (1.0, 0.0)                   # right class, box not good enough
     assert E.image_errors(g, objects, 5) == (0.0, 0.0)
-    records = [{"guesses": g, "objects": objects, "pointing": True, "pointing_tolerant": True},
-               {"guesses": g[2:], "objects": objects, "pointing": False, "pointing_tolerant": None}]
+    records = [{"guesses": g, "objects": objects, "pointing_box": True, "pointing_box_tolerant": True},
+               {"guesses": g[2:], "objects": objects, "pointing_box": False, "pointing_box_tolerant": None}]
     s = E.summarise(records)
-    assert s == {"n_images": 2, "top1_loc_error": 0.5, "top1_cls_error": 0.5, "top5_loc_error": 0.0,
-                 "top5_cls_error": 0.0, "pointing": 0.5, "pointing_tolerant": 1.0}
+    assert s == pytest.approx({"n_images": 2, "top1_loc_error": 0.5, "top1_cls_error": 0.5, "top5_loc_error": 0.0,
+                               "top5_cls_error": 0.0, "pointing_box": 0.5, "pointing_box_tolerant": 1.0,
+                               "pointing_mask": np.nan, "pointing_mask_tolerant": np.nan}, nan_ok=True)
+    # the threshold boxes' errors beside GraphCut's, and MaxBoxAccV2 from the curves
+    for r, hit in zip(records, (True, False)):
+        r["by_localiser"] = {"graphcut": r["guesses"], "threshold": [{"class": 7, "correct": hit}]}
+        r["iou_curve"] = [0.6, 0.6, 0.2] if hit else [0.1, 0.8, 0.8]
+    s = E.summarise(records, heldout=[{"iou_curve": [0.0, 0.0, 0.9]}])
+    assert s["top1_loc_error_threshold"] == s["top5_loc_error_threshold"] == 0.5
+    assert s["maxboxacc_v2_thresholds"] == {"0.3": 0.002, "0.5": 0.002, "0.7": 0.002}     # the held-out's third
+    assert s["maxboxacc_v2_by_iou"] == {"0.3": 0.5, "0.5": 0.5, "0.7": 0.5}
+    assert s["maxboxacc_v2_chosen_on"] == "held-out images" and s["maxboxacc_v2_n_heldout"] == 1
+    s = E.summarise(records)                                              # on the test images: optimistic
+    assert s["maxboxacc_v2_by_iou"] == {"0.3": 1.0, "0.5": 1.0, "0.7": 0.5}
+    assert s["maxboxacc_v2_chosen_on"] == "the test images (optimistic)"
 
 
 def test_pointing_game():
@@ -59,6 +72,7 @@ def test_pointing_game():
     assert region.sum() == 100 + 20 * 12
     assert E.pointing_hit((15, 15), region) and not E.pointing_hit((25, 15), region)
     assert E.pointing_tolerance(224, 300) == 15 and E.pointing_tolerance(64, 64) == pytest.approx(15 * 64 / 224)
+    assert E.pointing_tolerance(375, 500) == 15                           # TorchRay: the original image's pixels
     # (25, 15) is 6 rows below the box's last row 19: a hit within 6.5 px, not within 6 (TorchRay: distance < tol)
     assert E.pointing_hit((25, 15), region, 6.5) and not E.pointing_hit((25, 15), region, 6.0)
     # diagonal: from (25, 25) the nearest box pixel is (19, 19), at sqrt(72) = 8.49
@@ -72,6 +86,9 @@ def test_boxes_and_points_back_to_the_original_image():
     x0, y0, x1, y1 = E.scale_box((100, 50, 101, 51), (256, 341), (375, 500))   # one frame pixel
     assert (x0, y0) == (146, 73) and (x1, y1) == (149, 75)                 # covers its 1.47 x 1.46 pixels
     assert E.scale_box((3, 4, 10, 12), (64, 64), (64, 64)) == (3, 4, 10, 12)
+    many = [(100, 50, 101, 51), (0, 0, 341, 256), (7, 3, 90, 200)]                  # all at once, from a window
+    assert E.scale_boxes(np.array(many) - [5, 2, 5, 2], (2, 5), (256, 341), (375, 500)).tolist() == \
+        [list(E.scale_box(b, (256, 341), (375, 500))) for b in many]
     assert E.scale_point((255, 340), (256, 341), (375, 500)) == (374, 499)
     assert E.scale_point((0, 0), (256, 341), (375, 500)) == (0, 0)
     m = np.zeros((4, 6), bool)
@@ -112,15 +129,27 @@ def test_evaluate_image_boxes_in_image_pixels(small, crops):
         x0, y0, x1, y1 = g["box"]
         assert 0 <= x0 < x1 <= 70 and 0 <= y0 < y1 <= 48
         assert g["correct"] == E.is_correct(g["class"], g["box"], objects)
-    assert isinstance(r["pointing"], bool) and isinstance(r["pointing_tolerant"], bool)
-    assert r["pointing_tolerant"] or not r["pointing"]
+    assert isinstance(r["pointing_box"], bool) and isinstance(r["pointing_box_tolerant"], bool)
+    assert r["pointing_box_tolerant"] or not r["pointing_box"]
+    assert r["pointing_mask"] is None and r["pointing_mask_tolerant"] is None      # no mask given
+    assert len(r["iou_curve"]) == 1000 and max(r["iou_curve"]) <= 1
+
+
+def test_maps_only_for_held_out_images(small):
+    """localiser=() boxes nothing: the map's IoU curve and pointing (here on a mask) only."""
+    rgb = np.random.default_rng(6).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    mask = np.zeros((40, 40), bool)
+    mask[5:20, 5:20] = True
+    r = E.evaluate_image(small, rgb, [(2, (5, 5, 20, 20))], crops=1, classes="truth", localiser=(), truth_mask=mask)
+    assert r["guesses"] == [] and r["by_localiser"] == {}
+    assert r["pointing_mask"] == r["pointing_box"] and len(r["iou_curve"]) == 1000
 
 
 def test_evaluate_image_refuses_unknown_settings(small):
     rgb = np.zeros((40, 40, 3), np.uint8)
     for kwargs, word in (({"method": "saliency"}, "method"), ({"crops": 5}, "crops"),
                          ({"classes": "all"}, "classes"), ({"localiser": "box"}, "localiser"),
-                         ({"localiser": ("graphcut", "box")}, "localiser"), ({"localiser": ()}, "localiser")):
+                         ({"localiser": ("graphcut", "box")}, "localiser")):
         with pytest.raises(ValueError, match=f"{word} must be one of"):
             E.evaluate_image(small, rgb, [(0, (0, 0, 4, 4))], **kwargs)
 

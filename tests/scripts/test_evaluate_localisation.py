@@ -66,7 +66,9 @@ def test_make_shapes_dataset_writes_images_xml_and_masks(data):
 
 def test_every_guess_follows_the_devkit_rule_and_beats_a_centred_box(data, reference):
     rows = list(csv.DictReader((reference / "results.csv").open()))
-    assert list(rows[0]) == ["image", "rank", "class", "class_name", "score", "x0", "y0", "x1", "y1", "iou", "correct"]
+    assert list(rows[0]) == ["image", "rank", "class", "class_name", "score", "x0", "y0", "x1", "y1", "iou", "correct",
+                             "threshold_x0", "threshold_y0", "threshold_x1", "threshold_y1", "threshold_iou",
+                             "threshold_correct"]
     assert len(rows) == 5 * N
     truth = {i.image_id: i.objects for i in datasets.read_dataset(data / "images", data / "annotations",
                                                                   shapes.CLASSES)}
@@ -79,6 +81,8 @@ def test_every_guess_follows_the_devkit_rule_and_beats_a_centred_box(data, refer
                     for c, b in objects)
         assert int(r["correct"]) == int(right)
         assert float(r["iou"]) == pytest.approx(E.best_iou(int(r["class"]), box, objects), abs=5e-5)
+        tbox = tuple(int(r[f"threshold_{k}"]) for k in ("x0", "y0", "x1", "y1"))     # the same map's threshold box
+        assert int(r["threshold_correct"]) == E.is_correct(int(r["class"]), tbox, objects)
     by_image = {}
     for r in rows:
         by_image.setdefault(r["image"], []).append(r)
@@ -88,7 +92,12 @@ def test_every_guess_follows_the_devkit_rule_and_beats_a_centred_box(data, refer
     assert summary["n_images"] == N
     assert summary["top5_loc_error"] == pytest.approx(top5) and summary["top1_loc_error"] == pytest.approx(top1)
     assert summary["top5_cls_error"] <= summary["top1_cls_error"] <= 0.25       # the network is 99% accurate
-    assert 0 <= summary["pointing"] <= summary["pointing_tolerant"] <= 1
+    assert 0 <= summary["pointing_box"] <= summary["pointing_box_tolerant"] <= 1
+    assert "pointing_mask" not in summary and "pointing" not in summary                # no masks in this format
+    top5_threshold = np.mean([not any(int(r["threshold_correct"]) for r in g) for g in by_image.values()])
+    assert summary["top5_loc_error_threshold"] == pytest.approx(top5_threshold)
+    assert summary["maxboxacc_v2_chosen_on"] == "the test images (optimistic)"
+    assert 0 <= summary["maxboxacc_v2"] <= 1 and set(summary["maxboxacc_v2_thresholds"]) == {"0.3", "0.5", "0.7"}
     # the same guesses with a centred square of the mean object size instead of the GraphCut box
     side = np.mean([np.sqrt((b[2] - b[0]) * (b[3] - b[1])) for objs in truth.values() for _, b in objs])
     s0 = int(round((64 - side) / 2))
@@ -96,6 +105,33 @@ def test_every_guess_follows_the_devkit_rule_and_beats_a_centred_box(data, refer
     baseline = np.mean([not any(E.is_correct(int(r["class"]), centred, truth[name]) for r in guesses)
                         for name, guesses in by_image.items()])
     assert summary["top5_loc_error"] < baseline, (summary["top5_loc_error"], baseline)
+
+
+def test_map_thresholds_chosen_on_a_held_out_run(data, reference, tmp_path, capsys):
+    """--heldout: MaxBoxAccV2's map thresholds come from another run's images, never the test images."""
+    from saliency import box_accuracy as B
+    held = tmp_path / "held"
+    assert call("make_shapes_dataset", "--n", 4, "--seed", 7, "--out", held) == 0
+    assert call("evaluate_localisation", *args(held, tmp_path / "h", "--scheduler", "synchronous", "--top", 1)) == 0
+    run = args(data, tmp_path / "out", "--scheduler", "synchronous", "--top", 1, "--heldout", tmp_path / "h")
+    capsys.readouterr()
+    assert call("evaluate_localisation", *run) == 0
+    printed = capsys.readouterr().out
+    s = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert s["maxboxacc_v2_chosen_on"] == "held-out images" and s["maxboxacc_v2_n_heldout"] == 4
+    assert "chosen on 4 held-out images" in printed and "optimistic" not in printed
+    module = load_script("evaluate_localisation")
+    curves = [r["iou_curve"] for f in sorted((tmp_path / "h" / "shards" / "gradient").glob("0*.json"))
+              for r in module.from_json(f.read_text())]
+    assert len(curves) == 4 and all(len(c) == len(B.MAP_THRESHOLDS) for c in curves)   # the runs decoded
+    best = [float(B.MAP_THRESHOLDS[a.argmax()]) for a in B.box_accuracy(curves)]    # the held-out's best
+    assert list(s["maxboxacc_v2_thresholds"].values()) == pytest.approx(best)
+    optimistic = json.loads((reference / "summary.json").read_text())
+    assert s["maxboxacc_v2"] <= optimistic["maxboxacc_v2"]                      # the test set's own best is the max
+    # the test images themselves are refused as held-out images
+    assert call("evaluate_localisation", *args(data, tmp_path / "o2", "--scheduler", "synchronous",
+                                               "--heldout", reference)) == 2
+    assert "holds test images" in one_error_line(capsys.readouterr().err)
 
 
 def test_local_cluster_gives_the_same_tables(data, reference, tmp_path):
@@ -135,8 +171,8 @@ def test_interrupted_run_resumes_to_the_same_tables(data, reference, tmp_path, m
 
 def test_ctrl_c_in_a_terminal_is_one_line_and_the_run_resumes(data, reference, tmp_path):
     """A terminal sends Ctrl-C to the whole process group: the script and the local cluster's worker
-    processes. One line, "interrupted", exit status 130, no worker's traceback (there were about 60
-    lines of Dask's CancelledError and KeyboardInterrupt); the finished shards stay for --resume."""
+    processes. One line, "interrupted", exit status 130, no worker's traceback (Dask's CancelledError,
+    KeyboardInterrupt); the finished shards stay for --resume."""
     run = [str(a) for a in args(data, tmp_path, "--workers", 2, "--shard-size", 2)]
     child = subprocess.Popen([sys.executable, str(SCRIPTS / "evaluate_localisation.py"), *run], cwd=ROOT,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)

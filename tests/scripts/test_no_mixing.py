@@ -1,18 +1,18 @@
 """One run's outputs never mix with another's: a script that writes a data set or a fixed set of files
 into --out refuses a folder that holds an earlier run's files (one line naming a few of them and their
-count, exit status 2, before any work) unless --overwrite, which removes those files and no others.
-
-A smaller shapes set written over a larger one once left the larger one's extra images beside the new
-CSV, and evaluate_localisation.py scored the mix; demo.py --fast after a full run listed 3 images
-where 10 were."""
+count, exit status 2, before any work) unless --overwrite, which removes those files and no others:
+a smaller shapes set is not written over a larger one (which would leave the larger one's extra
+images beside the new CSV, for evaluate_localisation.py to score the mix), and the scripts that share
+the default out/ never claim each other's files."""
 import json
+import sys
 
 import pytest
 from PIL import Image
 
 from models import shapes, vgg
 
-from ..cli import call, one_error_line
+from ..cli import call, load_script, one_error_line
 from ..saliency.twin import random_vgg
 
 
@@ -64,7 +64,7 @@ def test_demo_refuses_the_files_of_an_earlier_run(tmp_path, capsys):
     out = tmp_path / "out"
     earlier = ([f"images/{k:02d}_{c}.png" for k, c in enumerate(shapes.CLASSES)]
                + [f"saliency/{k:02d}_{c}.png" for k, c in enumerate(shapes.CLASSES)]
-               + ["summary.png", "saliency_summary.png", "class_models.png"])
+               + ["summary.png", "saliency_summary.png", "demo_class_models.png"])
     for name in earlier:
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_bytes(b"an earlier run's file")
@@ -122,7 +122,37 @@ def test_evaluate_localisation_overwrites_only_when_asked(tmp_path, capsys):
     assert "--resume to continue it" in refused(capsys, out, 6)     # run.json, 3 shards, the two tables
     assert call("evaluate_localisation", *run, "--resume", "--overwrite") == 2
     assert "choose one" in one_error_line(capsys.readouterr().err)
+    before = files(out)                           # a scheduler that cannot be reached removes nothing
+    assert call("evaluate_localisation", *run[:-1], "nonsense://x", "--limit", 2, "--overwrite") == 2
+    assert "nonsense" in one_error_line(capsys.readouterr().err) and files(out) == before
     assert call("evaluate_localisation", *run, "--limit", 2, "--overwrite") == 0
     assert files(out) == ["notes.txt", "results.csv", "shards/gradient/00000.json", "shards/gradient/00001.json",
                           "shards/run.json", "summary.json"]
     assert json.loads((out / "summary.json").read_text())["n_images"] == 2
+
+
+def test_scripts_sharing_out_never_claim_each_others_files(tmp_path):
+    """demo.py, class_model.py (each preset) and tutorial.py all default to out/: the files each writes
+    are matched by its own globs only, so none refuses, or with --overwrite removes, another's."""
+    demo, cm, tutorial = load_script("demo"), load_script("class_model"), load_script("tutorial")
+    common = sys.modules["_common"]
+    written = {
+        "demo": ["images/00_circle.png", "saliency/00_circle_vgg.png", "summary.png", "saliency_summary.png",
+                 "demo_class_models.png"],
+        "class_model default": ["class_model_4_star.png", "class_model_scores.png", "class_models.png"],
+        "class_model paper": ["class_model_4_star_paper.png", "class_model_scores_paper.png", "class_models_paper.png"],
+        "class_model tutorial": ["class_model_130_flamingo_tutorial.png", "class_model_scores_tutorial.png",
+                                 "class_models_tutorial.png"],
+        "tutorial": ["tutorial_class_model_130_flamingo.png", "tutorial_class_model_130_flamingo.gif",
+                     "tutorial_chelsea_saliency.png", "tutorial.png"],
+    }
+    claims = {"demo": (demo.OUTPUTS, ()), "tutorial": (tutorial.OUTPUTS, ())}
+    for preset in ("default", "paper", "tutorial"):
+        claims[f"class_model {preset}"] = cm.output_globs(preset)
+    for name, names in written.items():
+        for path in names:
+            (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / path).write_bytes(b"x")
+    for name, (mine, keep) in claims.items():
+        found = common.claim_outputs(tmp_path, mine, True, keep=keep, remove=False)
+        assert sorted(p.relative_to(tmp_path).as_posix() for p in found) == sorted(written[name]), name

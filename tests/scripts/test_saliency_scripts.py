@@ -39,7 +39,8 @@ def pngs(folder):
     return files
 
 
-@pytest.mark.parametrize("method,crops", [("gradient", 1), ("deconvnet", 1), ("guided", 10), ("smoothgrad", 1)])
+@pytest.mark.parametrize("method,crops", [("gradient", 1), ("deconvnet", 1), ("guided", 10), ("smoothgrad", 1),
+                                          ("gradcam", 1), ("guided-gradcam", 1), ("gradcam", 10)])
 def test_saliency_map(setup, tmp_path, capsys, method, crops):
     weights, paths, _ = setup
     code = call("saliency_map", "--weights", weights, "--image", *paths, "--method", method, "--crops", crops,
@@ -235,3 +236,25 @@ def test_class_model_bad_options(setup, tmp_path, capsys, args, pattern):
     assert call("class_model", "--weights", weights, "--target", "0", "--out", out, *args) == 2
     assert re.search(pattern, one_error_line(capsys.readouterr().err))
     assert not out.exists() or not list(out.iterdir())
+
+
+def test_localisation_tools_take_gradcam(setup, tmp_path):
+    """evaluate_localisation.py (10 crops: each crop's Grad-CAM averaged) and localisation_benchmark.py
+    accept gradcam and guided-gradcam (saliency.maps.METHODS), in a tiny run."""
+    import csv
+    import json
+    weights, _, _ = setup
+    data = tmp_path / "set"
+    assert call("make_shapes_dataset", "--n", 2, "--seed", 7, "--out", data) == 0
+    assert call("evaluate_localisation", "--images", data / "images", "--annotations", data / "annotations",
+                "--weights", weights, "--crops", 10, "--top", 1, "--method", "gradcam,guided-gradcam",
+                "--scheduler", "synchronous", "--out", tmp_path / "eval") == 0
+    for method in ("gradcam", "guided-gradcam"):
+        rows = list(csv.DictReader((tmp_path / "eval" / method / "results.csv").open()))
+        assert len(rows) == 2 and all(0 <= int(r["x0"]) < int(r["x1"]) <= 64 for r in rows)
+        assert json.loads((tmp_path / "eval" / method / "summary.json").read_text())["n_images"] == 2
+    assert call("localisation_benchmark", "--weights", weights, "--n", 2, "--methods", "gradcam,guided-gradcam",
+                "--csv", tmp_path / "loc.csv") == 0
+    table = {r["method"]: r for r in csv.DictReader((tmp_path / "loc.csv").open())}
+    assert {"gradcam", "guided-gradcam"} <= set(table)
+    assert 0 <= float(table["gradcam"]["localisation_error"]) <= 1

@@ -9,14 +9,18 @@ scripts use only this surface, never an architecture's own attributes. ``forward
 until=NAME)`` stops at a layer and returns its activation; ``until=[names]`` returns a dict.
 
 This module holds the parts of that surface that are written once: choosing the layers ``until``
-asks for, ImageNet's preprocessing, loading any file through an architecture module, saving, and
-turning a model's state dict into the weight file's layers and back.
+asks for, ImageNet's preprocessing, the network's logits and top-1 class of a batch, loading any file
+through an architecture module, saving, and turning a model's state dict into the weight file's
+layers and back.
 """
 import math
 from collections import OrderedDict
 from dataclasses import asdict
 
+import numpy as np
+
 from minigrad import backend, nn
+from minigrad.tensor import Tensor, no_grad
 
 from . import formats
 from .formats import hdf5
@@ -75,6 +79,22 @@ def answer(until, found, last):
 def has_classifier(model):
     """True when the network ends in class scores (a VGG converted without its top has none)."""
     return model.config.num_classes > 0
+
+
+def logits(model, batch, chunk=None):
+    """The class scores (N, classes) of ``batch`` (N, 3, H, W) in the model's input space, as a NumPy
+    array on the host: one forward pass without a graph, on the model's device (``chunk`` images at a
+    time when given)."""
+    chunk = chunk or len(batch)
+    with no_grad():
+        parts = [backend.to_numpy(model(Tensor(backend.to_device(batch[i:i + chunk], model.device))).data)
+                 for i in range(0, len(batch), chunk)]
+    return np.concatenate(parts)
+
+
+def top1(model, batch, chunk=None):
+    """The network's top-1 class of each image of ``batch`` (N, 3, H, W): NumPy ints (N,)."""
+    return logits(model, batch, chunk).argmax(axis=1)
 
 
 def check_arch(wf, arch):

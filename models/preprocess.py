@@ -179,7 +179,9 @@ def resize_crop(rgb, meta):
     return rgb[top:top + ch, left:left + cw]
 
 
-def _stats(meta):
+def input_stats(meta):
+    """The model's input statistics: (mean, std, scale), mean and std float32 (3, 1, 1) in the model's
+    channel order (they broadcast over a (3, h, w) image), scale a float32 scalar."""
     mean = np.asarray(meta["mean"], dtype=np.float32).reshape(3, 1, 1)
     std = np.asarray(meta["std"], dtype=np.float32).reshape(3, 1, 1)
     return mean, std, np.float32(meta["scale"])
@@ -188,7 +190,7 @@ def _stats(meta):
 def normalise(rgb, meta):
     """(h, w, 3) uint8 RGB -> (3, h, w) float32 in the model's input space (no resize)."""
     rgb = _check_rgb(rgb)
-    mean, std, scale = _stats(meta)
+    mean, std, scale = input_stats(meta)
     x = rgb.astype(np.float32).transpose(2, 0, 1) / np.float32(255)     # (3, h, w) in [0, 1]
     if meta["channel_order"].upper() == "BGR":
         x = x[::-1]
@@ -218,7 +220,7 @@ def to_display(x, meta, stretch=False):
         x = x[0]
     if x.ndim != 3 or x.shape[0] != 3:
         raise ValueError(f"expected a (3, h, w) array, got shape {x.shape}")
-    mean, std, scale = _stats(meta)
+    mean, std, scale = input_stats(meta)
     img = (x.astype(np.float32) * std + mean) / scale                    # (3, h, w), ~[0, 1]
     if meta["channel_order"].upper() == "BGR":
         img = img[::-1]

@@ -194,15 +194,13 @@ def _cut(frame_x, windows, crop):
                                           else frame_x[:, y:y + ch, x:x + cw] for y, x, m in windows]))
 
 
-def class_scores(model, frame_x, crops):
+def crop_mean_logits(model, frame_x, crops):
     """Logits (classes,) of an image (3, H, W) in the model's input space at the resized size,
     averaged over the crops used (the centre crop, or the 10 crops)."""
-    import minigrad as mg
+    from models import network
     crop = model.config.input_size
     batch = _cut(frame_x, crop_windows(frame_x.shape[1:], crop, crops), crop)      # (crops, 3, ch, cw)
-    with mg.no_grad():
-        logits = model(mg.Tensor(mg.to_device(batch, model.device))).data
-    return mg.backend.to_numpy(logits).mean(axis=0)
+    return network.logits(model, batch).mean(axis=0)
 
 
 def frame_maps(model, frame_x, targets, method, crops, smooth_n=25, seed=0, batch=10):
@@ -312,7 +310,7 @@ def evaluate_image(model, rgb, objects, method="gradient", crops=10, top=5, trut
     size = max(int(model.meta.get("resize") or 0), ch, cw)
     frame = preprocess.resize_shorter(rgb, size)                      # (Hr, Wr, 3), the crops' frame
     frame_x = preprocess.normalise(frame, model.meta)                 # (3, Hr, Wr)
-    logits = class_scores(model, frame_x, crops)
+    logits = crop_mean_logits(model, frame_x, crops)
     truth = list(dict.fromkeys(c for c, _ in objects))
     if classes == "truth":
         chosen = truth

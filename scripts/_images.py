@@ -59,14 +59,6 @@ def load_inputs(paths, model):
     return inputs
 
 
-def top1(model, x):
-    """The top-1 class of each image of x (N, 3, H, W)."""
-    import minigrad as mg
-    with mg.no_grad():
-        logits = model(mg.Tensor(mg.to_device(x, model.device))).data
-    return mg.backend.to_numpy(logits).argmax(axis=1)
-
-
 def class_label(model, index):
     """'281 tabby'; '281' alone for a network without class names (its classes are 'class_281')."""
     from models import imagenet

@@ -18,7 +18,7 @@ per case, the median over the rounds. Cases: VGG16 forward, saliency (forward, i
 map) at each --batches size, one class-model step at batch 1, and one training step of the shapes
 network at batch 64; with --resnet50 (or --only-resnet50), ResNet-50 (torchvision's layout, random
 weights) forward and saliency at batch 1, against torchvision's ResNet-50 (or the same layout
-written here when torchvision is not installed) with the same weights and BN statistics. With
+from models/torch_reference.py when torchvision is not installed) with the same weights and BN statistics. With
 --competing, the VGG16 class-model step again, in rounds of their own,
 while a third process (a busy Python loop, at the same priority) keeps one core busy: what a user of
 a laptop or of a shared server sees. Then peak resident memory of a VGG16 saliency run, ours and
@@ -327,69 +327,22 @@ def torch_vgg16(device):
 
 def torch_resnet50(device):
     """torchvision's ResNet-50 (its own module when torchvision is installed, else the same layout
-    written out below), with our model's weights and BN statistics (same seed) loaded key for key.
-    Returns (net, where it came from)."""
+    from models/torch_reference.py), with our model's weights and BN statistics (same seed) loaded
+    key for key. Returns (net, where it came from)."""
     import numpy as np
     import torch
     try:
         from torchvision.models import resnet50
         net, source = resnet50(), "torchvision.models.resnet50"
     except ImportError:
-        net, source = torch_resnet_layout([3, 4, 6, 3]), "torchvision's layout written in benchmark.py (no torchvision)"
+        from models import torch_reference
+        net, source = torch_reference.resnet(*torch_reference.DEPTHS["resnet50"]), \
+            "torchvision's layout written in models/torch_reference.py (no torchvision)"
     state = {k: torch.from_numpy(np.array(v)) for k, v in ours_resnet50("cpu").state_dict().items()}
     net.load_state_dict(state)
     for p in net.parameters():
         p.requires_grad_(False)
     return net.eval().to("cuda" if device == "gpu" else "cpu"), source
-
-
-def torch_resnet_layout(depths, widths=(64, 128, 256, 512), num_classes=1000):
-    """A bottleneck ResNet as torchvision's resnet.py builds it (same module names, so the same state
-    dict; one ReLU module per block, in place; the stride in the 3x3; a stem as wide as the first
-    stage's 3x3)."""
-    from torch import nn
-
-    class Bottleneck(nn.Module):
-        def __init__(self, c_in, width, stride):
-            super().__init__()
-            self.conv1, self.bn1 = nn.Conv2d(c_in, width, 1, bias=False), nn.BatchNorm2d(width)
-            self.conv2, self.bn2 = nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width)
-            self.conv3, self.bn3 = nn.Conv2d(width, 4 * width, 1, bias=False), nn.BatchNorm2d(4 * width)
-            self.relu = nn.ReLU(inplace=True)
-            self.downsample = None
-            if stride != 1 or c_in != 4 * width:
-                self.downsample = nn.Sequential(nn.Conv2d(c_in, 4 * width, 1, stride, bias=False),
-                                                nn.BatchNorm2d(4 * width))
-
-        def forward(self, x):
-            identity = x if self.downsample is None else self.downsample(x)
-            out = self.relu(self.bn1(self.conv1(x)))
-            out = self.relu(self.bn2(self.conv2(out)))
-            out = self.bn3(self.conv3(out))
-            out += identity
-            return self.relu(out)
-
-    class ResNet(nn.Module):
-        def __init__(self):
-            super().__init__()
-            c = widths[0]
-            self.conv1, self.bn1 = nn.Conv2d(3, c, 7, 2, 3, bias=False), nn.BatchNorm2d(c)
-            self.relu, self.maxpool = nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)
-            for i, (depth, width) in enumerate(zip(depths, widths), 1):
-                blocks = []
-                for b in range(depth):
-                    blocks.append(Bottleneck(c, width, 2 if b == 0 and i > 1 else 1))
-                    c = 4 * width
-                setattr(self, f"layer{i}", nn.Sequential(*blocks))
-            self.avgpool, self.fc = nn.AdaptiveAvgPool2d(1), nn.Linear(c, num_classes)
-
-        def forward(self, x):
-            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-            for i in range(1, len(depths) + 1):
-                x = getattr(self, f"layer{i}")(x)
-            return self.fc(self.avgpool(x).flatten(1))
-
-    return ResNet()
 
 
 def torch_cases(net, batch, device):

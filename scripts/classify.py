@@ -54,9 +54,7 @@ def main(argv=None):
             output_folder(folder)
         except argparse.ArgumentTypeError as e:
             raise CLIError(f"--save-npy: {e}") from None
-    import minigrad as mg
-    from minigrad import backend
-    from models import imagenet, preprocess
+    from models import imagenet, network, preprocess
 
     model = load_classifier(args.weights, args.device, args.image)
     target = None if args.target is None else imagenet.lookup(args.target, model.classes)
@@ -70,9 +68,7 @@ def main(argv=None):
         for note in notes:
             warn(f"{path}: {note}")
         x = preprocess.prepare(rgb, model.meta)[None]                   # (1, 3, H, W) float32
-        x = backend.to_device(x, args.device)
-        with mg.no_grad():
-            logits = backend.to_numpy(model(mg.Tensor(x)).data)[0]      # (num_classes,)
+        logits = network.logits(model, x)[0]                            # (num_classes,)
         probs = imagenet.softmax(logits.astype(np.float64))
         ranks = np.empty(len(probs), np.int64)
         ranks[np.argsort(-probs, kind="stable")] = np.arange(1, len(probs) + 1)   # as top_k orders them

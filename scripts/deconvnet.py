@@ -16,7 +16,8 @@ import argparse
 
 from _common import check_device, load_classifier, non_negative_int, run
 from _images import (add_clip_arg, add_common_args, class_label, clip_percentile, load_inputs,
-                     output_dir, resolve_target, save_npy, top1)
+                     output_dir, resolve_target, save_npy)
+from models.network import top1
 
 
 def parse_args(argv=None):

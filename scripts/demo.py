@@ -24,7 +24,8 @@ import numpy as np
 
 from _common import DEFAULT_WEIGHTS, SHAPES_RESNET, PROJECT_ROOT, add_device_arg, add_overwrite_arg, \
     check_device, claim_outputs, load_model, output_folder, positive_int, run
-from _images import output_dir, save_npy, top1
+from _images import output_dir, save_npy
+from models.network import top1
 from saliency.localise import GAMMA, HARD, SOFT
 
 DEMO_SEED = 2013                       # the paper's year; any seed the training did not use
@@ -48,11 +49,9 @@ def map_caption():
 
 def class_score(model, image, c):
     """(S_c, softmax p_c) of the (3, H, W) model-space image for class c."""
-    import minigrad as mg
-    with mg.no_grad():
-        logits = mg.backend.to_numpy(model(mg.Tensor(mg.to_device(image[None], model.device))).data)[0]
-    p = np.exp(logits - logits.max())
-    return float(logits[c]), float(p[c] / p.sum())
+    from models import imagenet, network
+    logits = network.logits(model, image[None])[0]
+    return float(logits[c]), float(imagenet.softmax(logits)[c])
 
 
 def summary_page(rows, ncols, class_images, class_titles, class_cols, heat_label, caption):

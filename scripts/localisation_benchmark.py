@@ -173,8 +173,7 @@ def main(argv=None):
     check_device(args.device)
     from tqdm import tqdm
 
-    import minigrad as mg
-    from models import preprocess, shapes
+    from models import network, preprocess, shapes
     from saliency.evaluation import evaluate_image
 
     t0 = time.perf_counter()
@@ -184,9 +183,7 @@ def main(argv=None):
     size = model.config.input_size[0]
     images, labels, masks, boxes = shapes.make_dataset(args.n, seed=args.seed, size=size)
     x = np.stack([preprocess.normalise(im, model.meta) for im in images])
-    with mg.no_grad():
-        pred = np.concatenate([mg.backend.to_numpy(model(mg.Tensor(mg.to_device(x[i:i + args.batch], args.device)))
-                                                   .data).argmax(1) for i in range(0, args.n, args.batch)])
+    pred = network.top1(model, x, chunk=args.batch)
     accuracy = float((pred == labels).mean())
     print(f"top-1 accuracy on these {args.n} test images (held out from training): {accuracy:.4f}")
 

@@ -16,8 +16,8 @@ import argparse
 import numpy as np
 
 from _common import check_device, finite_float, load_classifier, non_negative_float, positive_int, run
-from _images import (add_common_args, class_label, load_inputs, output_dir, resolve_target, save_npy,
-                     top1)
+from _images import (add_common_args, class_label, load_inputs, output_dir, resolve_target, save_npy)
+from models.network import top1
 from saliency.localise import GAMMA, HARD, SOFT, check_quantiles
 from saliency_map import METHODS, compute_map
 

@@ -15,7 +15,8 @@ import argparse
 
 from _common import check_device, load_classifier, finite_float, run
 from _images import (add_clip_arg, add_common_args, class_label, clip_percentile, load_inputs,
-                     output_dir, resolve_target, save_npy, top1)
+                     output_dir, resolve_target, save_npy)
+from models.network import top1
 from saliency.maps import METHODS
 
 

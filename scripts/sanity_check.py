@@ -21,7 +21,8 @@ import numpy as np
 
 from _common import add_overwrite_arg, check_device, claim_outputs, load_classifier, non_negative_int, run
 from _images import (add_common_args, atomic_write, load_inputs, output_dir, resolve_target,
-                     save_figure, save_npy, top1)
+                     save_figure, save_npy)
+from models.network import top1
 from saliency.maps import METHODS
 
 HELD_OUT_SEED = 31337          # a fresh set, never used in training (weights/README.md)

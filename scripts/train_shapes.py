@@ -26,7 +26,7 @@ Adversarial training (Madry et al. 2018), for gradients that look like the objec
 2019, Engstrom et al. 2019): with --adversarial-eps EPS each batch is replaced by its PGD attack,
 --adversarial-steps K steps of size 2.5 * EPS / K from a random start in the ball of radius EPS
 (--adversarial-norm l2: the L2 ball, steps along the normalised gradient; linf: the box, steps along
-its sign), each image kept inside the valid pixel range, as the robustness library does;
+its sign; saliency/adversarial.py), each image kept inside the valid pixel range, as the robustness library does;
 --adversarial-share F attacks only that share of each batch and keeps the rest clean. EPS is in the
 model's input space (pixels in 0..1 minus 0.5, divided by 0.25: 4x the pixel-space distance). Each
 attack step is a forward and backward pass without weight gradients: a training step of batch 32
@@ -117,54 +117,10 @@ def augment(x, rng):
     return np.ascontiguousarray(x)
 
 
-def _per_image(v, xp):
-    """Per-image L2 norm of (N, ...) as (N, 1, 1, 1)."""
-    return xp.sqrt((v * v).reshape(len(v), -1).sum(1)).reshape(-1, 1, 1, 1)
-
-
-def pgd(model, x, y, eps, steps, norm, lo, hi, rng):
-    """Projected gradient ascent on the cross-entropy within the eps-ball around x (N, 3, H, W).
-
-    A random start in the ball, then ``steps`` steps of 2.5 * eps / steps: along the gradient
-    normalised per image (L2) or its sign (Linf); after each, projected back on the ball and into
-    [lo, hi] (per channel). The weights get no gradient; the model is left as it was.
-    """
-    import minigrad as mg
-    from minigrad import functional as F
-    from saliency.gradients import frozen
-    xp = mg.backend.get_array_module(x)
-    step = np.float32(2.5 * eps / steps)
-    eps = np.float32(eps)
-    noise = xp.asarray(rng.uniform(-1, 1, x.shape).astype(x.dtype))
-    if norm == "l2":                                        # a random point on the sphere of radius eps
-        delta = noise * (eps / _per_image(noise, xp))
-    else:
-        delta = noise * eps
-    lo, hi = xp.asarray(lo, x.dtype), xp.asarray(hi, x.dtype)
-    adv = xp.clip(x + delta, lo, hi)
-    with frozen(model):
-        for _ in range(steps):
-            z = mg.Tensor(adv, requires_grad=True)
-            F.cross_entropy(model(z), y).backward()
-            g = z.grad
-            if norm == "l2":
-                adv = adv + step * g / (_per_image(g, xp) + np.float32(1e-12))
-                delta = adv - x
-                delta = delta * xp.minimum(np.float32(1), eps / (_per_image(delta, xp) + np.float32(1e-12)))
-            else:
-                delta = xp.clip(adv + step * xp.sign(g) - x, -eps, eps)
-            adv = xp.clip(x + delta, lo, hi)
-    return adv.astype(x.dtype, copy=False)
-
-
-def evaluate(model, x, y, device, batch=250):
-    import minigrad as mg
-    correct = 0
-    with mg.no_grad():
-        for i in range(0, len(x), batch):
-            logits = model(mg.Tensor(mg.to_device(x[i:i + batch], device))).data
-            correct += int((mg.backend.to_numpy(logits).argmax(1) == y[i:i + batch]).sum())
-    return correct / len(x)
+def evaluate(model, x, y, batch=250):
+    """Top-1 accuracy on x (N, 3, H, W) with true classes y (N,), ``batch`` images at a time."""
+    from models import network
+    return float((network.top1(model, x, chunk=batch) == y).mean())
 
 
 def main(argv=None):
@@ -190,6 +146,7 @@ def main(argv=None):
     from minigrad import functional as F
     import models
     from models import network, preprocess, shapes
+    from saliency.adversarial import pgd
     from saliency.class_model import valid_range
 
     t0 = time.perf_counter()
@@ -253,7 +210,7 @@ def main(argv=None):
             loss_avg = loss.item() if loss_avg is None else 0.95 * loss_avg + 0.05 * loss.item()
             bar.set_postfix(loss=f"{loss_avg:.3f}", acc=f"{hits / seen:.3f}")
         model.eval()
-        acc = evaluate(model, x_test, y_test, args.device)
+        acc = evaluate(model, x_test, y_test)
         print(f"epoch {epoch}: train accuracy {hits / seen:.4f}, held-out accuracy {acc:.4f}")
     minutes = (time.perf_counter() - t_train) / 60
     model.to("cpu")

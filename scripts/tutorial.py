@@ -21,7 +21,8 @@ import time
 from _common import (add_overwrite_arg, check_device, claim_outputs, finite_float, load_classifier,
                      remove_files, run, warn)
 from _images import (add_clip_arg, add_common_args, class_label, clip_percentile, load_inputs, output_dir,
-                     resolve_target, save_figure, save_npy, top1)
+                     resolve_target, save_figure, save_npy)
+from models.network import top1
 
 FLAMINGO = 130                  # the tutorial's class, on a 1000-class (ImageNet) network
 OUTPUTS = ("tutorial_*", "tutorial.png")          # every file this script writes, and no other script's

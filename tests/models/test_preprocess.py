@@ -140,6 +140,15 @@ def test_prepare_without_resize_is_exact_normalisation():
     assert np.allclose(c, img[:, :, ::-1].transpose(2, 0, 1).astype(np.float32) - bgr_mean, atol=2e-5)
 
 
+def test_input_stats_are_float32_per_channel_in_the_models_order():
+    mean, std, scale = preprocess.input_stats(CAFFE224)
+    assert mean.shape == std.shape == (3, 1, 1) and mean.dtype == std.dtype == np.float32
+    assert mean.ravel().tolist() == np.float32([103.939, 116.779, 123.68]).tolist()      # BGR, as stored
+    assert scale == 255 and scale.dtype == np.float32
+    x = np.zeros((3, 4, 5), np.float32)
+    assert (x * std + mean).shape == (3, 4, 5) and (x * std + mean).dtype == np.float32    # no float64
+
+
 def test_resize_and_centre_crop_follow_torchvision():
     img = np.zeros((300, 500, 3), np.uint8)
     img[:, 250:] = 255                                                       # right half white

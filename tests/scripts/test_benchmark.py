@@ -107,23 +107,6 @@ def test_resnet50_cases_are_planned_after_the_vgg16_ones_or_alone(bench, monkeyp
     assert seen == [["resnet50-forward/1", "resnet50-saliency/1"]] * 2 and args.no_memory
 
 
-def test_the_torch_resnet_layout_is_torchvisions_and_computes_ours(bench):
-    """The PyTorch side's ResNet (written out when torchvision is missing) takes our state dict key
-    for key and gives our logits (float32 both: within 1e-4 of the largest)."""
-    torch = pytest.importorskip("torch")
-    import numpy as np
-
-    from models import resnet
-    ours = resnet.build(dict(name="b", block="bottleneck", depths=[2, 1], widths=[8, 16], stem_width=8), seed=1).eval()
-    net = bench.torch_resnet_layout([2, 1], widths=(8, 16), num_classes=1000)
-    net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in ours.state_dict().items()})   # strict
-    x = np.random.default_rng(0).standard_normal((2, 3, 64, 64), dtype=np.float32)
-    import minigrad as mg
-    with mg.no_grad(), torch.no_grad():
-        want, got = net.eval()(torch.from_numpy(x)).numpy(), ours(x).data
-    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
-
-
 def test_kernel_notes_name_forcing_variables_and_old_kernels(bench):
     avx512 = {"avx2", "avx512f"}
     skylake = {"internal_api": "openblas", "architecture": "SkylakeX"}

@@ -1,6 +1,6 @@
 """How fast the amplitude spectrum of the shapes data falls: the p of amplitude ~ 1/f^p (dev tool)
 
-    python tests/tools/shapes_spectrum.py [--n 500]
+    python experiments/shapes_spectrum.py [--n 500]
 
 The slope of log mean |FFT| against log radial frequency over 2/64..1/2 (12 log-spaced bins), for
 the bare silhouettes (white on black), their masks and the cluttered training images, in grey,
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models import shapes  # noqa: E402
 

@@ -5,8 +5,8 @@ class. This trains a classifier of another architecture (batch norm and global a
 no fully connected hidden layer), with another seed, on freshly generated shapes images, in
 PyTorch (imported only here, never by the library), and judges pictures with it.
 
-    python tests/tools/independent_classifier.py --out out/independent_6ep.pt
-    python tests/tools/independent_classifier.py --resume out/independent_6ep.pt --seed 779 --epochs 4 \
+    python experiments/independent_classifier.py --out out/independent_6ep.pt
+    python experiments/independent_classifier.py --resume out/independent_6ep.pt --seed 779 --epochs 4 \
         --out out/independent.pt
 
 The first: 20000 images of seed 777, 6 epochs of batch 64 (1875 steps), Adam 2e-3 with a cosine
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 

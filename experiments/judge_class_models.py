@@ -1,6 +1,6 @@
 """Per class: does the network that made a class model, and an independent classifier, see the class? (dev tool)
 
-    python tests/tools/judge_class_models.py out/cm_default out/cm_paper --independent out/independent.pt
+    python experiments/judge_class_models.py out/cm_default out/cm_paper --independent out/independent.pt
 
 Each DIR is the --out of ``scripts/class_model.py --save-npy`` (its preset read from the folder's
 class_model_*.npy and the script's own picture rule: the default preset's pictures as they are, the
@@ -13,23 +13,22 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "scripts"), str(ROOT)]     # scripts/class_model.py (its picture rule), the library
 
+import class_model as script  # noqa: E402  (scripts/class_model.py)
+import independent_classifier  # noqa: E402  (beside this file)
 from models import vgg  # noqa: E402
-from tests.cli import load_script  # noqa: E402
-from tests.tools import independent_classifier  # noqa: E402
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("dirs", nargs="+")
-    p.add_argument("--independent", help="a file of tests/tools/independent_classifier.py")
+    p.add_argument("--independent", help="a file of experiments/independent_classifier.py")
     p.add_argument("--weights", default=str(ROOT / "weights" / "shapes_vgg.h5"),
                    help="the network that made the pictures (default: the shipped one)")
     p.add_argument("--preset", nargs="+", help="the preset of each dir (default: 'paper' if the name says so)")
     args = p.parse_args()
-    script = load_script("class_model")
     model = vgg.load(args.weights)
     for k, d in enumerate(args.dirs):
         preset = args.preset[k] if args.preset else ("paper" if "paper" in d else "default")

@@ -1,6 +1,6 @@
 """Which ingredient of the default class-model recipe removes the left-border pile-up? (dev tool)
 
-    python tests/tools/pileup_ablation.py [--weights FILE.h5] [STEPS [CLASS ...]]
+    python experiments/pileup_ablation.py [--weights FILE.h5] [STEPS [CLASS ...]]
 
 First, for every class, the share of the gradient's L1 mass at the zero image (the mean grey) that
 lies in the left and in the right 8 of 64 columns (12.5% each would be uniform). Then, for circle,
@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import minigrad as mg  # noqa: E402
 import saliency  # noqa: E402
-from models import preprocess, vgg  # noqa: E402
+from models import network, preprocess, vgg  # noqa: E402
 from saliency.class_model import PRESETS, _score_gradient  # noqa: E402
 from saliency.gradients import frozen  # noqa: E402
 
@@ -70,8 +70,7 @@ def main(steps, classes=(0, 1, 5), weights=ROOT / "weights" / "shapes_vgg.h5"):
         for name, img, s0, s1 in rows:
             stretch = not (np.abs(img) <= 2.0001).all()
             pic = preprocess.to_display(img, model.meta, stretch=stretch)
-            with mg.no_grad():
-                said = int(model(mg.Tensor(preprocess.normalise(pic, model.meta)[None])).data[0].argmax())
+            said = int(network.top1(model, preprocess.normalise(pic, model.meta)[None])[0])
             e = np.abs(img).sum(0)
             print(f"{model.classes[c]:8s} {name:40s} picture -> {model.classes[said]:9s} score {s0:7.2f} -> "
                   f"{s1:8.2f}  left-8-columns share {e[:, :8].sum() / e.sum():.2f}", flush=True)

@@ -1,11 +1,11 @@
 """How robust a shapes network is: its accuracy under an L2 PGD attack (dev tool)
 
-    python tests/tools/robust_accuracy.py WEIGHTS.h5 [WEIGHTS.h5 ...] [--n 200] [--eps 0 1 2] [--steps 7]
+    python experiments/robust_accuracy.py WEIGHTS.h5 [WEIGHTS.h5 ...] [--n 200] [--eps 0 1 2] [--steps 7]
 
 For each weight file, the top-1 accuracy on N held-out shapes images (seed 4242) as they are and
-under scripts/train_shapes.py's own PGD (a random start, STEPS steps of 2.5 eps / STEPS, L2 ball of
-radius eps in the model's input space, pixels kept in 0..1), the attack seeded the same for every
-file. The README's robust fine-tunes are scored with it.
+under the PGD that scripts/train_shapes.py trains with (saliency/adversarial.py: a random start, STEPS
+steps of 2.5 eps / STEPS, L2 ball of radius eps in the model's input space, pixels kept in 0..1), the
+attack seeded the same for every file. The README's robust fine-tunes are scored with it.
 """
 import argparse
 import sys
@@ -13,22 +13,21 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.cli import load_script  # noqa: E402
+import models  # noqa: E402
+from models import network, preprocess, shapes  # noqa: E402
+from saliency.adversarial import pgd  # noqa: E402
+from saliency.class_model import valid_range  # noqa: E402
 
 
-def robust_accuracy(model, x, y, eps, steps, pgd, seed=0):
-    """Share of x (N, 3, H, W) classified as y under ``pgd`` (train_shapes.py's) of radius eps (eps 0:
-    the clean images)."""
-    import minigrad as mg
-    from saliency.class_model import valid_range
+def robust_accuracy(model, x, y, eps, steps, seed=0):
+    """Share of x (N, 3, H, W) classified as y under an L2 PGD attack of radius eps (eps 0: the
+    clean images)."""
     if eps:
         lo, hi = valid_range(model.meta)
         x = pgd(model, x, y, eps, steps, "l2", lo, hi, np.random.default_rng(seed))
-    with mg.no_grad():
-        return float((mg.backend.to_numpy(model(mg.Tensor(x)).data).argmax(1) == y).mean())
+    return float((network.top1(model, x) == y).mean())
 
 
 def main(argv=None):
@@ -38,14 +37,11 @@ def main(argv=None):
     p.add_argument("--eps", type=float, nargs="+", default=[0.0, 1.0, 2.0], help="radii (default 0 1 2)")
     p.add_argument("--steps", type=int, default=7, help="PGD steps (default 7)")
     args = p.parse_args(argv)
-    from models import preprocess, shapes
-    common, pgd = load_script("_common"), load_script("train_shapes").pgd
     images, y, _, _ = shapes.make_dataset(args.n, seed=4242, size=64)
     for path in args.weights:
-        model = common.load_classifier(path)
-        model.eval()
+        model = models.load(path)
         x = np.stack([preprocess.normalise(im, model.meta) for im in images])
-        scores = [f"eps {eps:g}: {robust_accuracy(model, x, y, eps, args.steps, pgd):.3f}" for eps in args.eps]
+        scores = [f"eps {eps:g}: {robust_accuracy(model, x, y, eps, args.steps):.3f}" for eps in args.eps]
         print(path, *scores, sep="  ", flush=True)
 
 

@@ -116,9 +116,9 @@ def describe(preset, cfg):
                   f"(1/f^{cfg['decay_power']:g})")
     if preset == "lucid":
         return f"lucid: {transforms}, Adam {cfg['lr']} on S_c, {cfg['steps']} steps"
-    return (f"default: {transforms} with an opacity channel over random backgrounds (penalty {cfg['transparency']:g} x "
-            f"mean opacity), Adam {cfg['lr']} on log p_c averaged over {cfg['batch']} draws a step, {cfg['steps']} "
-            f"steps; shown over the mean colour")
+    return (f"default: {transforms} with an opacity channel over random backgrounds (penalty "
+            f"{cfg['opacity_penalty']:g} x mean opacity), Adam {cfg['lr']} on log p_c averaged over {cfg['batch']} "
+            f"draws a step, {cfg['steps']} steps; shown over the mean colour")
 
 
 def picture_of(image, model, preset):
@@ -135,19 +135,16 @@ def picture_of(image, model, preset):
 
 def _pixels(image, meta):
     """The image in 0..1 pixel units, RGB (3, H, W)."""
-    mean = np.asarray(meta["mean"], np.float32).reshape(3, 1, 1)
-    std = np.asarray(meta["std"], np.float32).reshape(3, 1, 1)
-    x = (image * std + mean) / np.float32(meta["scale"])
+    from models import preprocess
+    mean, std, scale = preprocess.input_stats(meta)
+    x = (image * std + mean) / scale
     return x[::-1] if meta["channel_order"].upper() == "BGR" else x
 
 
 def verdict(model, picture):
     """The network's top-1 class of the picture as shown (uint8), through its own preprocessing."""
-    import minigrad as mg
-    from models import preprocess
-    x = preprocess.normalise(picture, model.meta)[None]
-    with mg.no_grad():
-        return int(mg.backend.to_numpy(model(mg.Tensor(mg.to_device(x, model.device))).data)[0].argmax())
+    from models import network, preprocess
+    return int(network.top1(model, preprocess.normalise(picture, model.meta)[None])[0])
 
 
 def stalled(scores):
@@ -286,9 +283,12 @@ def choose_targets(spec, model):
 
 def run_one(model, target, preset, cfg, snap, seed, bar):
     import saliency
-    from saliency.class_model import tutorial_class_model
     if preset == "tutorial":
-        return tutorial_class_model(model, target, snapshot_every=snap, progress=bar, return_history=True, **cfg)
+        return saliency.tutorial_class_model(model, target, snapshot_every=snap, progress=bar, return_history=True,
+                                             **cfg)
+    if preset == "paper":                                               # the paper's plain loop
+        return saliency.paper_class_model(model, target, cfg["steps"], cfg["lr"], cfg["l2"], snapshot_every=snap,
+                                          progress=bar, return_history=True)
     return saliency.class_model(model, target, snapshot_every=snap, progress=bar, return_history=True,
                                 seed=seed, **cfg)
 

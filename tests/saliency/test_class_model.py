@@ -1,4 +1,5 @@
-"""Class models (saliency/class_model.py): the tutorial recipe against PyTorch, and the library's recipe."""
+"""Class models (saliency/class_model.py): the tutorial recipe against PyTorch, the paper's loop, and the
+library's recipe."""
 import numpy as np
 import pytest
 
@@ -69,7 +70,7 @@ def test_norm_gradient():
 
 # ---------------------------------------------------------------------------- the library's recipes
 from saliency import class_model  # noqa: E402
-from saliency.class_model import PRESETS, _score_gradient, valid_range  # noqa: E402
+from saliency.class_model import PRESETS, Recipe, _score_gradient, paper_class_model, valid_range  # noqa: E402
 from saliency.gradients import frozen  # noqa: E402
 from saliency.transforms import FourierImage, RandomAffine, spectrum_scale  # noqa: E402
 import minigrad as mg  # noqa: E402
@@ -80,13 +81,29 @@ def small():
     return random_vgg(blocks=((8,), (16,)), fc=(32,), size=16, seed=2)
 
 
-def test_paper_preset_is_plain_gradient_ascent(small):
-    image = class_model(small, 4, **dict(PRESETS["paper"], steps=5))
+def test_paper_class_model_is_plain_gradient_ascent(small):
+    image = paper_class_model(small, 4, steps=5)
     ref = np.zeros((3, 16, 16), np.float32)
     with frozen(small):
         for _ in range(5):
             ref = ref + np.float32(1.0) * (_score_gradient(small, ref, 4)[1] - np.float32(2e-3) * ref)
-    np.testing.assert_allclose(image, ref, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(image, ref)
+
+
+def test_paper_preset_is_the_paper_loop(small):
+    """class_model(**PRESETS["paper"]) and paper_class_model give the same arrays, bit for bit."""
+    assert {k: PRESETS["paper"][k] for k in ("steps", "lr", "l2")} == dict(steps=300, lr=1.0, l2=1e-3)
+    import inspect
+    defaults = {k: v.default for k, v in inspect.signature(paper_class_model).parameters.items()}
+    assert {k: defaults[k] for k in ("steps", "lr", "l2")} == dict(steps=300, lr=1.0, l2=1e-3)
+    ours, history = paper_class_model(small, 4, steps=40, snapshot_every=10, return_history=True)
+    lib, lib_history = class_model(small, 4, **dict(PRESETS["paper"], steps=40), snapshot_every=10,
+                                   return_history=True)
+    assert ours.dtype == np.float32 and np.array_equal(ours, lib)
+    assert history["scores"] == lib_history["scores"] and history["final_score"] == lib_history["final_score"]
+    assert [s for s, _ in history["snapshots"]] == [10, 20, 30, 40]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(history["snapshots"], lib_history["snapshots"]))
+    assert history["final_score"] > history["scores"][0] + 1
 
 
 def test_lucid_recipe_stays_in_the_pixel_range_and_raises_the_score(small):
@@ -155,18 +172,23 @@ def test_opacity_channel_gradient():
     assert numeric == pytest.approx((grad * d).sum(), rel=1e-7)
 
 
-def test_log_softmax_objective_gradient():
+def test_log_probability_objective_gradient():
     """d log p_c / dI against a float64 central difference, and S_c as the reported score."""
     x = np.random.default_rng(4).standard_normal((3, 16, 16)) * 0.5
     model = random_vgg(blocks=((8,), (16,)), fc=(32,), size=16, seed=2)
     for p in model.parameters():
         p.data = p.data.astype(np.float64)
     with frozen(model):
-        score, grad = _score_gradient(model, x, 4, "log_softmax")
+        score, grad = _score_gradient(model, x, 4, "log_probability")
         d = np.random.default_rng(5).standard_normal(x.shape) * 1e-6
         numeric = (log_p(model, x + d, 4) - log_p(model, x - d, 4)) / 2
         assert score == pytest.approx(float(np.asarray(model(mg.Tensor(x[None])).data)[0, 4]), rel=1e-12)
     assert numeric == pytest.approx((grad * d).sum(), rel=1e-6)   # float64; ReLU kinks are rarely crossed at 1e-6
+    # the same gradients as the engine's class scores (gradients.SCORES), in float64
+    from saliency.gradients import input_gradient
+    for objective in ("log_probability", "logit"):
+        engine = np.asarray(input_gradient(model, x[None], 4, score=objective))[0]
+        np.testing.assert_allclose(_score_gradient(model, x, 4, objective)[1], engine, rtol=1e-12, atol=1e-15)
 
 
 def log_p(model, image, c):
@@ -184,23 +206,30 @@ def test_transparent_class_model(small):
     # the picture over the mean: where alpha is 0 the image is the mean (model-space 0), where it is 1
     # the picture itself; so |I| <= alpha * max |valid range|
     assert (np.abs(image) <= alpha * np.maximum(np.abs(lo), np.abs(hi)) + 1e-5).all()
-    with pytest.raises(ValueError, match="transparency needs param='fourier'"):
-        class_model(small, 4, steps=1, param="pixel", transparency=1.0)
+    with pytest.raises(ValueError, match="opacity_penalty needs param='fourier'"):
+        class_model(small, 4, steps=1, param="pixel")
     with pytest.raises(ValueError, match="objective must be"):
-        class_model(small, 4, steps=1, objective="softmax")
-    with pytest.raises(ValueError, match="l2 and tv"):
+        class_model(small, 4, steps=1, objective="log_softmax")
+    with pytest.raises(ValueError, match="l2 penalises an opaque picture"):
         class_model(small, 4, steps=1, l2=1e-3)
-    pixel = class_model(small, 4, steps=2, param="pixel")             # no opacity for pixels by default
-    assert pixel.shape == (3, 16, 16)
+    with pytest.raises(ValueError, match="batch > 1"):
+        class_model(small, 4, steps=1, opacity_penalty=0.0)
+    with pytest.raises(ValueError, match="clip"):
+        class_model(small, 4, steps=1, clip=True)
+    with pytest.raises(TypeError, match="blur_every"):                   # no such setting
+        class_model(small, 4, steps=1, blur_every=4)
+    pixel = class_model(small, 4, steps=2, param="pixel", opacity_penalty=0.0, batch=1, clip=True)
+    assert pixel.shape == (3, 16, 16) and (pixel >= lo - 1e-6).all() and (pixel <= hi + 1e-6).all()
 
 
-def test_class_model_defaults_are_the_default_preset():
-    """class_model(model, c) runs PRESETS["default"]: each of its settings is the signature's default."""
-    import inspect
-    defaults = {k: v.default for k, v in inspect.signature(class_model).parameters.items()}
-    expected = dict(PRESETS["default"], transparency=None, batch=None)   # None: 4.0 and 4 for the Fourier image
-    assert {k: defaults[k] for k in expected} == expected
-    assert PRESETS["default"]["transparency"] == 4.0 and PRESETS["default"]["batch"] == 4
+def test_class_model_defaults_are_the_default_preset(small):
+    """class_model(model, c) runs Recipe(), which is PRESETS["default"]; every preset is a whole Recipe."""
+    import dataclasses
+    assert PRESETS["default"] == dataclasses.asdict(Recipe())
+    assert PRESETS["default"]["opacity_penalty"] == 4.0 and PRESETS["default"]["batch"] == 4
+    assert all(set(p) == {f.name for f in dataclasses.fields(Recipe)} for p in PRESETS.values())
+    assert np.array_equal(class_model(small, 4, steps=3), class_model(small, 4, Recipe(steps=3)))
+    assert np.array_equal(class_model(small, 4, steps=3), class_model(small, 4, **dict(PRESETS["default"], steps=3)))
 
 
 def test_spectrum_prior_falls_as_asked():
@@ -261,7 +290,7 @@ def test_transparent_step_gradient(order):
             total += log_p(model, T(seen) if T else seen, 3) / len(draws)
         return total - 4.0 * alpha.mean()
     with frozen(model):
-        score, grad = transparent_step(model, F, draws, 3, "log_softmax", 4.0, bgr)
+        score, grad = transparent_step(model, F, draws, 3, "log_probability", 4.0, bgr)
         assert grad.dtype == np.float64 and grad.shape == F.spectrum.shape
         d = rng.standard_normal(grad.shape) * 1e-6
         numeric = along_spectrum(F, J, d)

@@ -6,13 +6,11 @@
 
 A convolution goes a chunk at a time (fast/conv.py: a few images, or a band of rows of one image), and
 each chunk is a few passes: im2col, a GEMM, the unpacking (or Winograd's transform, 16 GEMMs,
-transform). These passes used to be threaded one by one, the GEMM by OpenBLAS's threads and the rest
-by Numba's: every pass split its work, ran, and waited for its slowest thread, and OpenBLAS's
-threads spun on after each GEMM while Numba's ran the next pass, two busy threads to a core. Here
-each thread takes a whole chunk and runs all its passes alone (Numba kernels compiled without
-threads, the BLAS on one thread), then takes the next: no pass waits for another thread, no thread
-spins, a chunk's arrays stay in its core's cache, and when another process slows one core the other
-thread takes more chunks. The BLAS stays on one thread throughout (``minigrad.set_threads``); the
+transform). Each thread takes a whole chunk and runs all its passes alone (Numba kernels compiled
+without threads, the BLAS on one thread), then takes the next: no pass waits for another thread (as
+it would if each pass were split over the threads, OpenBLAS's and Numba's in turn), no thread spins
+between passes, a chunk's arrays stay in its core's cache, and when another process slows one core
+the other thread takes more chunks. The BLAS stays on one thread throughout (``minigrad.set_threads``); the
 other large GEMMs (fully connected layers, Winograd's filter transform) are split here (``matmul``).
 The pool's threads are started once and sleep between calls.
 

@@ -4,14 +4,15 @@
     mg.set_threads(1)            # both pools, at any time
     mg.threads.auto_threads()    # the cores no other process keeps busy now (at least 1)
 
-Both pools split each call into equal parts, one per thread, and wait for the last. When another
-process keeps one of the cores busy, the part that shares its core runs at half speed or less and
-the others spin while they wait (OpenBLAS's threads spin between calls too). Measured on 2 cores
-with a busy loop on one: 100 class-model steps of the shapes network took 30 s with 2 threads
-and 1.5 s with 1; a VGG16 forward 2.5 s against 0.4 s. On an idle machine 2 threads are faster.
-So the scripts choose at start (``auto_threads``): the cores this process may use, less those
-other processes are keeping busy (sampled from /proc/stat; niced processes, which yield to us, do
-not count). ``MINIGRAD_THREADS=n`` sets the number instead, for every script.
+Numba's parallel loops split each call into equal parts, one per thread, and wait for the last; the
+engine's own pool hands out whole chunks (parallel.py). When another process keeps one of the cores
+busy, an equal part that shares its core runs at half speed or less while the others wait (OpenBLAS's
+threads spin between calls too). Measured on 2 cores with a busy loop on one: 100 class-model
+steps of the shapes network took 30 s with 2 threads and 1.5 s with 1; a VGG16 forward 2.5 s against
+0.4 s. On an idle machine 2 threads are faster. So the scripts choose at start (``auto_threads``):
+the cores this process may use, less those other processes are keeping busy (sampled from
+/proc/stat; niced processes, which yield to us, do not count). ``MINIGRAD_THREADS=n`` sets the
+number instead, for every script.
 
 Results are bit-for-bit repeatable for a given number of threads, not across numbers: a convolution
 of one image is cut into one band of rows per thread, and the rows two bands share receive their

@@ -48,3 +48,42 @@ def test_the_readme_takes_pytorch_from_its_cpu_index():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in readme
     assert "pip install torch==2.13.0 captum" not in readme
+
+
+PAGES = [ROOT / "README.md", ROOT / "weights" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def _slug(heading):
+    """GitHub's anchor for a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_the_readme_is_a_door():
+    """At most 250 lines, and its first screen has both commands and where to start reading."""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 250, f"README.md has {len(lines)} lines: its depth belongs in docs/"
+    first = "\n".join(lines[:30])
+    for needed in ("python scripts/demo.py", "python -m pytest", "docs/walkthrough.ipynb", "minigrad/simple.py"):
+        assert needed in first, f"{needed} is not on the README's first screen"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
+def test_links_and_paths_resolve(page):
+    """Every relative link (and its #anchor) and every repository path a page names exists."""
+    text = page.read_text(encoding="utf-8")
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+://", target):
+            continue
+        path, _, anchor = target.partition("#")
+        file = (page.parent / path).resolve() if path else page
+        if not file.exists():
+            broken.append(target)
+        elif anchor and file.suffix == ".md":
+            headings = re.findall(r"^#+ (.*)$", file.read_text(encoding="utf-8"), re.M)
+            if anchor not in {_slug(h) for h in headings}:
+                broken.append(target)
+    named = re.findall(r"(?<![\w/.])((?:scripts|experiments|minigrad|models|saliency|docs|tests)/[\w/.-]*\w\.(?:py|md|png|ipynb|sh))(?!\w)",
+                       text)
+    broken += [p for p in named if not (ROOT / p).exists()]
+    assert not broken, f"{page.relative_to(ROOT)} names what does not exist: {sorted(set(broken))}"

@@ -1,6 +1,6 @@
 """The fast tier's convolution: see simple.py's Conv2d for the maths, read as kh*kw shifted GEMMs.
 
-Optimisations made (each measured on VGG16; README "Speed"):
+Optimisations made (each measured on VGG16; docs/performance.md):
 - im2col: the kh*kw shifted copies stacked into one patch matrix, so the kh*kw GEMMs over C become
   one GEMM over C*kh*kw (BLAS / cuBLAS); the data movement is a compiled kernel (cpu_kernels.py,
   gpu_kernels.py);
@@ -72,7 +72,7 @@ def _cpu_parts(xp):
 #: Winograd F(2x2, 3x3) (winograd.py) on the CPU when both channel counts are at least this. With
 #: fewer channels its 16 GEMMs, each summing over C terms, run too slowly to pay for the transforms.
 #: VGG16's 64-channel layers were no faster with the chunks of ``COLS_BUDGET``, but are with the
-#: smaller ones of ``WINOGRAD_SMALL_BUDGET`` (README "Speed"). 0: never.
+#: smaller ones of ``WINOGRAD_SMALL_BUDGET`` (docs/performance.md). 0: never.
 WINOGRAD_MIN_CHANNELS = 64
 
 #: the chunk budget (elements) of a Winograd convolution with fewer than ``WINOGRAD_WIDE`` channels
@@ -95,7 +95,7 @@ WINOGRAD_MIN_TILES = 196
 
 #: 1x1 unpadded convolutions go by plain GEMMs on the input (pointwise.py), without the patch
 #: matrix, which for them is a copy of the input (subsampled by the stride). False: by im2col like the
-#: others (to compare the two; measured on ResNet-50's 1x1 layers, README "Speed").
+#: others (to compare the two; measured on ResNet-50's 1x1 layers, docs/performance.md).
 POINTWISE_GEMM = True
 
 

@@ -5,7 +5,7 @@ A 1x1 convolution is one GEMM per image over the channels, on the input itself:
 
     out[n] (O, P) = W (O, C) @ xs[n] (C, P)        xs = x[:, :, ::sh, ::sw]
 
-Optimisations made (measured on ResNet-50's 1x1 layers; README "Speed"):
+Optimisations made (measured on ResNet-50's 1x1 layers; docs/performance.md):
 - no patch matrix: for a 1x1 convolution it would be a copy of the input (a stride subsamples the
   input first, ``_subsampled``);
 - on the CPU the GEMM writes straight into blocks of the output's rows of one image

@@ -18,6 +18,17 @@ def random_vgg(blocks=((16, 16), (32, 32), (64, 64, 64)), fc=(64,), classes=10, 
     return model
 
 
+def save_small_shapes_vgg(path, resize=32):
+    """A random 10-class VGG at 32 px with the shapes' class names (resize to ``resize``, centre crop
+    32), saved to ``path``: weights for the scripts' tests."""
+    from models import shapes
+    model = random_vgg(blocks=((8,), (16,)), fc=(32,), classes=10, size=32)
+    model.classes = list(shapes.CLASSES)
+    model.meta = dict(model.meta, resize=resize, crop=32, scale=1.0)
+    vgg.save(model, path)
+    return path
+
+
 def random_resnet(block="basic", depths=(1, 1), widths=(8, 16), stem_width=8, classes=10, size=32,
                   stem="small", seed=0):
     """A small ResNet, eval mode, with He convolutions and random batch norms: weight U(0.5, 1.5), bias

@@ -10,21 +10,17 @@ import sys
 import pytest
 from PIL import Image
 
-from models import shapes, vgg
+from models import shapes
 
 from ..cli import call, load_script, one_error_line
-from ..saliency.twin import random_vgg
+from ..saliency.twin import save_small_shapes_vgg
 
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     """Small shapes weights (32x32) and one shapes image."""
     tmp = tmp_path_factory.mktemp("mixing")
-    model = random_vgg(blocks=((8,), (16,)), fc=(32,), classes=10, size=32)
-    model.classes = list(shapes.CLASSES)
-    model.meta = dict(model.meta, resize=32, crop=32, scale=1.0)
-    weights = tmp / "small.h5"
-    vgg.save(model, weights)
+    weights = save_small_shapes_vgg(tmp / "small.h5", resize=32)
     image = tmp / "shape.png"
     Image.fromarray(shapes.make_dataset(1, seed=5, size=32)[0][0]).save(image)
     return weights, image

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models import preprocess, shapes, vgg
+from models import preprocess, shapes
 
 from ..cli import ROOT, SCRIPTS, call, load_script, one_error_line
-from ..saliency.twin import random_vgg
+from ..saliency.twin import save_small_shapes_vgg
 
 SCRIPT_NAMES = sorted(p.stem for p in SCRIPTS.glob("*.py") if not p.stem.startswith("_"))
 SHIPPED = ROOT / "weights" / "shapes_vgg.h5"
@@ -22,11 +22,7 @@ SHIPPED = ROOT / "weights" / "shapes_vgg.h5"
 def small(tmp_path_factory):
     """Small VGG weights (32x32 crops of 40x40 resizes) and a 48x48 shapes image."""
     tmp = tmp_path_factory.mktemp("edges")
-    model = random_vgg(blocks=((8,), (16,)), fc=(32,), classes=10, size=32)
-    model.classes = list(shapes.CLASSES)
-    model.meta = dict(model.meta, resize=40, crop=32, scale=1.0)
-    weights = tmp / "small.h5"
-    vgg.save(model, weights)
+    weights = save_small_shapes_vgg(tmp / "small.h5", resize=40)
     image = tmp / "shape.png"
     Image.fromarray(shapes.make_dataset(1, seed=5, size=48)[0][0]).save(image)
     return weights, image

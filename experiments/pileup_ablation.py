@@ -26,7 +26,7 @@ from saliency.gradients import frozen  # noqa: E402
 
 
 def roll_jitter(model, c, steps, lr=1.0, l2=1e-3, jitter=8, seed=0):
-    """The paper's ascent with np.roll jitter (wrap-around): the recipe before the fix."""
+    """The paper's ascent with np.roll jitter (wrap-around; the library's jitter fills with the mean instead)."""
     rng = np.random.default_rng(seed)
     image = np.zeros((3, 64, 64), np.float32)
     scores = []

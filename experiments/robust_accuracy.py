@@ -5,7 +5,7 @@
 For each weight file, the top-1 accuracy on N held-out shapes images (seed 4242) as they are and
 under the PGD that scripts/train_shapes.py trains with (saliency/adversarial.py: a random start, STEPS
 steps of 2.5 eps / STEPS, L2 ball of radius eps in the model's input space, pixels kept in 0..1), the
-attack seeded the same for every file. The README's robust fine-tunes are scored with it.
+attack seeded the same for every file. docs/class_models.md's robust fine-tunes are scored with it.
 """
 import argparse
 import sys

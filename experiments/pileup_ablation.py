@@ -18,7 +18,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import minigrad as mg  # noqa: E402
 import saliency  # noqa: E402
 from models import network, preprocess, vgg  # noqa: E402
 from saliency.class_model import PRESETS, _score_gradient  # noqa: E402

@@ -241,16 +241,14 @@ def frame_maps(model, frame_x, targets, method, crops, smooth_n=25, seed=0, batc
 
 def scale_box(box, src_shape, dst_shape):
     """A box (exclusive ends) from an image of ``src_shape`` (H, W) to one of ``dst_shape``: the
-    pixels it covers there (outward rounding), clipped to the image."""
-    sy, sx = dst_shape[0] / src_shape[0], dst_shape[1] / src_shape[1]
-    x0, y0, x1, y1 = box
-    return (max(0, int(math.floor(x0 * sx + 1e-9))), max(0, int(math.floor(y0 * sy + 1e-9))),
-            min(dst_shape[1], int(math.ceil(x1 * sx - 1e-9))), min(dst_shape[0], int(math.ceil(y1 * sy - 1e-9))))
+    pixels it covers there (outward rounding), clipped to the image. One box of :func:`scale_boxes`."""
+    return tuple(int(v) for v in scale_boxes([box], (0, 0), src_shape, dst_shape)[0])
 
 
 def scale_boxes(boxes, origin, src_shape, dst_shape):
-    """:func:`scale_box` of many boxes (n, 4) at once, each first moved by ``origin`` (y0, x0)."""
-    b = np.asarray(boxes, np.float64) + [origin[1], origin[0], origin[1], origin[0]]
+    """:func:`scale_box` of many boxes (n, 4) at once, each first moved by ``origin`` (y0, x0): the
+    corners scaled by (W' / W, H' / H), rounded outwards (1e-9 absorbs the scaling's rounding), clipped."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4) + [origin[1], origin[0], origin[1], origin[0]]
     sy, sx = dst_shape[0] / src_shape[0], dst_shape[1] / src_shape[1]
     lo = np.maximum(0, np.floor(b[:, :2] * [sx, sy] + 1e-9))
     hi = np.minimum([dst_shape[1], dst_shape[0]], np.ceil(b[:, 2:] * [sx, sy] - 1e-9))

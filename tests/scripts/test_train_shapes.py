@@ -3,7 +3,6 @@ adversarial training (the attack itself: tests/saliency/test_adversarial.py)."""
 import hashlib
 
 import numpy as np
-import pytest
 
 from models import vgg
 

@@ -1,16 +1,16 @@
 """The ops: each a Function with its forward and, right below, its backward.
 
-Conventions: arrays in, arrays out (the Tensor plumbing is in ``Function.apply``); ``backward``
-returns one gradient per positional input, None where an input needs none
-(``ctx.needs_input_grad``). Shapes are in the comments. Everything here is written once for NumPy
-and CuPy through ``xp``. The heavy ops (conv2d, max_pool2d, relu, batch_norm, global_avg_pool2d)
-are imported from heavy_ops.py, which checks their arguments and hands over to the tier in force
-(tiers.py): simple.py, the plain array code to read, or fast/, the compiled kernels.
+Conventions: arrays in, arrays out (the Tensor plumbing is in ``Function.apply``, which runs the
+forward at once); ``backward`` returns one gradient per positional input, None where an input needs
+none (``ctx.needs_input_grad``). Shapes are in the comments. Everything here is written once for NumPy
+and CuPy through ``xp``. The heavy ops (conv2d, linear, max_pool2d, relu, batch_norm,
+global_avg_pool2d) are imported from heavy_ops.py, which checks their arguments and hands over to the
+tier in force (tiers.py): simple.py, the plain array code to read, or fast/, the compiled kernels. At
+its end this module gives the Tensor its operators (``x + y`` is ``add(x, y)``, ``x @ w`` is ``matmul``).
 """
 import numpy as np
 
 from .backend import check_same_device, get_array_module
-from .parallel import matmul as split_matmul
 from .randomness import Dropout, dropout, manual_seed, rng  # noqa: F401  (F.dropout, F.manual_seed)
 from .tensor import Function, Tensor
 
@@ -149,23 +149,7 @@ class Log(Function):
         return g / ctx.saved[0]
 
 
-def add(a, b):
-    fused = _fused_add(a, b)
-    return fused if fused is not None else Add.apply(*_operands("add", a, b))
-
-
-def _fused_add(a, b):
-    """On the fast tier, a + b as part of the put-off 1x1 convolution that made a (or b), on the CPU:
-    a residual block's shortcut added in the convolution's own output pass (fast/conv.py,
-    ``residual_of``); else None."""
-    if not (isinstance(a, Tensor) and isinstance(b, Tensor)) or (a._later is None and b._later is None):
-        return None
-    from . import tiers
-    if tiers.current_ops() != "fast":
-        return None
-    from .fast import conv
-    fused = conv.residual_of(a, b)
-    return fused if fused is not None else conv.residual_of(b, a)
+def add(a, b): return Add.apply(*_operands("add", a, b))
 def mul(a, b): return Mul.apply(*_operands("mul", a, b))
 def div(a, b): return Div.apply(*_operands("div", a, b))
 def sub(a, b): a, b = _operands("sub", a, b); return Add.apply(a, neg(b) if isinstance(b, Tensor) else -b)
@@ -179,6 +163,27 @@ def pow(a, p):
         raise TypeError(f"pow: the exponent must be a number, got {type(p).__name__}")
     p = int(p) if float(p).is_integer() else float(p)    # a Python number: np.float64 would promote float32
     return Pow.apply(a, p)
+
+
+class Cast(Function):
+    """a in another float dtype (float32 -> float64 to compute a loss in float64, say); backwards the
+    gradient is rounded back to a's dtype."""
+
+    @staticmethod
+    def forward(ctx, a, dtype):
+        ctx.dtype = a.dtype
+        return a.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.astype(ctx.dtype)
+
+
+def astype(a, dtype):
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"astype: a float dtype is needed (the gradient flows through it), got {dtype}")
+    return Cast.apply(a, dtype=dtype)
 
 
 # ---- matmul, reductions, shape changes, indexing ------------------------------------------------
@@ -295,42 +300,25 @@ def getitem(a, index):
     return GetItem.apply(a, index)
 
 
-# ---- network ops --------------------------------------------------------------------------------
-class Linear(Function):
-    """out (N, out) = x (N, in) @ w.T (in, out) + b (out,)."""
-
-    @staticmethod
-    def forward(ctx, x, w, b=None):
-        ctx.save_for_backward(x, w)
-        out = split_matmul(x, w.T)                                       # split between threads: parallel.py
-        if b is not None:
-            out += b
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        x, w = ctx.saved
-        dx = split_matmul(g, w) if ctx.needs_input_grad[0] else None     # (N, in)
-        dw = split_matmul(g.T, x) if ctx.needs_input_grad[1] else None   # (out, in)
-        db = g.sum(axis=0) if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2] else None
-        return dx, dw, db
+# ---- the Tensor's operators ----------------------------------------------------------------------
+# tensor.py imports none of the ops' modules (they import it), so the operators are attached here.
+def _swapped(op):
+    return lambda self, other: op(other, self)
 
 
-def linear(x, w, b=None):
-    """Fully connected layer; ``w`` is (out, in) as in the weight files."""
-    if x.ndim != 2:
-        raise ValueError(f"linear: input must be 2-D (N, in), got shape {x.shape}")
-    if w.ndim != 2 or w.shape[1] != x.shape[1]:
-        raise ValueError(f"linear: input has {x.shape[1]} features, weight {tuple(w.shape)} expects "
-                         f"{w.shape[1] if w.ndim == 2 else '?'}")
-    if b is not None and tuple(b.shape) != (w.shape[0],):
-        raise ValueError(f"linear: bias has shape {tuple(b.shape)}, expected ({w.shape[0]},)")
-    _check_same_dtype("linear", x, w, b)
-    return Linear.apply(x, w, b) if b is not None else Linear.apply(x, w)
+for _name, _op in {"__add__": add, "__radd__": _swapped(add), "__sub__": sub, "__rsub__": _swapped(sub),
+                   "__mul__": mul, "__rmul__": _swapped(mul), "__truediv__": div, "__rtruediv__": _swapped(div),
+                   "__neg__": neg, "__pow__": pow, "__matmul__": matmul, "__getitem__": getitem,
+                   "sum": sum, "mean": mean, "flatten": flatten, "exp": exp, "log": log, "astype": astype}.items():
+    setattr(Tensor, _name, _op)
+Tensor.reshape = lambda self, *shape: reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
+Tensor.transpose = lambda self, *axes: transpose(self, axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else (axes or None))
+Tensor.T = property(lambda self: transpose(self, None))
 
 
-# The heavy ops (conv2d, conv2d_relu, max_pool2d, relu, batch_norm, global_avg_pool2d): heavy_ops.py
-# checks their arguments and hands them to the tier in force (tiers.py).
-from .heavy_ops import (batch_norm, conv2d, conv2d_relu, global_avg_pool2d, max_pool2d,  # noqa: E402,F401
-                        relu)
+# The heavy ops (conv2d, linear, max_pool2d, relu, batch_norm, global_avg_pool2d): heavy_ops.py checks
+# their arguments and hands them to the tier in force (tiers.py).
+from .heavy_ops import batch_norm, conv2d, global_avg_pool2d, linear, max_pool2d, relu  # noqa: E402,F401
 from .losses import cross_entropy, log_softmax, softmax  # noqa: E402,F401  (they use the ops above)
+
+Tensor.relu = relu

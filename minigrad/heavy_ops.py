@@ -1,15 +1,24 @@
-"""The heavy ops' public functions (``F.conv2d``, ``F.max_pool2d``, ``F.relu``, ``F.batch_norm``,
-``F.global_avg_pool2d``): each checks its arguments here, in one clear line, then the tier in force
-computes (tiers.py): simple.py, the reading tier, or fast/, the speed tier (same ops, same Function
-interface, tested equal). functional.py imports them, so they are called as ``F.conv2d`` etc.
+"""The heavy ops' public functions (``F.conv2d``, ``F.linear``, ``F.max_pool2d``, ``F.relu``,
+``F.batch_norm``, ``F.global_avg_pool2d``): each checks its arguments here, in one clear line, then
+the tier in force computes (tiers.py): simple.py, the reading tier, or fast/, the speed tier (same
+ops, same Function interface, tested equal). functional.py imports them, so they are called as ``F.conv2d`` etc.
 """
 from . import tiers
 from .functional import _check_same_dtype, _pair
-from .tensor import Tensor
+from .tensor import Tensor, is_grad_enabled
 
 
-def conv2d(x, w, b=None, stride=1, padding=0):
-    """2-D convolution (cross-correlation, as in every framework) of x (N, C, H, W) with w (O, C, kh, kw)."""
+def conv2d(x, w, b=None, stride=1, padding=0, *, scale=None, residual=None, relu=False):
+    """2-D convolution (cross-correlation, as in every framework) of x (N, C, H, W) with w (O, C, kh, kw),
+    and what a network applies right after it, given here so that a tier can run them as one op:
+
+        out = relu(scale[o] * conv(x, w)[n, o] + b[o] + residual[n, o])
+
+    ``scale`` (O,): a batch norm folded in for inference (models/blocks.py: ``fold_bn``), an array (or a
+    Tensor) that needs no gradient; so must w and b then. ``residual``: a Tensor of the output's shape (a
+    residual block's shortcut). ``relu``: apply a ReLU (its backward by the rule in force). The simple
+    tier composes its own ops (simple.py: ``conv2d``); the fast one runs them fused (fast/conv.py).
+    """
     stride, padding = _pair(stride, "stride", "conv2d"), _pair(padding, "padding", "conv2d")
     if x.ndim != 4:
         raise ValueError(f"conv2d: input must be 4-D (N, C, H, W), got shape {tuple(x.shape)}")
@@ -24,13 +33,33 @@ def conv2d(x, w, b=None, stride=1, padding=0):
     H, W = x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]
     if H < w.shape[2] or W < w.shape[3]:
         raise ValueError(f"conv2d: kernel {tuple(w.shape[2:])} is larger than the padded input ({H}, {W})")
-    _check_same_dtype("conv2d", x, w, b)
-    return tiers.in_force().conv2d(x, w, b, stride, padding)
+    if scale is not None:
+        scale = scale.data if isinstance(scale, Tensor) else scale
+        if tuple(scale.shape) != (w.shape[0],):
+            raise ValueError(f"conv2d: scale has shape {tuple(scale.shape)}, expected ({w.shape[0]},)")
+        if is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in (w, b)):
+            raise ValueError("conv2d: scale= folds a batch norm for inference; the weights and bias must "
+                             "need no gradient (requires_grad False, or under no_grad)")
+    if residual is not None:
+        out_shape = (x.shape[0], w.shape[0], (H - w.shape[2]) // stride[0] + 1, (W - w.shape[3]) // stride[1] + 1)
+        if not isinstance(residual, Tensor) or tuple(residual.shape) != out_shape:
+            raise ValueError(f"conv2d: residual must be a Tensor of the output's shape {out_shape}, got "
+                             f"{tuple(residual.shape) if hasattr(residual, 'shape') else type(residual).__name__}")
+    _check_same_dtype("conv2d", x, w, b, scale, residual)
+    return tiers.in_force().conv2d(x, w, b, stride, padding, scale=scale, residual=residual, relu=bool(relu))
 
 
-def conv2d_relu(x, w, b=None, stride=1, padding=0):
-    """relu(conv2d(...)); the fast tier runs the two as one op (fast/conv.py: relu_of)."""
-    return relu(conv2d(x, w, b, stride, padding))
+def linear(x, w, b=None):
+    """Fully connected layer: out (N, out) = x (N, in) @ w.T + b; ``w`` is (out, in) as in the weight files."""
+    if x.ndim != 2:
+        raise ValueError(f"linear: input must be 2-D (N, in), got shape {x.shape}")
+    if w.ndim != 2 or w.shape[1] != x.shape[1]:
+        raise ValueError(f"linear: input has {x.shape[1]} features, weight {tuple(w.shape)} expects "
+                         f"{w.shape[1] if w.ndim == 2 else '?'}")
+    if b is not None and tuple(b.shape) != (w.shape[0],):
+        raise ValueError(f"linear: bias has shape {tuple(b.shape)}, expected ({w.shape[0]},)")
+    _check_same_dtype("linear", x, w, b)
+    return tiers.in_force().linear(x, w, b)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
@@ -73,8 +102,8 @@ def batch_norm(x, weight, bias, running_mean, running_var, training, momentum=0.
     on x's device. training=True normalises with the batch's mean and biased variance and updates the
     running statistics IN PLACE, ``running = (1 - momentum) * running + momentum * batch`` (the
     variance's from the unbiased batch variance, as PyTorch); training=False normalises with the
-    running statistics (a per-channel affine, which the fast tier folds into the convolution before it
-    when nothing needs a gradient but the input).
+    running statistics (a per-channel affine, which a network may fold into the convolution before it:
+    ``conv2d(..., scale=)``, models/blocks.py).
     """
     running_mean, running_var = (r.data if isinstance(r, Tensor) else r for r in (running_mean, running_var))
     if x.ndim != 4:

@@ -184,8 +184,9 @@ class Conv2d(Module):
         self.weight = Parameter(_he_normal((out_channels, in_channels, kh, kw), in_channels * kh * kw))
         self.bias = Parameter(np.zeros(out_channels, DEFAULT_DTYPE)) if bias else None
 
-    def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+    def forward(self, x, relu=False):
+        """The convolution; with ``relu=True`` a ReLU after it, as one op (``F.conv2d(..., relu=True)``)."""
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, relu=relu)
 
     def __repr__(self):
         o, i, kh, kw = self.weight.shape

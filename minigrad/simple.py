@@ -5,7 +5,9 @@ thing faster, and the tests hold the two equal (float64, 1e-12). Select it with
 ``MINIGRAD_OPS=simple`` or ``with mg.use_ops("simple"):`` (tiers.py). Each op is a Function with its
 forward and, right below, its backward, written once for NumPy and CuPy through ``xp``.
 
-- conv2d: a kh x kw kernel is kh*kw shifted 1x1 convolutions, each a GEMM over the channels.
+- conv2d: a kh x kw kernel is kh*kw shifted 1x1 convolutions, each a GEMM over the channels; what a
+  network applies right after it (a folded batch norm's scale, a shortcut, a ReLU) composed after it.
+- linear: one GEMM.
 - max_pool2d: the kh*kw shifted copies of the input (padded with -inf) stacked; the max over them, and
   its argmax (the "switches") routes the gradient back.
 - global_avg_pool2d: the mean over each image plane.
@@ -80,10 +82,41 @@ class Conv2d(Function):
         return dx, dw, db
 
 
-def conv2d(x, w, b, stride, padding):
-    """Tensors in, checked by functional.conv2d; stride and padding as pairs."""
+def conv2d(x, w, b, stride, padding, scale=None, residual=None, relu=False):
+    """relu(scale * conv(x, w) + b + residual), checked by heavy_ops.conv2d (stride and padding as
+    pairs), composed of the ops it names, one after the other: what the fast tier runs as one op."""
     params = dict(stride=stride, padding=padding)
-    return Conv2d.apply(x, w, b, **params) if b is not None else Conv2d.apply(x, w, **params)
+    if scale is None:
+        out = Conv2d.apply(x, w, b, **params) if b is not None else Conv2d.apply(x, w, **params)
+    else:
+        out = Conv2d.apply(x, w, **params) * scale.reshape(-1, 1, 1)        # (N, O, oh, ow) * (O, 1, 1)
+        if b is not None:
+            out = out + b.reshape(-1, 1, 1)
+    if residual is not None:
+        out = out + residual
+    return ReLU.apply(out) if relu else out
+
+
+class Linear(Function):
+    """out (N, out) = x (N, in) @ w.T (in, out) + b (out,);  dx = g @ w,  dw = g.T @ x,  db = sum_n g."""
+
+    @staticmethod
+    def forward(ctx, x, w, b=None):
+        ctx.save_for_backward(x, w)
+        out = x @ w.T
+        return out + b if b is not None else out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved
+        dx = g @ w if ctx.needs_input_grad[0] else None                     # (N, in)
+        dw = g.T @ x if ctx.needs_input_grad[1] else None                   # (out, in)
+        db = g.sum(axis=0) if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2] else None
+        return dx, dw, db
+
+
+def linear(x, w, b=None):
+    return Linear.apply(x, w, b) if b is not None else Linear.apply(x, w)
 
 
 class MaxPool2d(Function):

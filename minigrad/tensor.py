@@ -8,14 +8,13 @@ used twice receives both contributions. Only leaves (tensors made by the user wi
 ``requires_grad=True``) keep ``.grad``; intermediate gradients are freed as soon as they are used,
 unless ``retain_grad()`` was called.
 
-The ops themselves live in ``functional.py``; the operators below are thin calls into it.
+The ops themselves live in ``functional.py``, which also gives the Tensor its operators (``+``, ``@``, ...).
 """
 import contextlib
-import functools
 
 import numpy as np
 
-from .backend import DEFAULT_DTYPE, get_array_module
+from .backend import DEFAULT_DTYPE, get_array_module, to_numpy
 
 _grad_enabled = True
 
@@ -62,28 +61,15 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **params):
-        out = cls.apply_later(*inputs, **params)
-        out.data                                        # run the forward now
-        return out
-
-    @classmethod
-    def apply_later(cls, *inputs, out_like=None, **params):
-        """As ``apply``, but the forward runs only when the output's ``data`` is first read. The fast
-        tier uses this to see what consumes a convolution's output before computing it (fast/conv.py).
-        ``out_like``: an array of the output's shape, dtype and device (a broadcast view costs no
-        memory), so that reading those does not run the forward."""
+        """Run the forward on the inputs' arrays now and wrap the result; remember the op, its context
+        and its inputs when any input needs a gradient (and ``no_grad`` is off)."""
         needs = tuple(_grad_enabled and isinstance(t, Tensor) and t.requires_grad for t in inputs)
-        record = any(needs)                             # under no_grad nothing needs a gradient
         ctx = Context(needs)
         arrays = [t.data if isinstance(t, Tensor) else t for t in inputs]
-        out = Tensor(_NOT_YET if out_like is None else out_like, requires_grad=record)
-        out._later = functools.partial(cls.forward, ctx, *arrays, **params)
-        if record:
+        out = Tensor(cls.forward(ctx, *arrays, **params), requires_grad=any(needs))
+        if out.requires_grad:
             out._op, out._ctx, out._inputs = cls, ctx, inputs
         return out
-
-
-_NOT_YET = np.empty(0, DEFAULT_DTYPE)                  # the data of an output whose forward is put off
 
 
 def _as_array(data):
@@ -101,7 +87,7 @@ class Tensor:
     def __init__(self, data, requires_grad=False):
         if isinstance(data, Tensor):
             data = data.data
-        self._data, self._later = _as_array(data), None
+        self.data = _as_array(data)
         self.requires_grad = bool(requires_grad)
         self.grad = None
         self._op = self._ctx = None
@@ -109,28 +95,11 @@ class Tensor:
         self._retain = False
 
     # ---- properties -------------------------------------------------------------------------
-    @property
-    def data(self):
-        if self._later is not None:                     # a forward put off (Function.apply_later)
-            self._data = self._later()
-            self._later = None
-        return self._data
-
-    @data.setter
-    def data(self, array):
-        self._data, self._later = array, None
-
-    @property
-    def like(self):
-        """An array of this tensor's shape, dtype and device: its data, or while its forward is put off
-        a stand-in given by the op (``apply_later``'s ``out_like``), so that argument checks do not run it."""
-        return self._data if self._later is None or self._data is not _NOT_YET else self.data
-
-    shape = property(lambda self: self.like.shape)
-    dtype = property(lambda self: self.like.dtype)
-    ndim = property(lambda self: self.like.ndim)
-    size = property(lambda self: self.like.size)
-    xp = property(lambda self: get_array_module(self.like))
+    shape = property(lambda self: self.data.shape)
+    dtype = property(lambda self: self.data.dtype)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+    xp = property(lambda self: get_array_module(self.data))
 
     def __len__(self):
         return len(self.data)
@@ -141,7 +110,6 @@ class Tensor:
 
     def numpy(self):
         """The data as a NumPy array (copied from the GPU if needed)."""
-        from .backend import to_numpy
         return to_numpy(self.data)
 
     def item(self):
@@ -163,7 +131,6 @@ class Tensor:
         """Back-propagate from this tensor; ``grad`` defaults to 1 for a scalar."""
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad (no input did, or no_grad was on)")
-        self.data                                           # run a put-off forward first (its ctx is needed)
         if grad is None:
             if self.size != 1:
                 raise RuntimeError(f"backward: output has shape {self.shape}; pass grad= of that shape "
@@ -208,30 +175,7 @@ class Tensor:
                 else:
                     grads[id(parent)] = pg
 
-    # ---- operators: thin calls into functional ----------------------------------------------
-    def __add__(self, other): return F.add(self, other)
-    def __radd__(self, other): return F.add(other, self)
-    def __sub__(self, other): return F.sub(self, other)
-    def __rsub__(self, other): return F.sub(other, self)
-    def __mul__(self, other): return F.mul(self, other)
-    def __rmul__(self, other): return F.mul(other, self)
-    def __truediv__(self, other): return F.div(self, other)
-    def __rtruediv__(self, other): return F.div(other, self)
-    def __neg__(self): return F.neg(self)
-    def __pow__(self, exponent): return F.pow(self, exponent)
-    def __matmul__(self, other): return F.matmul(self, other)
-    def __getitem__(self, index): return F.getitem(self, index)
-
-    def sum(self, axis=None, keepdims=False): return F.sum(self, axis, keepdims)
-    def mean(self, axis=None, keepdims=False): return F.mean(self, axis, keepdims)
-    def reshape(self, *shape): return F.reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
-    def transpose(self, *axes): return F.transpose(self, axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else (axes or None))
-    def flatten(self): return F.flatten(self)
-    def exp(self): return F.exp(self)
-    def log(self): return F.log(self)
-    def relu(self): return F.relu(self)
-    @property
-    def T(self): return F.transpose(self, None)
-
-
-from . import functional as F  # noqa: E402  (functional needs Tensor and Function, defined above)
+    # ---- operators --------------------------------------------------------------------------
+    # x + y, x * y, x @ w, x[i], x.sum(), x.reshape(...), x.relu(), ...: the functions of
+    # functional.py, which attaches them to this class at its end. The ops' modules import Tensor and
+    # Function from here; this module imports none of them, so the engine has no import circle.

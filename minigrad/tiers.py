@@ -4,12 +4,12 @@
     with mg.use_ops("simple"): ...                  # inside a block
     mg.current_ops()                                # 'simple' or 'fast'
 
-Both implement conv2d, max_pool2d, relu, batch_norm and global_avg_pool2d with the same Function
-interface and are tested equal; heavy_ops.py checks the arguments and hands over to the tier in force
-(``in_force()``).
+Both implement conv2d (with its fused arguments), linear, max_pool2d, relu, batch_norm and
+global_avg_pool2d with the same Function interface and are tested equal; heavy_ops.py checks the
+arguments and hands over to the tier in force (``in_force()``). This is the one module that imports
+the fast tier, and only when it is first used, so that the simple tier never loads Numba.
 """
 import contextlib
-import importlib
 import os
 
 TIERS = ("simple", "fast")
@@ -41,6 +41,23 @@ def use_ops(name):
 
 
 def in_force():
-    """The module of the tier in force: ``minigrad.simple`` or ``minigrad.fast`` (imported on first use,
-    so that the simple tier never loads Numba)."""
-    return importlib.import_module("minigrad." + _tier)
+    """The module of the tier in force: ``minigrad.simple`` or ``minigrad.fast.ops``."""
+    if _tier == "simple":
+        from . import simple
+        return simple
+    from .fast import ops
+    return ops
+
+
+def set_threads(n):
+    """Run the tier in force on ``n`` threads: the fast tier's own, Numba's and the BLAS's
+    (fast/parallel.py); on the simple tier, whose only threads are the BLAS's, those (so that it still
+    never loads Numba)."""
+    if _tier == "fast":
+        from .fast import ops
+        ops.set_threads(n)
+    elif n < 1:
+        raise ValueError(f"threads must be at least 1, not {n}")
+    else:
+        import threadpoolctl
+        threadpoolctl.threadpool_limits(n, user_api="blas")

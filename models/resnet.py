@@ -13,8 +13,11 @@
 
     shortcut: x itself, or ``downsample`` = 1x1 conv (stride s, no bias) -> BN when the shape changes
 
-Every ReLU is a call of ``F.relu``, so the ReLU rule in force (gradient, deconvnet, guided) applies
-to each of them, the one after each residual addition included. (torchvision's block calls its one
+Every ReLU is a call of ``F.relu`` or a ReLU asked of ``F.conv2d`` (``relu=True``), so the ReLU rule
+in force (gradient, deconvnet, guided) applies to each of them, the one after each residual addition
+included. In eval mode, when nothing needs the weights' gradient, the stem and every block that no
+``until`` reaches into run folded: each batch norm folded into its convolution, the shortcut and the
+ReLU given to the convolution too (blocks.py: ``fold_bn``, ``conv_bn``). (torchvision's block calls its one
 ReLU module three times, which hook-based tools that patch a ReLU module get wrong.)
 
 The names are torchvision's state-dict names, so a torchvision file loads key for key. The table,
@@ -41,7 +44,7 @@ import minigrad as mg
 from minigrad import nn
 
 from . import imagenet, network
-from .blocks import BLOCKS, BasicBlock, Bottleneck, ResidualBlock
+from .blocks import BLOCKS, BasicBlock, Bottleneck, ResidualBlock, _no_tap, conv_bn, folds
 from .formats import hdf5
 from .formats.common import WeightFile, WeightsError, fail, shape_text
 from .network import default_meta, num_parameters, save  # noqa: F401  (part of resnet's surface)
@@ -195,10 +198,16 @@ class ResNet(nn.Module):
                 found[name] = activation
             return activation
 
-        for step in self._steps:
+        steps = list(self._steps)
+        if not wanted & {"conv1", "bn1"} and folds(self):             # the stem as one op: conv, BN, ReLU
+            x = keep("relu", conv_bn(self.conv1, self.bn1, x, relu=True))
+            steps = steps[3:]
+        for step in steps:
             module = self.layer(step)
             if isinstance(module, ResidualBlock):
-                x = keep(step, module(x, tap=lambda name, a, block=step: keep(f"{block}.{name}", a)))
+                tapped = any(name.startswith(step + ".") for name in wanted)   # else the block may run folded
+                tap = (lambda name, a, block=step: keep(f"{block}.{name}", a)) if tapped else _no_tap
+                x = keep(step, module(x, tap=tap))
                 if step in self._stage_of:
                     keep(self._stage_of[step], x)
             else:

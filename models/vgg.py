@@ -10,7 +10,9 @@ any other stack of 3x3 convolutions is a custom :class:`VGGConfig` (the small de
 The fully connected layers are numbered on from the blocks, as in the paper: after five blocks,
 ``fc6, fc7, fc8``; after three blocks, ``fc4, fc5, ...``. ``model.layer_names`` lists the table.
 ``forward(x, until="conv5_3")`` stops early and returns that activation (a list of names returns a
-dict name -> activation), which is how saliency and class-model code reach inside the net.
+dict name -> activation), which is how saliency and class-model code reach inside the net. A
+convolution and the ReLU after it run as one call, ``conv(x, relu=True)`` (one op on the fast tier),
+unless the convolution's own output is asked for.
 
     model = vgg.load("weights/vgg16.h5")          # eval mode; model.meta, model.classes
                                                  # (models.load does the same for any network)
@@ -181,11 +183,24 @@ class VGG(nn.Module):
         stop = max(self.layer_names.index(n) for n in wanted) if wanted else len(self.layer_names) - 1
         self._check_input(x, stop)
         out = {}
-        for name in self.layer_names[:stop + 1]:
-            x = getattr(self, name)(x)
-            if name in wanted:
+        for names in self._calls(stop, wanted):
+            x = getattr(self, names[0])(x, relu=True) if len(names) == 2 else getattr(self, names[0])(x)
+            for name in set(names) & set(wanted):
                 out[name] = x
         return network.answer(until, out, x)
+
+    def _calls(self, stop, wanted):
+        """The table up to ``stop`` as the calls that run it, each a tuple of the names it computes: a
+        convolution and the ReLU after it are one call, ``conv(x, relu=True)`` (one op on the fast tier),
+        unless the convolution's own output is wanted; every other layer is a call of its own."""
+        names, calls = self.layer_names[:stop + 1], []
+        for k, name in enumerate(names):
+            if calls and len(calls[-1]) == 2 and calls[-1][1] == name:
+                continue                                                # run with the convolution before it
+            fuse = (isinstance(getattr(self, name), nn.Conv2d) and name not in wanted and k + 1 < len(names)
+                    and isinstance(getattr(self, names[k + 1]), nn.ReLU))
+            calls.append((name, names[k + 1]) if fuse else (name,))
+        return calls
 
     def _check_input(self, x, stop):
         c = self.config.in_channels

@@ -14,7 +14,6 @@ convolution (``relu5_3`` in VGG16, TorchRay's ``features.29``), a ResNet's last 
 
 Guided Grad-CAM multiplies the guided-backprop input gradient by the upsampled Grad-CAM map.
 """
-import contextlib
 import re
 
 import numpy as np
@@ -45,25 +44,21 @@ def activation_and_gradient(model, batch, target, layer):
     device, and the input's size.
 
     The backward runs under the gradient rule whatever rule is in force (Grad-CAM is defined on the
-    gradient). The fast tier may run a convolution together with what reads its output (its ReLU, an
-    inference-mode batch norm), so that the convolution's own output is not in the graph; then
-    the pass runs again on the simple tier, which fuses nothing.
+    gradient). Asking the model for ``layer`` keeps that layer's own output in the graph (the networks
+    fuse only what nobody asked for).
     """
     x = _input_tensor(batch, model)
     last = model.layer_names[-1]
-    for tier in (None, "simple"):
-        with frozen(model), (mg.use_ops(tier) if tier else contextlib.nullcontext()):
-            x.grad = None
-            found = model(x, until=[layer, last])
-            act, logits = found[layer], found[last]
-            t = targets_for(target, x.shape[0], logits.shape[1])
-            scores = class_scores(logits, t)
-            act.retain_grad()
-            with mg.relu_rule("gradient"):
-                scores.sum().backward()
-        if act.grad is not None:
-            return act.data, act.grad, tuple(x.shape[2:])
-    raise RuntimeError(f"Grad-CAM: no gradient reached layer {layer!r}")
+    with frozen(model):
+        found = model(x, until=[layer, last])
+        act, logits = found[layer], found[last]
+        scores = class_scores(logits, targets_for(target, x.shape[0], logits.shape[1]))
+        act.retain_grad()
+        with mg.relu_rule("gradient"):
+            scores.sum().backward()
+    if act.grad is None:
+        raise RuntimeError(f"Grad-CAM: no gradient reached layer {layer!r}")
+    return act.data, act.grad, tuple(x.shape[2:])
 
 
 def grad_cam(model, batch, target, layer=None, upsample=True):

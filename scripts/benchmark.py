@@ -94,13 +94,13 @@ def parse_args(argv=None):
     return args
 
 
-#: what set_threads sets: OpenBLAS, Numba and OpenMP read these once; the scripts' own choice of
+#: what thread_environment sets: OpenBLAS, Numba and OpenMP read these once; the scripts' own choice of
 #: threads (_common.use_free_cores) reads MINIGRAD_THREADS
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "MINIGRAD_THREADS")
 
 
-def set_threads(n):
-    """For this process (before NumPy or PyTorch is imported) and the workers it starts."""
+def thread_environment(n):
+    """Threads for this process (before NumPy or PyTorch is imported) and the workers it starts."""
     for var in THREAD_VARIABLES:
         os.environ[var] = str(n)
 
@@ -222,7 +222,7 @@ def engine_info(engine, device):
     import threadpoolctl
     blases = [b for b in threadpoolctl.threadpool_info() if b["user_api"] == "blas"]
     blas = next((b for b in blases if "numpy" in b["filepath"]), blases[0] if blases else {})   # NumPy's: the GEMMs
-    from minigrad import parallel
+    from minigrad.fast import parallel
     info = {"library": f"NumPy {np.__version__}", "blas_info": {k: blas.get(k) for k in
             ("internal_api", "version", "architecture", "num_threads", "threading_layer")},
             "threads": parallel.threads(), "blas_threads": blas.get("num_threads"),
@@ -580,11 +580,11 @@ def print_table(result):
 def main(argv=None):
     args = parse_args(argv)
     if args.threads is None:
-        from minigrad.threads import auto_threads
+        from _common import auto_threads
         args.threads = auto_threads()
     threads = args.threads
     if not (args.worker and not args.threads_given):     # a worker told no count keeps its engine's choice
-        set_threads(threads)
+        thread_environment(threads)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     if args.memory_probe:
         memory_probe(args.memory_probe)

@@ -8,22 +8,14 @@ Optimisations made:
   ``g * (x - mean)`` instead);
 - the training backward is dx = scale * (g - mean(g)) - (x - mean) * (scale * inv_std * mean(g * xhat)),
   per-channel coefficients times two arrays, without the simple tier's dxhat and xhat temporaries;
-- inference: when the input is the put-off output of a fast convolution (conv.py, ``pending``) and
-  neither the convolution's weights and bias nor gamma and beta need a gradient, the affine is folded
-  into that convolution: ``out = scale * conv(x, w) + b'`` with ``b' = (b - mean) * scale + beta``,
-  the per-output-channel scale applied in the pass that unpacks the convolution's GEMM (on the CPU;
-  on a GPU the weights are scaled instead, ``w * scale``), and no pass of its own runs. The folded
-  convolution is put off in turn, so a ReLU that reads it fuses too (conv+BN+ReLU: one op), and a
-  residual addition (conv.py, ``residual_of``). The gradient with respect to the input still flows
-  (saliency needs it). Scaling the weights instead, a pass over them at every call, was slower than
-  the batch norm's own pass on the late layers, whose weights outnumber their output (512->512 3x3
-  at 7x7: 12.9 ms against 11.1, one thread); the scale in the output pass costs nothing there.
+- inference: a network folds the batch norm into the convolution before it instead, when nothing
+  needs the weights' gradient (models/blocks.py: ``fold_bn``; ``F.conv2d(..., scale=)``), and no pass
+  of its own runs.
 
 Written with ``xp`` for NumPy and CuPy alike (no kernels of its own).
 """
 from ..backend import get_array_module
-from ..tensor import Function, is_grad_enabled
-from . import conv
+from ..tensor import Function
 
 AXES = (0, 2, 3)                                     # a channel's values: over the batch and the image
 
@@ -81,30 +73,6 @@ class BatchNorm(Function):
 
 
 def batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps):
-    """Tensors x, weight, bias; the running statistics are arrays. Folded into the convolution that
-    made x when it can be (``folded``), else the BatchNorm op."""
-    if not training:
-        fused = folded(x, weight, bias, running_mean, running_var, eps)
-        if fused is not None:
-            return fused
+    """Tensors x, weight, bias; the running statistics are arrays, updated in place when training."""
     return BatchNorm.apply(x, weight, bias, running_mean=running_mean, running_var=running_var,
                            training=training, momentum=momentum, eps=eps)
-
-
-def folded(x, weight, bias, running_mean, running_var, eps):
-    """The inference-mode batch norm of x as one put-off fast convolution with the affine folded in
-    (a scale per output channel, and the bias), when x is a put-off convolution's output that nothing
-    has read, without a scale or residual of its own, and neither its weights and bias nor gamma and
-    beta need a gradient; else None. x itself stays unevaluated (computed, unfolded, only if something
-    reads it later)."""
-    later = conv.pending(x)
-    if later is None or later.keywords["scale"] is not None or len(later.args) > 4:
-        return None
-    ctx, x_in, w, *b = later.args                                          # the convolution's arrays
-    if any(ctx.needs_input_grad[1:]) or (is_grad_enabled() and (weight.requires_grad or bias.requires_grad)):
-        return None
-    xp = get_array_module(w)
-    scale = weight.data / xp.sqrt(running_var + eps)                        # (O,)
-    b = ((b[0] if b else 0) - running_mean) * scale + bias.data             # (O,)
-    source = x._inputs[0] if x._inputs else x_in                            # the convolution's input
-    return conv.put_off(source, w, b, later.keywords["stride"], later.keywords["padding"], scale=scale)

@@ -8,27 +8,29 @@ Optimisations made (each measured on VGG16; docs/performance.md):
   GEMM result stay within ``COLS_BUDGET`` elements;
 - scratch buffers (memory.py) for the patch matrices and GEMM results, reused by every chunk and layer;
 - the patch matrices kept for the weight gradient when training (``KEEP_COLS_LIMIT``);
-- bias and ReLU fused into the pass that unpacks the GEMM result, the ReLU rule into the pass that
-  packs the gradient (``relu_of``: the model just applies a ReLU to the convolution's output);
+- bias and ReLU (``F.conv2d(..., relu=True)``) fused into the pass that unpacks the GEMM result, the
+  ReLU rule into the pass that packs the gradient;
 - Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions with enough channels (``WINOGRAD_MIN_CHANNELS``)
   and tiles (``WINOGRAD_MIN_TILES``);
 - 1x1 unpadded convolutions (ResNet's bottlenecks and shortcuts) as plain GEMMs on the input, with
   no patch matrix; a stride subsamples the input first; on the CPU the GEMM writes straight into
   blocks of the output, each finished while in cache (pointwise.py);
-- an inference-mode batch norm folded into the convolution before it as a scale per output channel,
-  applied in the output pass (batchnorm.py, via ``pending``);
-- a residual block's addition fused into its last 1x1 convolution's output pass (``residual_of``);
-- the chunks spread over the engine's threads, one whole chunk per thread (``minigrad/parallel.py``).
+- an inference-mode batch norm folded into the convolution (``scale``: models/blocks.py, ``fold_bn``)
+  as a scale per output channel, applied in the output pass;
+- a residual block's addition (``residual``) fused into its last 1x1 convolution's output pass;
+- the chunks spread over the engine's threads, one whole chunk per thread (parallel.py).
 """
 import threading
 from functools import partial
 
 import numpy as np
 
-from .. import parallel, relu_rules
+from .. import relu_rules
 from ..backend import get_array_module
-from ..tensor import Function, Tensor
-from . import pointwise, relu, winograd
+from ..tensor import Function
+from . import parallel, pointwise, winograd
+from . import relu as relu_op
+from .kernels import for_one_thread
 from .memory import scratch
 from .plan import chunk_budget
 
@@ -124,24 +126,22 @@ class Conv2d(Function):
     and backwards, with g packed the same way as y:
         dW += g (O, nb*P) @ cols.T      dcols (K, nb*P) = W.T @ g      dx = col2im(dcols)
 
-    With ``relu=True`` (``relu_of``: a ReLU applied to this op's output) the ReLU is fused into the
-    unpacking pass, and backwards its rule (the one in force, exactly as the separate ReLU op would
-    apply it) into the pass that packs g. Under ``relu_rules.observe`` it is applied apart instead, so
+    With ``relu=True`` the ReLU is fused into the unpacking pass, and backwards its rule (the one in
+    force, exactly as the separate ReLU op would apply it) into the pass that packs g. Under ``relu_rules.observe`` it is applied apart instead, so
     that the observers see the ReLU's arrays.
 
     When the weights need no gradient and the convolution is 3x3, stride 1, with enough channels
     (``_winograd_applies``), forward and input gradient go by Winograd F(2x2, 3x3) instead (winograd.py).
 
-    ``scale`` (O,): an inference-mode batch norm folded in (batchnorm.py), out = scale[o] * conv + b[o],
+    ``scale`` (O,): an inference-mode batch norm folded in (``fold_bn``), out = scale[o] * conv + b[o],
     applied in the pass that unpacks the GEMM (on a GPU it is folded into the weights here instead).
     ``r`` (shaped like the output, 1x1 convolutions on the CPU only): a residual block's shortcut,
-    added in the same pass before the ReLU (``residual_of``); backwards it gets the gradient that
-    leaves the ReLU.
+    added in the same pass before the ReLU; backwards it gets the gradient that leaves the ReLU.
     """
 
     @staticmethod
     def forward(ctx, x, w, b=None, r=None, stride=(1, 1), padding=(0, 0), relu=False, scale=None):
-        xp, kernels = get_array_module(x), parallel.kernels_for(x)        # serial kernels: one chunk a thread
+        xp, kernels = get_array_module(x), for_one_thread(x)        # serial kernels: one chunk a thread
         x = xp.ascontiguousarray(x)
         if scale is not None and xp is not np:                            # GPU: a pass over the weights is cheap
             w, scale = w * scale[:, None, None, None], None
@@ -196,14 +196,14 @@ class Conv2d(Function):
     @staticmethod
     def backward(ctx, g):
         x, w, y = ctx.saved
-        xp, kernels = get_array_module(x), parallel.kernels_for(x)        # serial kernels: one chunk a thread
+        xp, kernels = get_array_module(x), for_one_thread(x)        # serial kernels: one chunk a thread
         kh, kw, sh, sw, ph, pw = ctx.geometry
         N, C = x.shape[:2]
         oh, ow = ctx.out_size
         O = w.shape[0]
         P, Kc = oh * ow, C * kh * kw
         if ctx.pointwise:
-            return _pointwise_backward(ctx, x, w, relu.backward(y, g) if ctx.relu else g)
+            return _pointwise_backward(ctx, x, w, relu_op.backward(y, g) if ctx.relu else g)
         fused_relu = ctx.relu
         if ctx.scale is not None:                                          # a folded batch norm
             w, g, fused_relu = _unscaled(ctx, w, y, g)
@@ -211,7 +211,7 @@ class Conv2d(Function):
             # Only dx (the weights need no gradient): the convolution of g with the filters turned by
             # 180 degrees, input and output channels swapped, padding 2 - p; Winograd again.
             if fused_relu:
-                g = relu.backward(y, g)
+                g = relu_op.backward(y, g)
             U = winograd.filters(w, flip=True).transpose(0, 2, 1)         # (16, C, O)
             dx = winograd.conv(xp.ascontiguousarray(g), U, xp.zeros(C, x.dtype), (2 - ph, 2 - pw), False,
                                partial(_chunks, N, budget=_winograd_budget(w), parts=_cpu_parts(xp))
@@ -220,7 +220,7 @@ class Conv2d(Function):
             return dx, None, (g.sum(axis=(0, 2, 3)) if need_b else None)
         rule = kernels.NO_RELU
         if fused_relu and relu_rules._observers:                             # observers want the ReLU's own
-            g = relu.backward(y, g)                                        # arrays: go through it apart
+            g = relu_op.backward(y, g)                                        # arrays: go through it apart
         elif fused_relu:                                                   # else fused into the packing
             rule = relu_rules.code()
         g = xp.ascontiguousarray(g).reshape(N, O, P)                       # (N, O, P)
@@ -282,7 +282,7 @@ def _unscaled(ctx, w, y, g, fused_relu=None):
         fused_relu = ctx.relu
     if w.size <= g.size:
         return w * s[:, None, None, None], g, fused_relu
-    g = relu.backward(y, g) if fused_relu else g.copy()                   # a fresh array: scaled in place
+    g = relu_op.backward(y, g) if fused_relu else g.copy()                   # a fresh array: scaled in place
     g *= s[:, None, None]
     return w, g, False
 
@@ -302,59 +302,14 @@ def _pointwise_backward(ctx, x, w, g):
     return dx, dw, db, dr
 
 
-def conv2d(x, w, b, stride, padding):
-    """Tensors in, checked by heavy_ops.conv2d. The forward is put off until the output is read:
-    if what reads it is a ReLU, the two run as one op (``relu_of``); an inference-mode batch norm
-    folds into it (batchnorm.py); a residual addition into a 1x1 one (``residual_of``)."""
-    return put_off(x, w, b, stride, padding)
-
-
-def put_off(x, w, b, stride, padding, scale=None, residual=None):
-    """Conv2d.apply_later (without a fused ReLU), its output's shape, dtype and device known at once."""
-    (sh, sw), (ph, pw) = stride, padding
-    N, _, H, W = x.shape
-    O, _, kh, kw = w.shape
-    xp = get_array_module(x)
-    like = xp.broadcast_to(xp.empty(1, x.dtype), (N, O, (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1))
+def conv2d(x, w, b, stride, padding, scale=None, residual=None, relu=False):
+    """relu(scale * conv(x, w) + b + residual), checked by heavy_ops.conv2d, as one Conv2d: the scale,
+    bias and ReLU applied in the pass that unpacks the GEMM, the residual too for a 1x1 unpadded
+    convolution on the CPU (pointwise.py). Any other convolution with a residual adds it and applies
+    the ReLU after the op, as the simple tier does."""
+    if residual is not None and not (POINTWISE_GEMM and tuple(w.shape[2:]) == (1, 1) and tuple(padding) == (0, 0)
+                                     and isinstance(x.data, np.ndarray)):
+        out = conv2d(x, w, b, stride, padding, scale) + residual
+        return relu_op.ReLU.apply(out) if relu else out
     inputs = (x, w) if b is None and residual is None else (x, w, b) if residual is None else (x, w, b, residual)
-    return Conv2d.apply_later(*inputs, out_like=like, stride=stride, padding=padding, relu=False, scale=scale)
-
-
-def pending(x):
-    """The put-off forward (a ``functools.partial`` of ``Conv2d.forward``: args ``(ctx, x, w[, b[, r]])``,
-    keywords ``stride, padding, relu, scale``) when x is the output of ``conv2d`` above, without a fused
-    ReLU, and nothing has read it yet; else None. What reads x can then change the convolution instead:
-    a ReLU fuses into it (``relu_of``), an inference-mode batch norm folds into it (batchnorm.py), a
-    residual addition (``residual_of``)."""
-    later = x._later
-    if later is None or later.func is not Conv2d.forward or later.keywords["relu"]:
-        return None
-    return later
-
-
-def relu_of(x):
-    """relu(x) as one fused op when x is the output of ``conv2d`` above and nothing has read it yet;
-    else None. The convolution then runs with ``relu=True``; x itself stays unevaluated, and is only
-    computed (a second time, without the ReLU) if something reads it later."""
-    later = pending(x)
-    if later is None:
-        return None
-    ctx, *arrays = later.args
-    return Conv2d.apply(*(x._inputs or arrays), **dict(later.keywords, relu=True))
-
-
-def residual_of(a, r):
-    """a + r as one put-off op when a is the put-off output of a 1x1 unpadded convolution on the CPU
-    (a residual block's last one, its batch norm folded in) that nothing has read, and r a tensor of
-    a's shape and dtype: r is added in the pass that finishes each block of the GEMM's output, and a
-    ReLU that reads the sum fuses too (``relu_of``). Else None. a stays unevaluated."""
-    later = pending(a)
-    if (later is None or not POINTWISE_GEMM or len(later.args) > 4 or not isinstance(r, Tensor)
-            or r.shape != a.shape or r.dtype != a.dtype or r.xp is not np):
-        return None
-    ctx, x, w, *b = later.args
-    if w.shape[2:] != (1, 1) or tuple(later.keywords["padding"]) != (0, 0) or not isinstance(x, np.ndarray):
-        return None
-    inputs = a._inputs or (x, w, *b)
-    return put_off(inputs[0], inputs[1], inputs[2] if len(inputs) > 2 else None, later.keywords["stride"],
-                   later.keywords["padding"], later.keywords["scale"], r)
+    return Conv2d.apply(*inputs, stride=stride, padding=padding, relu=relu, scale=scale)

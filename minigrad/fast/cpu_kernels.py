@@ -124,7 +124,7 @@ def gemm_out_to_nchw(y, b, relu, n0, p0, out, scale=None, residual=None):
         out[n0 + n, o, p0 + p] = max(y[o, n*Pc + p] + b[o], 0 if relu else -inf)
     With ``scale`` (O,) (a batch norm folded in: batchnorm.py) y[o, .] is multiplied by scale[o]
     first; with ``residual`` (shaped like out) residual[n0 + n, o, p0 + p] is added before the ReLU
-    (a residual block's shortcut: conv.py, ``residual_of``). y may be out's own block (in place).
+    (a residual block's shortcut: ``F.conv2d``'s ``residual``). y may be out's own block (in place).
     """
     O, P = out.shape[1], out.shape[2]
     Pc = min(P, y.shape[1])
@@ -269,7 +269,7 @@ def relu_backward(y, g, rule, dx):
 
 
 # ------------------------------------------------------------------------------------------------
-# Winograd F(2x2, 3x3)'s two transforms (the maths is in minigrad/winograd.py): a 3x3 stride-1
+# Winograd F(2x2, 3x3)'s two transforms (the maths is in winograd.py): a 3x3 stride-1
 # convolution computes each 2x2 block of output from a 4x4 tile of input, with
 #     V = B^T d B (input tile)    U = G w G^T (filter)    M = U * V (16 GEMMs over channels)    Y = A^T M A
 # ------------------------------------------------------------------------------------------------
@@ -377,7 +377,7 @@ def winograd_output(M, b, relu, n0, ty0, th, tw, out, scale=None):
 
 # ------------------------------------------------------------------------------------------------
 # The convolution's kernels again, compiled without Numba's threads and without holding the GIL:
-# each of the engine's own threads runs them on a chunk of its own (minigrad/parallel.py), so
+# each of the engine's own threads runs them on a chunk of its own (parallel.py), so
 # serial.im2col(...) computes what im2col(...) does, on the calling thread alone.
 # ------------------------------------------------------------------------------------------------
 def _serial(kernel):

@@ -10,14 +10,14 @@ Optimisations made (measured on ResNet-50's 1x1 layers; docs/performance.md):
   input first, ``_subsampled``);
 - on the CPU the GEMM writes straight into blocks of the output's rows of one image
   (``POINTWISE_BLOCK``), one thread a block, and each block is finished while it is in cache: the
-  folded batch norm's scale, the bias, a residual block's shortcut (conv.py, ``residual_of``) and
+  folded batch norm's scale, the bias, a residual block's shortcut (``F.conv2d``'s ``residual``) and
   the ReLU applied in one pass, with no temporaries (fresh arrays cost page faults);
 - backwards the weights' transpose is a view (the BLAS reads it as such), and dx goes in blocks of
   rows as the forward.
 """
 import numpy as np
 
-from .. import parallel
+from . import parallel
 from ..backend import get_array_module
 
 

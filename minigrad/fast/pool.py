@@ -10,7 +10,7 @@ Global average pooling is one mean over each plane already: the simple tier's op
 from ..backend import get_array_module
 from ..simple import global_avg_pool2d  # noqa: F401  (the same op on both tiers: nothing to speed up)
 from ..tensor import Function
-from . import for_array
+from .kernels import for_array
 
 
 class MaxPool2d(Function):

@@ -3,14 +3,14 @@
 Optimisations made:
 - forward and backward are compiled loops over the flat arrays (cpu_kernels.py, gpu_kernels.py),
   the backward told the rule in force by its code (``relu_rules.code``): one pass, no temporaries;
-- a ReLU applied to a fast convolution's output that nothing else has read runs inside the
-  convolution (conv.py: ``relu_of``): clamped in the pass that unpacks its GEMM, and its backward
-  rule applied in the pass that packs the gradient, so it costs no pass of its own.
+- a ReLU that a network asks for with its convolution (``F.conv2d(..., relu=True)``) runs inside it
+  (conv.py): clamped in the pass that unpacks its GEMM, and its backward rule applied in the pass that
+  packs the gradient, so it costs no pass of its own.
 """
 from .. import relu_rules
 from ..backend import get_array_module
 from ..tensor import Function
-from . import conv, for_array
+from .kernels import for_array
 
 
 def backward(y, g):
@@ -42,6 +42,4 @@ class ReLU(Function):
 
 
 def relu(x):
-    """Fused into the convolution that made x when it can be (conv.relu_of), else the ReLU op."""
-    fused = conv.relu_of(x)
-    return fused if fused is not None else ReLU.apply(x)
+    return ReLU.apply(x)

@@ -28,7 +28,8 @@ again (``filters(w, flip=True)``). conv.py decides when to use it (``WINOGRAD_MI
 """
 import numpy as np
 
-from .. import parallel
+from . import parallel
+from .kernels import for_one_thread
 from .memory import scratch
 
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
@@ -49,7 +50,7 @@ def conv(x, U, b, padding, relu, chunks, scale=None):
     (and the ReLU if ``relu``), a chunk of tiles at a time: ``chunks(k, th, tw)`` gives the chunks
     (n0, n1, ty0, ty1) of whole images or bands of tile rows whose arrays of k rows fit the budget.
     ``scale`` (O,): each output channel multiplied by it before the bias (a folded batch norm)."""
-    kernels = parallel.kernels_for(x)                                      # one chunk per thread
+    kernels = for_one_thread(x)                                            # one chunk per thread
     N, C, H, W = x.shape
     O = U.shape[1]
     ph, pw = padding

@@ -1,12 +1,13 @@
 """Batch normalisation and global average pooling, on both tiers: float64 gradient checks, the maths
-written out in NumPy, the running statistics, dtypes; the fast tier's inference folding of a batch norm
-into the convolution before it, and its 1x1 convolutions as plain GEMMs, each against the unfused path."""
+written out in NumPy, the running statistics, dtypes; a batch norm folded into the convolution before
+it with a shortcut and a ReLU (``F.conv2d``'s scale, residual and relu: one op on the fast tier), and
+the fast tier's 1x1 convolutions as plain GEMMs, each against the unfused ops on both tiers."""
 import numpy as np
 import pytest
 
 import minigrad as mg
-from minigrad import functional as F, nn, relu_rules
-from minigrad.fast import batchnorm as fast_bn, conv as fast_conv
+from minigrad import functional as F, nn, relu_rules, simple
+from minigrad.fast import conv as fast_conv, relu as fast_relu
 
 from ..conftest import away_from_zero
 
@@ -102,7 +103,7 @@ def test_global_avg_pool2d_gradcheck_and_value(tier, rng, shape):
     assert y.dtype == x32.grad.dtype == np.float32
 
 
-# ---- the fast tier: batch norm folded into the convolution, 1x1 convolutions as GEMMs ------------
+# ---- F.conv2d's scale, residual and relu: one op on the fast tier, composed on the simple one ----
 def conv_bn(rng, C=3, O=4, k=3, bias=True):
     w = rng.standard_normal((O, C, k, k))
     b = rng.standard_normal(O) if bias else None
@@ -110,136 +111,134 @@ def conv_bn(rng, C=3, O=4, k=3, bias=True):
     return w, b, gamma, beta, rng.standard_normal(O), rng.uniform(0.3, 3, O)
 
 
-def conv_bn_relu(x, w, b, gamma, beta, mean, var, stride, padding, read_conv=False):
-    c = F.conv2d(x, w, b, stride, padding)
-    if read_conv:
-        c.data                                      # read: nothing left to fold
-    return c, F.relu(F.batch_norm(c, gamma, beta, mean, var, False))
+def fold(w, b, gamma, beta, mean, var, eps=1e-5):
+    """The eval-mode batch norm after a convolution as (scale, shift) per output channel (models/blocks.py:
+    fold_bn, written out here)."""
+    scale = gamma / np.sqrt(var + eps)
+    return scale, ((0 if b is None else b) - mean) * scale + beta
+
+
+def conv_bn_relu(x, w, b, gamma, beta, mean, var, stride, padding, folded=False, residual=None):
+    """relu(bn(conv(x)) + residual), arrays in but x (and the residual): with ``folded``, one F.conv2d
+    given the batch norm's scale and shift, the residual and relu=True; else the ops one by one."""
+    if folded:
+        scale, shift = fold(w, b, gamma, beta, mean, var)
+        return F.conv2d(x, mg.Tensor(w), shift, stride, padding, scale=scale, residual=residual, relu=True)
+    out = F.batch_norm(F.conv2d(x, mg.Tensor(w), None if b is None else mg.Tensor(b), stride, padding),
+                       mg.Tensor(gamma), mg.Tensor(beta), mean, var, False)
+    return F.relu(out if residual is None else out + residual)
+
+
+def folded_and_unfolded(x, arrays, stride, padding, g, rule="gradient", residual=None, dtype=np.float64):
+    """{(tier, folded): (out, dx, out's Tensor)} for both tiers, folded and not, under ``rule``."""
+    results = {}
+    for tier in ("fast", "simple"):
+        for folded in (True, False):
+            with mg.use_ops(tier):
+                xt = mg.Tensor(x.astype(dtype), requires_grad=True)
+                r = None if residual is None else residual(xt)
+                out = conv_bn_relu(xt, *(None if a is None else a.astype(dtype) for a in arrays), stride,
+                                   padding, folded, r)
+                with mg.relu_rule(rule):
+                    out.backward(g.astype(dtype))
+                results[tier, folded] = (out.data, xt.grad, out)
+    return results
+
+
+def assert_all_equal(results):
+    want = results["simple", False]
+    for key, got in results.items():
+        for a, b in zip(got[:2], want[:2]):
+            np.testing.assert_allclose(a, b, **TIGHT, err_msg=str(key))
 
 
 @pytest.mark.parametrize("rule", relu_rules.RULES)
 @pytest.mark.parametrize("k,stride,padding,bias", [(3, 1, 1, True), (3, 2, 1, False), (1, 1, 0, False),
                                                    (1, 2, 0, True), (7, 2, 3, False)])
-def test_folded_conv_bn_relu_equals_unfolded(rng, monkeypatch, rule, k, stride, padding, bias):
-    """Inference, nothing but the input needing a gradient: on the fast tier conv + BN + ReLU run as ONE
-    fused convolution with the BN folded into its weights; forward and input gradient equal, float64,
-    the unfolded path (the convolution's output read first) and the simple tier, under every ReLU rule."""
+def test_folded_conv_bn_relu_equals_unfolded(rng, rule, k, stride, padding, bias):
+    """Inference: ``F.conv2d(x, w, shift, scale=scale, relu=True)`` runs conv + BN + ReLU as ONE fast
+    convolution straight from x, and on the simple tier as the convolution, the scale, the shift and
+    the ReLU op one after the other; forward and input gradient equal the unfolded ops on both tiers,
+    float64, under every ReLU rule."""
     x = rng.standard_normal((2, 3, 11, 10))
-    w, b, gamma, beta, mean, var = (None if a is None else mg.Tensor(a) for a in conv_bn(rng, k=k, bias=bias))
-    g = rng.standard_normal(conv_bn_relu(mg.Tensor(x), w, b, gamma, beta, mean.data, var.data, stride,
-                                         padding)[1].shape)
-    results = {}
-    for name, read in (("folded", False), ("unfolded", True), ("simple", False)):
-        with mg.use_ops("simple" if name == "simple" else "fast"):
-            xt = mg.Tensor(x, requires_grad=True)
-            c, out = conv_bn_relu(xt, w, b, gamma, beta, mean.data, var.data, stride, padding, read)
-            if name == "folded":                    # one op: a fast convolution with the ReLU fused
-                assert out._op is fast_conv.Conv2d and out._ctx.relu and out._inputs[0] is xt
-                assert c._later is not None         # the convolution's own output: not computed
-            with mg.relu_rule(rule):
-                out.backward(g)
-            results[name] = (out.data, xt.grad, c.data)
-    for name in ("unfolded", "simple"):
-        for got, want in zip(results["folded"], results[name]):
-            np.testing.assert_allclose(got, want, **TIGHT)
+    arrays = conv_bn(rng, k=k, bias=bias)
+    g = rng.standard_normal(conv_bn_relu(mg.Tensor(x), *arrays, stride, padding).shape)
+    results = folded_and_unfolded(x, arrays, stride, padding, g, rule)
+    out = results["fast", True][2]
+    assert out._op is fast_conv.Conv2d and out._ctx.relu and out._ctx.scale is not None
+    assert results["simple", True][2]._op is simple.ReLU                        # composed: the rule's own code
+    assert_all_equal(results)
 
 
-def test_no_fold_when_the_weights_or_the_batch_norm_need_a_gradient(rng):
-    """Training the weights, or gamma and beta, in eval mode: the convolution and the batch norm run
-    apart, and every gradient equals the simple tier's."""
-    x = rng.standard_normal((2, 3, 6, 5))
-    arrays = conv_bn(rng)
-    for trainable in ("conv", "bn"):
-        results = {}
-        for tier in ("fast", "simple"):
-            with mg.use_ops(tier):
-                w, b, gamma, beta = (mg.Tensor(a, requires_grad=(i < 2) == (trainable == "conv"))
-                                     for i, a in enumerate(arrays[:4]))
-                xt = mg.Tensor(x, requires_grad=True)
-                c, out = conv_bn_relu(xt, w, b, gamma, beta, *arrays[4:], 1, 1)
-                assert not (tier == "fast" and out._op is fast_conv.Conv2d)
-                out.backward(np.ones(out.shape))
-                results[tier] = [xt.grad] + [t.grad for t in (w, b, gamma, beta) if t.requires_grad]
-        for got, want in zip(*results.values()):
-            np.testing.assert_allclose(got, want, **TIGHT)
+def test_scale_needs_weights_and_bias_without_gradient(rng):
+    """A folded batch norm is for inference: with scale=, weights or a bias that need a gradient are
+    refused in one line on both tiers; under no_grad they are fine."""
+    w, b, *_ = conv_bn(rng)
+    x = mg.Tensor(rng.standard_normal((1, 3, 5, 5)))
+    for tier in ("fast", "simple"):
+        with mg.use_ops(tier):
+            for wt, bt in ((mg.Tensor(w, requires_grad=True), None), (mg.Tensor(w), mg.Tensor(b, requires_grad=True))):
+                with pytest.raises(ValueError, match="conv2d: scale= folds a batch norm for inference"):
+                    F.conv2d(x, wt, bt, 1, 1, scale=np.ones(4))
+                with mg.no_grad():
+                    assert F.conv2d(x, wt, bt, 1, 1, scale=np.ones(4)).shape == (1, 4, 5, 5)
+            with pytest.raises(ValueError, match=r"conv2d: scale has shape \(3,\), expected \(4,\)"):
+                F.conv2d(x, mg.Tensor(w), None, 1, 1, scale=np.ones(3))
+            with pytest.raises(ValueError, match=r"conv2d: residual must be a Tensor of the output's shape"):
+                F.conv2d(x, mg.Tensor(w), None, 1, 1, residual=mg.Tensor(np.ones((1, 4, 3, 3))))
 
 
 @pytest.mark.parametrize("rule", relu_rules.RULES)
 @pytest.mark.parametrize("path,k,C,O", [("im2col", 3, 3, 4), ("im2col", 3, 16, 8), ("winograd", 3, 3, 4),
                                         ("winograd", 3, 16, 8), ("pointwise", 1, 3, 4), ("pointwise", 1, 48, 40)])
 def test_fold_whatever_the_sizes_scale_in_the_output_pass(rng, monkeypatch, rule, path, k, C, O):
-    """The batch norm folds whatever the weights' size: its scale is applied per output channel in the
-    pass that finishes the convolution's output (the weights are not scaled), on each path (im2col,
-    Winograd, 1x1 GEMM). Backwards the scale goes onto the weights when they are the smaller (C=3:
-    w.size <= g.size), else onto the gradient after the ReLU's rule (C=16, 48: the weights outnumber
-    the output; gamma has both signs, which the deconvnet rule would notice if the order were wrong).
-    Forward and input gradient equal the simple tier, float64."""
+    """The scale is applied per output channel in the pass that finishes the convolution's output (the
+    weights are not scaled), on each path (im2col, Winograd, 1x1 GEMM). Backwards it goes onto the
+    weights when they are the smaller (C=3: w.size <= g.size), else onto the gradient after the ReLU's
+    rule (C=16, 48: the weights outnumber the output; gamma has both signs, which the deconvnet rule
+    would notice if the order were wrong). Forward and input gradient equal the simple tier, float64."""
     monkeypatch.setattr(fast_conv, "WINOGRAD_MIN_CHANNELS", 1 if path == "winograd" else 0)
     monkeypatch.setattr(fast_conv, "WINOGRAD_MIN_TILES", 0)
     shape = (2, C, 6, 5) if C == 3 else (1, C, 3, 4)
     x = rng.standard_normal(shape)
-    w, b, gamma, beta, mean, var = conv_bn(rng, C=C, O=O, k=k)
+    arrays = conv_bn(rng, C=C, O=O, k=k)
     g = rng.standard_normal((shape[0], O) + shape[2:])
-    results = {}
-    for tier in ("fast", "simple"):
-        with mg.use_ops(tier):
-            xt = mg.Tensor(x, requires_grad=True)
-            c, out = conv_bn_relu(xt, *(mg.Tensor(a) for a in (w, b, gamma, beta)), mean, var, 1, k // 2)
-            with mg.relu_rule(rule):
-                out.backward(g)
-            if tier == "fast":
-                assert c._later is not None and out._op is fast_conv.Conv2d and out._ctx.scale is not None
-                assert out._ctx.winograd == (path == "winograd") and out._ctx.pointwise == (path == "pointwise")
-                assert (w.size > g.size) == (C > 3)
-            results[tier] = (out.data, xt.grad)
-    for got, want in zip(results["fast"], results["simple"]):
-        np.testing.assert_allclose(got, want, **TIGHT)
+    results = folded_and_unfolded(x, arrays, 1, k // 2, g, rule)
+    out = results["fast", True][2]
+    assert out._op is fast_conv.Conv2d and out._ctx.scale is not None
+    assert out._ctx.winograd == (path == "winograd") and out._ctx.pointwise == (path == "pointwise")
+    assert (arrays[0].size > g.size) == (C > 3)
+    assert_all_equal(results)
 
 
 def test_folded_scale_float32_error(rng):
     """Float32 against the simple tier in float64, relative to the largest value, a 3x3 conv + BN + ReLU
     at 64 channels (Winograd, the scale in its output transform) and a 1x1 at 256 -> 64: measured
-    forward 1.8e-7 and 3.0e-7, input gradient 4.3e-7 and 2.4e-7 (bound 5e-6). The fast tier did fold:
-    conv + BN + ReLU ran as one convolution with the scale, straight from the input, the convolution's
-    own output never computed; the 3x3 one by Winograd, the 1x1 one by plain GEMMs."""
+    forward 1.8e-7 and 3.0e-7, input gradient 4.3e-7 and 2.4e-7 (bound 5e-6); the 3x3 one by Winograd,
+    the 1x1 one by plain GEMMs."""
     for C, O, k, size in ((64, 64, 3, 28), (256, 64, 1, 14)):
         x = rng.standard_normal((1, C, size, size))
-        w, b, gamma, beta, mean, var = conv_bn(rng, C=C, O=O, k=k)
-        w /= np.sqrt(C * k * k)
+        w, *rest = conv_bn(rng, C=C, O=O, k=k)
+        arrays = (w / np.sqrt(C * k * k), *rest)
         g = rng.standard_normal((1, O, size, size))
-        got, want = {}, {}
-        for tier, dtype, store in (("fast", np.float32, got), ("simple", np.float64, want)):
-            with mg.use_ops(tier):
-                xt = mg.Tensor(x.astype(dtype), requires_grad=True)
-                c, out = conv_bn_relu(xt, *(mg.Tensor(a.astype(dtype)) for a in (w, b, gamma, beta)),
-                                      mean.astype(dtype), var.astype(dtype), 1, k // 2)
-                out.backward(g.astype(dtype))
-                folded = (out._op is fast_conv.Conv2d and out._ctx.scale is not None and out._ctx.relu
-                          and out._inputs[0] is xt and c._later is not None)
-                store.update(out=out.data, dx=xt.grad, folded=folded, ctx=out._ctx)
-        assert got["folded"] and not want["folded"]
-        assert got["ctx"].winograd == (k == 3) and got["ctx"].pointwise == (k == 1)
-        assert got["out"].dtype == got["dx"].dtype == np.float32
-        errs = [np.abs(got[n] - want[n]).max() / np.abs(want[n]).max() for n in ("out", "dx")]
+        got = folded_and_unfolded(x, arrays, 1, k // 2, g, dtype=np.float32)["fast", True]
+        want = folded_and_unfolded(x, arrays, 1, k // 2, g)["simple", False]
+        ctx = got[2]._ctx
+        assert ctx.scale is not None and ctx.winograd == (k == 3) and ctx.pointwise == (k == 1)
+        assert got[0].dtype == got[1].dtype == np.float32
+        errs = [np.abs(a - b).max() / np.abs(b).max() for a, b in zip(got[:2], want[:2])]
         assert max(errs) <= 5e-6, errs
 
 
-def test_folded_path_under_no_grad_and_in_float32(rng):
-    w, b, gamma, beta, mean, var = conv_bn(rng)
-    x = rng.standard_normal((2, 3, 7, 6))
+def test_folded_path_under_no_grad(rng):
+    arrays = conv_bn(rng)
+    x = mg.Tensor(rng.standard_normal((2, 3, 7, 6)))
+    outs = {}
     with mg.no_grad():
-        with mg.use_ops("fast"):
-            c, folded = conv_bn_relu(mg.Tensor(x), *(mg.Tensor(a) for a in (w, b, gamma, beta)), mean, var, 1, 1)
-            assert c._later is not None             # folded: the batch norm never read the convolution
-        with mg.use_ops("simple"):
-            plain = conv_bn_relu(mg.Tensor(x), *(mg.Tensor(a) for a in (w, b, gamma, beta)), mean, var, 1, 1)[1]
-        np.testing.assert_allclose(folded.data, plain.data, **TIGHT)
-    with mg.use_ops("fast"):
-        xt = mg.Tensor(x.astype(np.float32), requires_grad=True)
-        out = conv_bn_relu(xt, *(mg.Tensor(a.astype(np.float32)) for a in (w, b, gamma, beta)),
-                           mean.astype(np.float32), var.astype(np.float32), 1, 1)[1]
-        out.backward(np.ones(out.shape, np.float32))
-    assert out._op is fast_conv.Conv2d and out.dtype == xt.grad.dtype == np.float32
+        for tier in ("fast", "simple"):
+            with mg.use_ops(tier):
+                outs[tier] = conv_bn_relu(x, *arrays, 1, 1, folded=True).data
+    np.testing.assert_allclose(outs["fast"], outs["simple"], **TIGHT)
 
 
 @pytest.mark.parametrize("stride", [1, 2, (3, 2)])
@@ -254,8 +253,7 @@ def test_pointwise_gemm_equals_im2col(rng, monkeypatch, stride, relu):
         monkeypatch.setattr(fast_conv, "POINTWISE_GEMM", gemm)
         xt, wt, bt = (mg.Tensor(a, requires_grad=True) for a in (x, w, b))
         with mg.use_ops("fast"), mg.relu_rule("guided"):
-            out = F.conv2d(xt, wt, bt, stride)
-            out = F.relu(out) if relu else out
+            out = F.conv2d(xt, wt, bt, stride, relu=relu)
             out.backward(g)
         assert out._ctx.pointwise == gemm
         results[gemm] = (out.data, xt.grad, wt.grad, bt.grad)
@@ -263,83 +261,53 @@ def test_pointwise_gemm_equals_im2col(rng, monkeypatch, stride, relu):
         np.testing.assert_allclose(got, want, **TIGHT)
 
 
-def bottleneck_tail(x, w3, bn3, shortcut, stride, order):
-    """relu(bn3(conv3(x)) + shortcut(x)), conv3 1x1 with this stride: a bottleneck's last layers."""
-    main = F.batch_norm(F.conv2d(x, w3, None, stride), *bn3, False)
-    r = shortcut(x)
-    return main, F.relu(main + r if order == "main+shortcut" else r + main)
-
-
 @pytest.mark.parametrize("rule", relu_rules.RULES)
-@pytest.mark.parametrize("stride,order", [(1, "main+shortcut"), (2, "main+shortcut"), (1, "shortcut+main")])
-def test_residual_add_fuses_into_the_last_1x1_conv(rng, rule, stride, order):
-    """Inference on the fast tier (CPU): a bottleneck's conv3 + bn3 + shortcut + ReLU run as ONE op,
-    the 1x1 convolution with the batch norm's scale, the shortcut added and the ReLU applied in the
-    pass that finishes each block of its GEMM; the shortcut (the identity, or a 1x1 stride-2
-    convolution + BN: itself folded) receives the gradient leaving the ReLU. Forward and input
-    gradient equal the simple tier (float64) under every ReLU rule."""
+@pytest.mark.parametrize("stride", [1, 2])
+def test_residual_fuses_into_a_1x1_conv(rng, rule, stride):
+    """Inference on the fast tier (CPU): a bottleneck's conv3 + bn3 + shortcut + ReLU, asked of one
+    ``F.conv2d(..., scale=, residual=, relu=True)``, run as ONE op: the 1x1 convolution with the batch
+    norm's scale, the shortcut added and the ReLU applied in the pass that finishes each block of its
+    GEMM; the shortcut (the identity, or a folded 1x1 stride-2 convolution + BN) receives the gradient
+    leaving the ReLU. Forward and input gradient equal the unfused ops on both tiers (float64) under
+    every ReLU rule."""
     C, O = 6, 6 if stride == 1 else 8
     x = rng.standard_normal((2, C, 7, 6))
-    w3, *_, = conv_bn(rng, C=C, O=O, k=1, bias=False)
-    bn3 = conv_bn(rng, C=C, O=O, k=1)[2:]
-    wd, *_ = conv_bn(rng, C=C, O=O, k=1, bias=False)
-    bnd = conv_bn(rng, C=C, O=O, k=1)[2:]
+    arrays = conv_bn(rng, C=C, O=O, k=1, bias=False)
+    down = conv_bn(rng, C=C, O=O, k=1, bias=False)
 
-    def tensors(arrays):
-        return [mg.Tensor(a) for a in arrays[:2]] + list(arrays[2:])
-    results = {}
-    for tier in ("fast", "simple"):
-        with mg.use_ops(tier):
-            xt = mg.Tensor(x, requires_grad=True)
-            shortcut = (lambda x: x) if stride == 1 else \
-                (lambda x: F.batch_norm(F.conv2d(x, mg.Tensor(wd), None, stride), *tensors(bnd), False))
-            main, out = bottleneck_tail(xt, mg.Tensor(w3), tensors(bn3), shortcut, stride, order)
-            g = rng.standard_normal(out.shape) if tier == "fast" else g
-            with mg.relu_rule(rule):
-                out.backward(g)
-            if tier == "fast":
-                assert out._op is fast_conv.Conv2d and out._ctx.relu and out._ctx.scale is not None
-                assert len(out._inputs) == 4 and main._later is not None    # fused; bn3's own output never made
-            results[tier] = (out.data, xt.grad)
-    for got, want in zip(results["fast"], results["simple"]):
-        np.testing.assert_allclose(got, want, **TIGHT)
+    def shortcut(xt):
+        if stride == 1:
+            return xt
+        scale, shift = fold(*down)
+        return F.conv2d(xt, mg.Tensor(down[0]), shift, stride, scale=scale)
+    g = rng.standard_normal(F.conv2d(mg.Tensor(x), mg.Tensor(arrays[0]), None, stride).shape)
+    results = folded_and_unfolded(x, arrays, stride, 0, g, rule, residual=shortcut)
+    out = results["fast", True][2]
+    assert out._op is fast_conv.Conv2d and out._ctx.relu and out._ctx.scale is not None and len(out._inputs) == 4
+    assert_all_equal(results)
 
 
-def test_residual_add_float32_error_and_where_it_does_not_fuse(rng):
+def test_residual_float32_error_and_where_it_is_added_apart(rng):
     """Float32 (a 1x1 256 -> 256 at 14x14 + BN + identity shortcut + ReLU) against the simple tier in
     float64, relative to the largest value: measured 4.5e-7 forward, 3.3e-7 input gradient (bound
-    5e-6). Not fused: a 3x3 convolution, a shortcut of another shape (broadcasting), the simple tier."""
+    5e-6). A 3x3 convolution with a residual runs as the convolution, then an addition and a ReLU, on
+    the fast tier too, equal to the simple tier."""
     x = rng.standard_normal((1, 256, 14, 14))
-    w3, *_ = conv_bn(rng, C=256, O=256, k=1, bias=False)
-    w3 /= 16
-    bn3 = conv_bn(rng, C=256, O=256, k=1)[2:]
+    w, *rest = conv_bn(rng, C=256, O=256, k=1, bias=False)
     g = rng.standard_normal((1, 256, 14, 14))
-    got, want = {}, {}
-    for tier, dtype, store in (("fast", np.float32, got), ("simple", np.float64, want)):
-        with mg.use_ops(tier):
-            xt = mg.Tensor(x.astype(dtype), requires_grad=True)
-            bn = [mg.Tensor(a.astype(dtype)) for a in bn3[:2]] + [a.astype(dtype) for a in bn3[2:]]
-            _, out = bottleneck_tail(xt, mg.Tensor(w3.astype(dtype)), bn, lambda x: x, 1, "main+shortcut")
-            out.backward(g.astype(dtype))
-            store.update(out=out.data, dx=xt.grad, fused=out._op is fast_conv.Conv2d and len(out._inputs) == 4)
-    assert got["fused"] and not want["fused"]
-    assert got["out"].dtype == got["dx"].dtype == np.float32
-    errs = [np.abs(got[n] - want[n]).max() / np.abs(want[n]).max() for n in ("out", "dx")]
+    got = folded_and_unfolded(x, (w / 16, *rest), 1, 0, g, residual=lambda xt: xt, dtype=np.float32)["fast", True]
+    want = folded_and_unfolded(x, (w / 16, *rest), 1, 0, g, residual=lambda xt: xt)["simple", False]
+    assert got[2]._op is fast_conv.Conv2d and len(got[2]._inputs) == 4
+    assert got[0].dtype == got[1].dtype == np.float32
+    errs = [np.abs(a - b).max() / np.abs(b).max() for a, b in zip(got[:2], want[:2])]
     assert max(errs) <= 5e-6, errs
-    # The input needs a gradient, so that every op is recorded (_op, _inputs) and fused or not can be
-    # told apart: fused, the sum is the convolution itself with 4 inputs; not, a plain Add of the
-    # convolution's output and the other tensor.
-    with mg.use_ops("fast"):
-        xs = mg.Tensor(rng.standard_normal((1, 3, 5, 5)), requires_grad=True)
-        w1 = mg.Tensor(rng.standard_normal((4, 3, 1, 1)))
-        fused = F.conv2d(xs, w1, None, 1, 0) + mg.Tensor(np.ones((1, 4, 5, 5)))
-        assert fused._op is fast_conv.Conv2d and len(fused._inputs) == 4        # the same check fuses here
-        for k, padding, r_shape in ((3, 1, (1, 4, 5, 5)), (1, 0, (1, 4, 1, 1))):  # a 3x3; a broadcast
-            c = F.conv2d(xs, mg.Tensor(rng.standard_normal((4, 3, k, k))), None, 1, padding)
-            r = mg.Tensor(np.ones(r_shape))
-            s = c + r
-            assert s._op is F.Add and s._inputs[0] is c and s._inputs[1] is r, (k, r_shape)
-            assert c._op is fast_conv.Conv2d and len(c._inputs) == 2 and s.shape == (1, 4, 5, 5)
+    x3 = rng.standard_normal((1, 3, 5, 5))
+    arrays = conv_bn(rng, k=3)
+    results = folded_and_unfolded(x3, arrays, 1, 1, rng.standard_normal((1, 4, 5, 5)),
+                                  residual=lambda xt: mg.Tensor(np.ones((1, 4, 5, 5))))
+    out = results["fast", True][2]
+    assert out._op is fast_relu.ReLU and out._inputs[0]._op is F.Add          # added apart, then the ReLU
+    assert_all_equal(results)
 
 
 # ---- modules: BatchNorm2d and its buffers, GlobalAvgPool2d, MaxPool2d with padding --------------

@@ -1,5 +1,6 @@
 """dtype discipline: float32 in, float32 through every op and every gradient (no float64 leaks)."""
 import numpy as np
+import pytest
 
 import minigrad as mg
 from minigrad import functional as F, nn
@@ -52,7 +53,7 @@ def test_each_op_keeps_float32(tier, rng):
 
     x, w, b, v = f32(2, 3, 6, 6), f32(4, 3, 3, 3), f32(4), f32(5, 4)
     outs = {
-        "conv2d": F.conv2d(x, w, b, 1, 1), "conv2d_relu": F.conv2d_relu(x, w, b, 2, 1),
+        "conv2d": F.conv2d(x, w, b, 1, 1), "conv2d_relu": F.conv2d(x, w, b, 2, 1, relu=True),
         "max_pool2d": F.max_pool2d(x, 3, 2), "relu": F.relu(x), "flatten": F.flatten(x),
         "linear": F.linear(f32(3, 4), v, None), "dropout": F.dropout(x, 0.5, True),
         "log_softmax": F.log_softmax(f32(3, 5)), "cross_entropy": F.cross_entropy(f32(3, 5), np.array([0, 1, 4])),
@@ -70,3 +71,22 @@ def test_each_op_keeps_float32(tier, rng):
         for t in graph_nodes(out):
             if t._op is None and t.requires_grad:
                 assert t.grad.dtype == np.float32, name
+
+
+def test_astype_casts_forward_and_rounds_the_gradient_back(rng):
+    """A float32 tensor cast to float64 (a loss computed in float64): the output is float64, the
+    gradient reaching the float32 tensor is float32, the float64 gradient rounded once; a float64
+    gradient check; a cast to an integer dtype is refused."""
+    x = mg.Tensor(rng.standard_normal((2, 5)).astype(np.float32), requires_grad=True)
+    y = F.log_softmax(x.astype(np.float64), axis=1)[:, 3].sum()
+    assert y.dtype == np.float64
+    y.backward()
+    s = x.data.astype(np.float64)
+    p = np.exp(s - s.max(axis=1, keepdims=True))
+    want = -p / p.sum(axis=1, keepdims=True)
+    want[:, 3] += 1
+    assert x.grad.dtype == np.float32
+    np.testing.assert_allclose(x.grad, want.astype(np.float32), rtol=0, atol=1e-7)
+    assert mg.gradcheck(lambda a: (F.astype(a, np.float64) * a).sum(), [mg.Tensor(rng.standard_normal(4), requires_grad=True)])
+    with pytest.raises(TypeError, match="astype: a float dtype is needed"):
+        x.astype(np.int32)

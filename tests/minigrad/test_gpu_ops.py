@@ -48,7 +48,7 @@ def test_gpu_small_net_matches_cpu(rng, rule):
     grads, outs = [], []
     for put in (lambda a, g=False: mg.Tensor(a.copy(), requires_grad=g), gpu):
         t = put(x, True)
-        out = F.linear(F.flatten(F.max_pool2d(F.conv2d_relu(t, put(w1), padding=1), 2)), put(w2))
+        out = F.linear(F.flatten(F.max_pool2d(F.conv2d(t, put(w1), padding=1, relu=True), 2)), put(w2))
         with mg.relu_rule(rule):
             out[:, 1].sum().backward()
         grads.append(t.grad)
@@ -93,9 +93,9 @@ def test_gpu_kernels_run_on_cupys_current_stream(rng):
     from minigrad.fast import gpu_kernels
     x = rng.standard_normal((2, 3, 9, 8)).astype(np.float32)
     w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
-    want = F.conv2d_relu(mg.Tensor(x), mg.Tensor(w), padding=1).data
+    want = F.conv2d(mg.Tensor(x), mg.Tensor(w), padding=1, relu=True).data
     with cupy.cuda.Stream(non_blocking=True) as stream:
-        got = F.conv2d_relu(gpu(x), gpu(w), padding=1).data
+        got = F.conv2d(gpu(x), gpu(w), padding=1, relu=True).data
         got = cupy.asnumpy(got, stream=stream)
         stream.synchronize()
     assert (cupy.cuda.Device().id, stream.ptr) in gpu_kernels._streams

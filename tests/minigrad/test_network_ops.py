@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from minigrad import functional as F
+from minigrad import functional as F, simple
 from minigrad.fast import reference as ref
 
 from ..conftest import away_from_zero, distinct
@@ -53,22 +53,22 @@ def test_conv2d_matches_naive_loops(tier, rng, xshape, wshape, stride, padding):
 
 
 def test_conv2d_relu_fused_gradcheck_and_equals_unfused(tier, rng):
-    """relu(conv2d(...)): on the fast tier the ReLU runs inside the convolution (fast/conv.py: relu_of)
-    when nothing read the convolution's output first; same values, and a float64 gradient check."""
+    """conv2d(..., relu=True): on the fast tier the ReLU runs inside the convolution (one op), on the
+    simple tier the ReLU op runs after it; the same values as relu(conv2d(...)), and a float64
+    gradient check."""
     from minigrad.fast import conv
     x = mg.Tensor(rng.standard_normal((2, 3, 6, 7)), requires_grad=True)
     w = mg.Tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
     b = mg.Tensor(rng.standard_normal(4), requires_grad=True)
-    fused = F.relu(F.conv2d(x, w, b, 1, 1))
+    fused = F.conv2d(x, w, b, 1, 1, relu=True)
     assert (fused._op is conv.Conv2d and fused._ctx.relu) == (tier == "fast")
     pre = F.conv2d(x, w, b, 1, 1)
-    pre.data                                                          # read: nothing left to fuse
     unfused = F.relu(pre)
-    assert unfused._op is not conv.Conv2d
+    assert unfused._op is not conv.Conv2d and pre._op in (conv.Conv2d, simple.Conv2d)
     np.testing.assert_array_equal(fused.data, unfused.data)
     # Keep the pre-activations away from the kink for the finite differences.
     assert np.abs(pre.data).min() > 1e-4
-    assert mg.gradcheck(lambda x, w, b: F.conv2d_relu(x, w, b, 1, 1), [x, w, b])
+    assert mg.gradcheck(lambda x, w, b: F.conv2d(x, w, b, 1, 1, relu=True), [x, w, b])
 
 
 # (N, C, H, W), kernel, stride, padding: non-overlapping (stride = kernel), overlapping (stride < kernel),
@@ -209,7 +209,7 @@ def test_conv2d_chunking_gives_the_same_result(rng, monkeypatch, budget):
     w = rng.standard_normal((4, 2, 3, 3))
     b = rng.standard_normal(4)
     xt, wt, bt = (mg.Tensor(a, requires_grad=True) for a in (x, w, b))
-    out = F.conv2d_relu(xt, wt, bt, 2, 1)
+    out = F.conv2d(xt, wt, bt, 2, 1, relu=True)
     np.testing.assert_allclose(out.data, ref.relu(ref.conv2d(x, w, b, (2, 2), (1, 1))), rtol=1e-12, atol=1e-12)
     assert mg.gradcheck(lambda x, w, b: F.conv2d(x, w, b, 1, 1), [xt, wt, bt])
 
@@ -236,7 +236,6 @@ def test_conv2d_scratch_buffers_are_reused_safely(rng, monkeypatch, weights_need
         w1t, w2t = (mg.Tensor(w, requires_grad=weights_need_grad) for w in (w1, w2))
         h = F.conv2d(xt, w1t, None, 1, 1)                                 # (3, 4, 7, 6)
         y = F.conv2d(h, w2t, None, 2 if winograd_channels == 0 else 1, 0)  # (3, 5, 3, 2) or (3, 5, 5, 4)
-        y.data                                                            # run the put-off forward
         assert y._ctx.winograd == (winograd_channels > 0)
         g = rng.standard_normal(y.shape)
         y.backward(g)

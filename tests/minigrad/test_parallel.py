@@ -1,4 +1,4 @@
-"""minigrad/parallel.py, the engine's own threads: every item runs once, on several threads at once,
+"""minigrad/fast/parallel.py, the engine's own threads: every item runs once, on several threads at once,
 with the BLAS on one thread; errors come back; the split GEMM equals the whole one; and the fast
 convolution, its chunks spread over 1 to 3 threads (bands of one image included), equals the simple
 tier in float64."""
@@ -8,15 +8,18 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from minigrad import functional as F, parallel
-from minigrad.fast import conv, pointwise
+import numba
+import threadpoolctl
+
+from minigrad import functional as F
+from minigrad.fast import conv, parallel, pointwise
 
 from .test_tiers import TOL, on_both_tiers
 
 
 @pytest.fixture
 def threads(request):
-    """Run the test with parallel.set_threads(request.param); restored afterwards."""
+    """Run the test with the engine on request.param threads (parallel.set_threads); restored afterwards."""
     before = parallel.threads()
     parallel.set_threads(request.param)
     yield request.param
@@ -29,13 +32,17 @@ def test_items_run_once_each_on_threads_side_by_side_with_one_blas_thread(thread
     they run at the same time, on as many threads."""
     barrier, seen, lock = threading.Barrier(threads), [], threading.Lock()
     blas = parallel._numpy_blas()
+    limits = threadpoolctl.threadpool_limits(2, user_api="blas")     # for_each holds it to 1 meanwhile
 
     def work(item):
         if item < threads:
             barrier.wait(timeout=20)
         with lock:
             seen.append((item, threading.get_ident(), [lib.num_threads for lib in blas]))
-    parallel.for_each(work, range(10))
+    try:
+        parallel.for_each(work, range(10))
+    finally:
+        limits.restore_original_limits()
     assert sorted(item for item, _, _ in seen) == list(range(10))
     assert len({ident for _, ident, _ in seen}) == threads
     assert all(counts == [1] * len(blas) for _, _, counts in seen)
@@ -44,14 +51,15 @@ def test_items_run_once_each_on_threads_side_by_side_with_one_blas_thread(thread
 @pytest.mark.parametrize("threads", [3], indirect=True)
 def test_the_first_error_is_raised_and_the_blas_threads_restored(threads):
     blas = parallel._numpy_blas()
-    before = [lib.num_threads for lib in blas]
 
     def work(item):
         if item == 4:
             raise KeyError("item 4")
-    with pytest.raises(KeyError, match="item 4"):
-        parallel.for_each(work, range(8))
-    assert [lib.num_threads for lib in blas] == before
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = [lib.num_threads for lib in blas]
+        with pytest.raises(KeyError, match="item 4"):
+            parallel.for_each(work, range(8))
+        assert [lib.num_threads for lib in blas] == before
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3], indirect=True)
@@ -96,7 +104,7 @@ def test_convolution_on_threads_equals_the_simple_tier(rng, monkeypatch, threads
         def run():
             xt = mg.Tensor(x, requires_grad=True)
             wt, bt = mg.Tensor(w, requires_grad=train), mg.Tensor(b, requires_grad=train)
-            out = F.conv2d_relu(xt, wt, bt, 1, 1)
+            out = F.conv2d(xt, wt, bt, 1, 1, relu=True)
             out.backward(g)
             return out.data, xt.grad, wt.grad, bt.grad
         results = on_both_tiers(run)
@@ -142,7 +150,7 @@ def test_pointwise_blocks_and_residual_on_threads_equal_the_simple_tier(rng, mon
         def run():
             xt, rt = mg.Tensor(x, requires_grad=True), mg.Tensor(r, requires_grad=True)
             wt, bt = mg.Tensor(w, requires_grad=train), mg.Tensor(b, requires_grad=train)
-            out = F.relu(F.conv2d(xt, wt, bt, stride) + rt)
+            out = F.conv2d(xt, wt, bt, stride, residual=rt, relu=True)
             if mg.current_ops() == "fast":
                 assert out._op is conv.Conv2d and len(out._inputs) == 4
             out.backward(g)
@@ -167,7 +175,7 @@ def test_training_goes_in_the_smaller_chunks_of_its_own_budget(rng, monkeypatch,
     def run(dtype=np.float64):
         xt = mg.Tensor(x.astype(dtype), requires_grad=True)
         wt, bt = mg.Tensor(w.astype(dtype), requires_grad=True), mg.Tensor(b.astype(dtype), requires_grad=True)
-        out = F.conv2d_relu(xt, wt, bt, 1, 1)
+        out = F.conv2d(xt, wt, bt, 1, 1, relu=True)
         out.backward(g.astype(dtype))
         if mg.current_ops() == "fast":
             assert len(out._ctx.chunks) > 4 * 2                          # bands of each image
@@ -179,3 +187,20 @@ def test_training_goes_in_the_smaller_chunks_of_its_own_budget(rng, monkeypatch,
         f32 = run(np.float32)
     errs = [np.abs(c - a).max() / np.abs(a).max() for a, c in zip(results["simple"], f32)]
     assert max(errs) <= 5e-6, errs
+
+
+def test_set_threads_sets_the_engines_threads_and_keeps_the_blas_on_one():
+    """The engine's own threads split the GEMMs (fast/parallel.py), so the BLAS gets one; Numba's (pooling,
+    ReLU) get the number, up to the NUMBA_NUM_THREADS it started with."""
+    before_blas = [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+    before_numba, before_own = numba.get_num_threads(), parallel.threads()
+    try:
+        for n in (1, 2):
+            mg.set_threads(n)
+            assert all(p["num_threads"] == 1 for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas")
+            assert numba.get_num_threads() == min(n, numba.config.NUMBA_NUM_THREADS)
+            assert parallel.threads() == n
+    finally:
+        threadpoolctl.threadpool_limits(max(before_blas or [1]), user_api="blas")
+        numba.set_num_threads(before_numba)
+        parallel.set_threads(before_own)

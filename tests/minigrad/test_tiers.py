@@ -11,7 +11,6 @@ import pytest
 
 import minigrad as mg
 from minigrad import functional as F, nn, relu_rules
-from minigrad.fast import conv as fast_conv
 from minigrad.tiers import TIERS
 
 from ..conftest import away_from_zero
@@ -174,8 +173,8 @@ class TinyResNet(nn.Module):
 @pytest.mark.parametrize("rule", relu_rules.RULES)
 def test_tiny_resnet_end_to_end_equal(rng, rule, training):
     """Logits, the input gradient of a class score and (training) every parameter's gradient and the
-    running statistics: equal on both tiers, under every rule; in eval mode with only the input
-    needing a gradient, the fast tier folds each BN into its convolution."""
+    running statistics: equal on both tiers, under every rule (the batch norms unfolded: a ResNet's
+    folded blocks are tested in tests/models/test_fusion.py)."""
     x = rng.standard_normal((2, 3, 21, 18))
 
     def run():
@@ -207,28 +206,8 @@ def test_the_simple_tier_calls_the_rule_function(rng, monkeypatch):
         calls.clear()
 
 
-def test_fast_tier_fuses_only_what_nothing_else_read(rng):
-    """relu(conv(x)) runs as one op on the fast tier; the convolution's own output is computed (again,
-    without the ReLU) only if something reads it, and then it is the pre-activation, on both tiers."""
-    x, w = mg.Tensor(rng.standard_normal((2, 3, 6, 5)), requires_grad=True), mg.Tensor(rng.standard_normal((4, 3, 3, 3)))
-    results = {}
-    for name in TIERS:
-        with mg.use_ops(name):
-            pre = F.conv2d(x, w, None, 1, 1)
-            post = F.relu(pre)
-            assert (post._op is fast_conv.Conv2d) == (name == "fast")
-            assert (pre._later is not None) == (name == "fast")              # not computed yet
-            results[name] = (pre.data, post.data)
-            assert (pre.data < 0).any()
-            np.testing.assert_array_equal(post.data, np.maximum(pre.data, 0))
-            with mg.no_grad():                                                # and without a graph
-                np.testing.assert_array_equal(F.relu(F.conv2d(x, w, None, 1, 1)).data, post.data)
-    assert_tiers_equal({k: list(v) for k, v in results.items()})
-
-
 def test_vgg_forward_returns_the_conv_and_relu_activations(tier, rng):
-    """A model's forward is a plain loop; asking for a conv and its ReLU gives both (the fused path
-    leaves the conv's own output to be computed when read)."""
+    """Asking for a conv and its ReLU gives both (the conv then runs unfused: tests/models/test_fusion.py)."""
     from models import vgg
     model = vgg.build({"blocks": [[4, 4]], "fc": None, "input_size": 8}, seed=0).eval()
     acts = model(mg.Tensor(rng.standard_normal((1, 3, 8, 8)).astype(np.float32)), until=["conv1_1", "relu1_1"])

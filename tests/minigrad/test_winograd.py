@@ -77,7 +77,7 @@ def test_filter_transform_matches_the_matrices(rng):
                                                         ((3, 2, 5, 9), 5, 2), ((2, 4, 6, 6), 2, 1)])
 def test_conv_and_input_gradient_match_the_naive_loops(rng, monkeypatch, winograd_everywhere, budget, shape,
                                                        out_channels, padding):
-    """Float64: conv2d_relu by Winograd (weights without gradient) equals the loops' convolution, and
+    """Float64: conv2d(..., relu=True) by Winograd (weights without gradient) equals the loops' convolution, and
     its input gradient (Winograd again, with the flipped kernel) the loops' gradient, to 1e-12; in one
     chunk and in bands of tile rows (a small budget)."""
     monkeypatch.setattr(conv, "COLS_BUDGET", budget)
@@ -85,7 +85,7 @@ def test_conv_and_input_gradient_match_the_naive_loops(rng, monkeypatch, winogra
     w = rng.standard_normal((out_channels, shape[1], 3, 3))
     b = rng.standard_normal(out_channels)
     xt = mg.Tensor(x, requires_grad=True)
-    out = F.conv2d_relu(xt, mg.Tensor(w), mg.Tensor(b), 1, padding)
+    out = F.conv2d(xt, mg.Tensor(w), mg.Tensor(b), 1, padding, relu=True)
     assert out._ctx.winograd
     pre = ref.conv2d(x, w, b, (1, 1), (padding, padding))
     np.testing.assert_allclose(out.data, ref.relu(pre), rtol=1e-12, atol=1e-12)
@@ -113,7 +113,7 @@ def test_relu_rules_and_observers_are_the_same_as_im2col(rng, monkeypatch, rule)
     for channels in (0, 1):                                            # 0: Winograd off; 1: on
         monkeypatch.setattr(conv, "WINOGRAD_MIN_CHANNELS", channels)
         x.grad = None
-        y = F.conv2d_relu(x, w, None, 1, 1)
+        y = F.conv2d(x, w, None, 1, 1, relu=True)
         assert y._ctx.winograd == bool(channels)
         with mg.relu_rule(rule), relu_rules.observe(lambda *arrays: seen.append(arrays)):
             y.backward(g)
@@ -196,7 +196,7 @@ def test_64_channel_layers_go_by_winograd_in_small_chunks_float32_error(rng):
     g = rng.standard_normal((1, 64, 112, 112))
     assert len(conv._chunks(1, 16 * 64, 56, 56, conv._winograd_budget(w))) > 2
     x32 = mg.Tensor(x.astype(np.float32), requires_grad=True)
-    out = F.conv2d_relu(x32, mg.Tensor(w.astype(np.float32)), mg.Tensor(b.astype(np.float32)), 1, 1)
+    out = F.conv2d(x32, mg.Tensor(w.astype(np.float32)), mg.Tensor(b.astype(np.float32)), 1, 1, relu=True)
     out.backward(g.astype(np.float32))
     assert out._ctx.winograd and out.dtype == x32.grad.dtype == np.float32
     with mg.use_ops("simple"):

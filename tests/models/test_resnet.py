@@ -153,7 +153,7 @@ def test_forward_until_matches_torch_intermediates(case):
             ref = taps[name].numpy()
             assert got[name].shape == ref.shape, name
             assert rel_err(got[name].data, ref) <= 1e-12, name
-        for name in ("relu", "layer2.0.downsample.1", "layer3"):
-            assert np.array_equal(c.model64(c.x, until=name).data, got[name].data), name   # stops there
+        for name in ("relu", "layer2.0.downsample.1", "layer3"):                   # stops there (asked alone,
+            assert rel_err(c.model64(c.x, until=name).data, got[name].data) <= 1e-12, name   # the stem folds)
     with pytest.raises(ValueError, match=r"unknown layer 'layer9': this resnet\d+ has conv1, bn1"):
         c.model64(c.x, until="layer9")

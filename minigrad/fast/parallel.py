@@ -2,20 +2,25 @@
 
     for_each(work, items)      # work(item) for every item, on the caller's thread and the pool's
     matmul(a, b)               # a @ b, its rows or columns split between the threads
-    set_threads(n)             # minigrad.set_threads calls it
+    set_threads(n)             # this pool, Numba's threads and the BLAS's (minigrad.set_threads)
 
-A convolution goes a chunk at a time (fast/conv.py: a few images, or a band of rows of one image), and
-each chunk is a few passes: im2col, a GEMM, the unpacking (or Winograd's transform, 16 GEMMs,
-transform). Each thread takes a whole chunk and runs all its passes alone (Numba kernels compiled
-without threads, the BLAS on one thread), then takes the next: no pass waits for another thread (as
-it would if each pass were split over the threads, OpenBLAS's and Numba's in turn), no thread spins
-between passes, a chunk's arrays stay in its core's cache, and when another process slows one core
-the other thread takes more chunks. The BLAS stays on one thread throughout (``minigrad.set_threads``); the
-other large GEMMs (fully connected layers, Winograd's filter transform) are split here (``matmul``).
-The pool's threads are started once and sleep between calls.
+A convolution goes a chunk at a time (conv.py: a few images, or a band of rows of one image), and each
+chunk is a few passes: im2col, a GEMM, the unpacking (or Winograd's transform, 16 GEMMs, transform).
+Each thread takes a whole chunk and runs all its passes alone (Numba kernels compiled without threads,
+the BLAS on one thread), then takes the next: no pass waits for another thread (as it would if each
+pass were split over the threads, OpenBLAS's and Numba's in turn), no thread spins between passes, a
+chunk's arrays stay in its core's cache, and when another process slows one core the other thread
+takes more chunks. The BLAS stays on one thread throughout (``set_threads``); the other large GEMMs
+(fully connected layers, Winograd's filter transform) are split here (``matmul``). The pool's
+threads are started once and sleep between calls. Pooling and the ReLU run on Numba's own parallel
+loops, which split each call into equal parts, one per thread.
 
-``work`` must write only what no other item writes (fast/conv.py gives each thread its own gradient
-sums) and may use ``memory.scratch`` freely (its buffers are per thread).
+``work`` must write only what no other item writes (conv.py gives each thread its own gradient sums)
+and may use ``memory.scratch`` freely (its buffers are per thread).
+
+Results are bit-for-bit repeatable for a given number of threads, not across numbers: a convolution of
+one image is cut into one band of rows per thread, and the rows two bands share receive their
+input-gradient contributions in another order (docs/reproducibility.md).
 """
 import os
 import threading
@@ -23,9 +28,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .threads import available_cores
 
-_threads = available_cores()                   # as OpenBLAS and Numba would; the scripts choose (threads.py)
+
+def available_cores():
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+_threads = available_cores()                   # as OpenBLAS and Numba would; set_threads changes it
 _pool = None                                   # ThreadPoolExecutor of _threads - 1 threads, made on first use
 _blas = None                                   # threadpoolctl's controllers of NumPy's BLAS, found on first use
 _DONE = object()
@@ -45,26 +55,32 @@ if hasattr(os, "register_at_fork"):
 
 
 def set_threads(n):
-    """Run ``for_each`` (and ``matmul``) on ``n`` threads: the caller's and n - 1 of the pool's."""
+    """Run the engine on ``n`` threads: its own (``for_each``, ``matmul``: the convolutions' chunks, the
+    large GEMMs) and Numba's (pooling, ReLU; at most the NUMBA_NUM_THREADS it started with); the BLAS
+    gets one thread, since the engine's threads split its GEMMs."""
     global _threads, _pool
     if n < 1:
         raise ValueError(f"threads must be at least 1, not {n}")
+    import numba
+    import threadpoolctl
+
+    from . import cpu_kernels  # noqa: F401  (it picks Numba's threading layer before Numba's threads start:
+    #                             any Numba thread call launches them, else on the OpenMP layer, whose spinning
+    #                             threads made a VGG16 forward 2x slower)
     if n != _threads and _pool is not None:
         _pool.shutdown(wait=True)
         _pool = None
     _threads = n
+    if any(p["num_threads"] != 1 for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"):
+        threadpoolctl.threadpool_limits(1, user_api="blas")
+    n = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
+    if numba.get_num_threads() != n:
+        numba.set_num_threads(n)
 
 
 def threads():
     """How many threads ``for_each`` uses."""
     return _threads
-
-
-def kernels_for(x):
-    """The kernels that one thread runs on one chunk: ``cpu_kernels.serial`` (compiled without Numba's
-    threads and without holding the GIL) for NumPy arrays, ``gpu_kernels`` for CuPy's."""
-    from .fast import cpu_kernels, for_array
-    return cpu_kernels.serial if isinstance(x, np.ndarray) else for_array(x)
 
 
 def _numpy_blas():
@@ -80,7 +96,7 @@ def _numpy_blas():
 def for_each(work, items, xp=np):
     """``work(item)`` for every item; returns when all are done. With n threads, the caller and n - 1
     pool threads each take the next item until none is left, the BLAS held to one thread meanwhile
-    (where ``minigrad.set_threads`` has not done so already: else each GEMM would start threads of its
+    (where ``set_threads`` has not done so already: else each GEMM would start threads of its
     own on the same cores). The first exception is raised once every thread has stopped. For arrays
     on a GPU (``xp`` CuPy) the items run in turn."""
     items = list(items)

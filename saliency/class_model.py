@@ -29,7 +29,7 @@ import numpy as np
 
 import minigrad as mg
 
-from .gradients import frozen, targets_for
+from .gradients import class_scores, frozen, targets_for
 
 
 def valid_range(meta):
@@ -48,21 +48,14 @@ def _score_gradient(model, image, t, objective="logit"):
 
 def _score_gradients(model, images, t, objective="logit"):
     """(S_c, d objective / d image) of each of (N, 3, H, W) images on the host, in one batch; the
-    objective is S_c ("logit") or log p_c ("log_probability").
-
-    The backward pass starts at the logits with d objective / dS: onehot_c, or onehot_c - softmax(S)
-    for log p_c, computed in float64 and rounded once. (``gradients.class_scores(..., "log_probability")``
-    is the same gradient; its float32 softmax differs in the last bits, and Adam's first steps make a
-    whole step of a near-zero gradient's sign, so the pictures would differ.)"""
+    objective is S_c ("logit") or log p_c ("log_probability", gradients.class_scores). The objective is
+    taken of the logits cast to float64 (the gradient at the logits, onehot_c - softmax(S) for log p_c,
+    rounded to the model's dtype once): Adam's first steps make a whole step of a near-zero gradient's
+    sign, so a float32 softmax's last bits would change the pictures."""
     x = mg.Tensor(mg.to_device(np.array(images), model.device), requires_grad=True)   # a copy
     logits = model(x)
-    seed = np.zeros(logits.shape, np.float64)
-    if objective == "log_probability":
-        s = mg.backend.to_numpy(logits.data).astype(np.float64)
-        p = np.exp(s - s.max(axis=1, keepdims=True))
-        seed = -p / p.sum(axis=1, keepdims=True)
-    seed[:, t] += 1
-    logits.backward(mg.to_device(seed.astype(logits.dtype), model.device))
+    targets = np.full(len(images), t)
+    class_scores(logits.astype(np.float64), targets, objective).sum().backward()
     return mg.backend.to_numpy(logits.data)[:, t].astype(np.float64), mg.backend.to_numpy(x.grad)
 
 

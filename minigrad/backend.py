@@ -28,11 +28,11 @@ def _import_cupy():
 
 
 def gpu_problem():
-    """Why the GPU path cannot run here, in one line; None when it can.
+    """Why arrays cannot live on a GPU here, in one line; None when they can.
 
     Checked once per process, step by step, so that the reason names what is missing: CuPy imports,
-    it sees a CUDA device (a driver too old for CuPy's CUDA fails here), a small matmul gives the
-    right numbers (cuBLAS), and one numba.cuda kernel compiles and runs (numba-cuda, NVVM).
+    it sees a CUDA device (a driver too old for CuPy's CUDA fails here), and a small matmul gives the
+    right numbers (cuBLAS). The fast tier's numba.cuda kernels are checked apart (tiers.gpu_problem).
     """
     global _gpu_problem
     if _gpu_problem is None:
@@ -43,47 +43,30 @@ def gpu_problem():
 _gpu_problem = None   # "" once the probe passed, the reason once it failed
 
 
+def one_line(e):
+    """An exception as one line, whatever the library says."""
+    return " ".join(f"{type(e).__name__}: {e}".split())
+
+
 def _probe_gpu():
     import importlib
-
-    def reason(e):
-        return " ".join(f"{type(e).__name__}: {e}".split())        # one line, whatever the library says
-
     try:
         cupy = importlib.import_module("cupy")
     except Exception as e:                                          # ImportError, or a broken install
-        return f"CuPy is not installed or does not import ({reason(e)}); see the README's GPU extras"
+        return f"CuPy is not installed or does not import ({one_line(e)}); see the README's GPU extras"
     try:
         if cupy.cuda.runtime.getDeviceCount() < 1:
             return "CuPy sees no CUDA device"
     except Exception as e:                                          # no driver, or one too old for CuPy's CUDA
-        return f"CuPy cannot reach a CUDA device ({reason(e)})"
+        return f"CuPy cannot reach a CUDA device ({one_line(e)})"
     try:
         a = cupy.arange(6, dtype=cupy.float32).reshape(2, 3)
         product = cupy.asnumpy(a @ a.T)
     except Exception as e:
-        return f"a CuPy matmul failed, cuBLAS is missing or broken ({reason(e)})"
+        return f"a CuPy matmul failed, cuBLAS is missing or broken ({one_line(e)})"
     if not np.array_equal(product, [[5, 14], [14, 50]]):
         return f"a CuPy matmul gave wrong numbers: {product.tolist()} instead of [[5, 14], [14, 50]]"
-    try:
-        x = cupy.asarray(np.array([-1, 2, -3, 4], np.float32))
-        _doubled(x)
-        out = cupy.asnumpy(x)
-    except Exception as e:                                          # numba-cuda missing, NVVM missing, ...
-        return f"a numba.cuda kernel failed to compile or run ({reason(e)})"
-    if not np.array_equal(out, [-2, 4, -6, 8]):
-        return f"a numba.cuda kernel gave wrong numbers: {out.tolist()} instead of [-2, 4, -6, 8]"
     return None
-
-
-def _doubled(x):
-    from .cuda_probe import doubled
-    doubled(x)
-
-
-def gpu_available():
-    """True when the GPU path works here: CuPy, a CUDA device, cuBLAS and numba.cuda (``gpu_problem``)."""
-    return gpu_problem() is None
 
 
 def get_array_module(*arrays):
@@ -101,7 +84,8 @@ def device_of(array):
 
 
 def check_device(device):
-    """Validate a device name; raise a one-line error for an unusable GPU."""
+    """Validate a device name; raise a one-line error where arrays cannot live on the GPU
+    (tiers.check_device also checks the tier's kernels)."""
     if device not in ("cpu", "gpu"):
         raise ValueError(f"unknown device {device!r}: use 'cpu' or 'gpu'")
     if device == "gpu" and gpu_problem():

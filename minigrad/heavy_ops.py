@@ -34,6 +34,8 @@ def conv2d(x, w, b=None, stride=1, padding=0, *, scale=None, residual=None, relu
     if H < w.shape[2] or W < w.shape[3]:
         raise ValueError(f"conv2d: kernel {tuple(w.shape[2:])} is larger than the padded input ({H}, {W})")
     if scale is not None:
+        if isinstance(scale, Tensor) and scale.requires_grad and is_grad_enabled():
+            raise ValueError("conv2d: scale must need no gradient (a batch norm folded for inference)")
         scale = scale.data if isinstance(scale, Tensor) else scale
         if tuple(scale.shape) != (w.shape[0],):
             raise ValueError(f"conv2d: scale has shape {tuple(scale.shape)}, expected ({w.shape[0]},)")

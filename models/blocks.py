@@ -46,12 +46,15 @@ def conv_bn(conv, bn, x, residual=None, relu=False):
     return F.conv2d(x, conv.weight, shift, conv.stride, conv.padding, scale=scale, residual=residual, relu=relu)
 
 
-def folds(module):
-    """Whether ``module`` (a block, or the ResNet's stem) may run folded: eval mode, no gradient needed for
-    its weights, and its ``relu`` a ReLU (not swapped for something else, as deconvnet.without_relus
-    does: the fused ReLU would not see it)."""
-    return (not module.training and isinstance(module.relu, nn.ReLU)
-            and not (mg.is_grad_enabled() and any(p.requires_grad for p in module.parameters())))
+def folds(module, layers=None):
+    """Whether ``module`` (a block, or the ResNet whose stem is ``layers``) may run folded: ``layers``
+    (default: the module) in eval mode, every part of them, with no gradient needed for their weights,
+    and the module's ``relu`` a ReLU (not swapped for something else, as deconvnet.without_relus does:
+    the fused ReLU would not see it)."""
+    layers = layers or [module]
+    training = any(m.training for layer in layers for _, m in layer.named_modules())
+    learning = mg.is_grad_enabled() and any(p.requires_grad for layer in layers for p in layer.parameters())
+    return isinstance(module.relu, nn.ReLU) and not training and not learning
 
 
 class ResidualBlock(nn.Module):

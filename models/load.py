@@ -11,7 +11,7 @@ Two steps, each by content, never by file extension:
    ResNet: ``block`` and ``depths``). An architecture is one entry in ``ARCHITECTURES``; its module
    provides ``from_weightfile(wf, arch)``, ``from_foreign(layers, arch)`` and a test of a config.
 """
-from minigrad import backend
+from minigrad import tiers
 
 from . import formats, resnet, vgg
 from .formats.common import ForeignLayers, WeightsError
@@ -65,7 +65,7 @@ def load(path, device="cpu", arch=None):
 
     ``model.meta`` (preprocessing), ``model.classes`` (one name per output) come from the file.
     """
-    backend.check_device(device)                                 # fail before reading a big file
+    tiers.check_device(device)                                   # fail before reading a big file
     wf = read_weights(path, arch)
     model = ARCHITECTURES[family_of(wf)].from_weightfile(wf, arch)
     return model.to(device) if device != "cpu" else model

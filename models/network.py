@@ -19,7 +19,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from minigrad import backend, nn
+from minigrad import backend, nn, tiers
 from minigrad.tensor import Tensor, no_grad
 
 from . import formats
@@ -154,7 +154,7 @@ def load(module, path, device="cpu", arch=None):
     ``path``: the project's HDF5, or a foreign file (Keras .h5, torchvision .pth) converted on the fly.
     ``arch``: if given, the file must hold that architecture (else WeightsError).
     """
-    backend.check_device(device)                                 # fail before reading a big file
+    tiers.check_device(device)                                   # fail before reading a big file
     family = module.__name__.rsplit(".", 1)[-1]
     wf = formats.read(path)
     if isinstance(wf, ForeignLayers):

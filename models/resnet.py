@@ -199,9 +199,11 @@ class ResNet(nn.Module):
             return activation
 
         steps = list(self._steps)
-        if not wanted & {"conv1", "bn1"} and folds(self):             # the stem as one op: conv, BN, ReLU
+        if not wanted & {"conv1", "bn1"} and folds(self, [self.conv1, self.bn1]):   # the stem as one op
             x = keep("relu", conv_bn(self.conv1, self.bn1, x, relu=True))
             steps = steps[3:]
+            if wanted and len(found) == len(wanted):                     # only the stem's ReLU was asked for
+                steps = []
         for step in steps:
             module = self.layer(step)
             if isinstance(module, ResidualBlock):

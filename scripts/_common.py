@@ -223,12 +223,13 @@ def remove_files(paths):
 
 
 def check_device(device):
-    """Raise CLIError when ``device`` cannot be used here (gpu without CuPy or a CUDA device)."""
+    """Raise CLIError when ``device`` cannot be used here (gpu without CuPy or a CUDA device, or on the
+    fast tier without working numba.cuda kernels)."""
     if device == "cpu":
         return device
-    from minigrad import backend
+    from minigrad import tiers
     try:
-        backend.check_device(device)
+        tiers.check_device(device)
     except (RuntimeError, ValueError) as e:
         raise CLIError(str(e)) from None
     return device

@@ -222,10 +222,10 @@ def engine_info(engine, device):
     import threadpoolctl
     blases = [b for b in threadpoolctl.threadpool_info() if b["user_api"] == "blas"]
     blas = next((b for b in blases if "numpy" in b["filepath"]), blases[0] if blases else {})   # NumPy's: the GEMMs
-    from minigrad.fast import parallel
+    import minigrad as mg
     info = {"library": f"NumPy {np.__version__}", "blas_info": {k: blas.get(k) for k in
             ("internal_api", "version", "architecture", "num_threads", "threading_layer")},
-            "threads": parallel.threads(), "blas_threads": blas.get("num_threads"),
+            "threads": mg.threads(), "blas_threads": blas.get("num_threads"),
             "numba_threads": numba.get_num_threads(),
             "numba_threading_layer": numba.config.THREADING_LAYER}
     info["blas"] = f"{blas.get('internal_api')} {blas.get('version')}, kernel {blas.get('architecture')}"

@@ -66,8 +66,8 @@ smoke() {
 import sys
 import numpy as np
 import minigrad as mg
-from minigrad import backend, functional as F
-problem = backend.gpu_problem()
+from minigrad import functional as F, tiers
+problem = tiers.gpu_problem()
 if problem:
     sys.exit(f"--device gpu: no usable GPU: {problem}")
 rng = np.random.default_rng(0)

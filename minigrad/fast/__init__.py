@@ -9,9 +9,9 @@
     relu.py          ReLU by compiled loops
     pool.py          max pooling (with padding) with switches by compiled loops; global average pooling
     batchnorm.py     batch normalisation in two passes
-    parallel.py      the engine's own threads (whole chunks per thread) and ``set_threads``
+    parallel.py      the engine's own threads (whole chunks per thread), sized by ``resize``
     memory.py        scratch buffers reused from call to call;  plan.py  a GPU's chunk budget
-    kernels.py       which kernels run on an array (the CPU's or the GPU's)
+    kernels.py       which kernels run on an array (the CPU's or the GPU's); the GPU kernels' check
     cpu_kernels.py   Numba @njit kernels;  gpu_kernels.py  numba.cuda kernels (same names, same maths)
     reference.py     naive loops: the ground truth the compiled kernels are tested against
     ops.py           the tier's ops, as tiers.py hands them out

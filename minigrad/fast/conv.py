@@ -127,8 +127,8 @@ class Conv2d(Function):
         dW += g (O, nb*P) @ cols.T      dcols (K, nb*P) = W.T @ g      dx = col2im(dcols)
 
     With ``relu=True`` the ReLU is fused into the unpacking pass, and backwards its rule (the one in
-    force, exactly as the separate ReLU op would apply it) into the pass that packs g. Under ``relu_rules.observe`` it is applied apart instead, so
-    that the observers see the ReLU's arrays.
+    force, exactly as the separate ReLU op would apply it) into the pass that packs g. Under
+    ``relu_rules.observe`` it is applied apart instead, so that the observers see the ReLU's arrays.
 
     When the weights need no gradient and the convolution is 3x3, stride 1, with enough channels
     (``_winograd_applies``), forward and input gradient go by Winograd F(2x2, 3x3) instead (winograd.py).
@@ -308,7 +308,7 @@ def conv2d(x, w, b, stride, padding, scale=None, residual=None, relu=False):
     convolution on the CPU (pointwise.py). Any other convolution with a residual adds it and applies
     the ReLU after the op, as the simple tier does."""
     if residual is not None and not (POINTWISE_GEMM and tuple(w.shape[2:]) == (1, 1) and tuple(padding) == (0, 0)
-                                     and isinstance(x.data, np.ndarray)):
+                                     and get_array_module(x) is np):
         out = conv2d(x, w, b, stride, padding, scale) + residual
         return relu_op.ReLU.apply(out) if relu else out
     inputs = (x, w) if b is None and residual is None else (x, w, b) if residual is None else (x, w, b, residual)

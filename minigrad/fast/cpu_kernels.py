@@ -122,7 +122,7 @@ def gemm_out_to_nchw(y, b, relu, n0, p0, out, scale=None, residual=None):
 
     y (O, nb*Pc) -> out (N, O, P), with Pc = min(P, y's width) (whole images, or part of one):
         out[n0 + n, o, p0 + p] = max(y[o, n*Pc + p] + b[o], 0 if relu else -inf)
-    With ``scale`` (O,) (a batch norm folded in: batchnorm.py) y[o, .] is multiplied by scale[o]
+    With ``scale`` (O,) (a batch norm folded in: ``F.conv2d``'s ``scale``) y[o, .] is multiplied by scale[o]
     first; with ``residual`` (shaped like out) residual[n0 + n, o, p0 + p] is added before the ReLU
     (a residual block's shortcut: ``F.conv2d``'s ``residual``). y may be out's own block (in place).
     """

@@ -2,6 +2,5 @@
 from .batchnorm import batch_norm  # noqa: F401
 from .conv import conv2d  # noqa: F401
 from .linear import linear  # noqa: F401
-from .parallel import set_threads  # noqa: F401
 from .pool import global_avg_pool2d, max_pool2d  # noqa: F401
 from .relu import relu  # noqa: F401

@@ -2,7 +2,7 @@
 
     for_each(work, items)      # work(item) for every item, on the caller's thread and the pool's
     matmul(a, b)               # a @ b, its rows or columns split between the threads
-    set_threads(n)             # this pool, Numba's threads and the BLAS's (minigrad.set_threads)
+    resize(n)                  # this pool, Numba's threads and the BLAS's (minigrad.set_threads)
 
 A convolution goes a chunk at a time (conv.py: a few images, or a band of rows of one image), and each
 chunk is a few passes: im2col, a GEMM, the unpacking (or Winograd's transform, 16 GEMMs, transform).
@@ -10,7 +10,7 @@ Each thread takes a whole chunk and runs all its passes alone (Numba kernels com
 the BLAS on one thread), then takes the next: no pass waits for another thread (as it would if each
 pass were split over the threads, OpenBLAS's and Numba's in turn), no thread spins between passes, a
 chunk's arrays stay in its core's cache, and when another process slows one core the other thread
-takes more chunks. The BLAS stays on one thread throughout (``set_threads``); the other large GEMMs
+takes more chunks. The BLAS stays on one thread throughout (``resize``); the other large GEMMs
 (fully connected layers, Winograd's filter transform) are split here (``matmul``). The pool's
 threads are started once and sleep between calls. Pooling and the ReLU run on Numba's own parallel
 loops, which split each call into equal parts, one per thread.
@@ -29,13 +29,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 
-
 def available_cores():
     """The cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-_threads = available_cores()                   # as OpenBLAS and Numba would; set_threads changes it
+_threads = available_cores()                   # as OpenBLAS and Numba would; resize changes it
 _pool = None                                   # ThreadPoolExecutor of _threads - 1 threads, made on first use
 _blas = None                                   # threadpoolctl's controllers of NumPy's BLAS, found on first use
 _DONE = object()
@@ -54,10 +53,10 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
 
 
-def set_threads(n):
-    """Run the engine on ``n`` threads: its own (``for_each``, ``matmul``: the convolutions' chunks, the
-    large GEMMs) and Numba's (pooling, ReLU; at most the NUMBA_NUM_THREADS it started with); the BLAS
-    gets one thread, since the engine's threads split its GEMMs."""
+def resize(n):
+    """Run the engine on ``n`` threads (``minigrad.set_threads``): its own (``for_each``, ``matmul``: the
+    convolutions' chunks, the large GEMMs) and Numba's (pooling, ReLU; at most the NUMBA_NUM_THREADS it
+    started with); the BLAS gets one thread, since the engine's threads split its GEMMs."""
     global _threads, _pool
     if n < 1:
         raise ValueError(f"threads must be at least 1, not {n}")
@@ -96,7 +95,7 @@ def _numpy_blas():
 def for_each(work, items, xp=np):
     """``work(item)`` for every item; returns when all are done. With n threads, the caller and n - 1
     pool threads each take the next item until none is left, the BLAS held to one thread meanwhile
-    (where ``set_threads`` has not done so already: else each GEMM would start threads of its
+    (where ``resize`` has not done so already: else each GEMM would start threads of its
     own on the same cores). The first exception is raised once every thread has stopped. For arrays
     on a GPU (``xp`` CuPy) the items run in turn."""
     items = list(items)

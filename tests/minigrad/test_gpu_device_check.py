@@ -1,6 +1,8 @@
-"""The GPU check behind ``--device gpu`` (backend.gpu_problem): each way it can fail, simulated, gives
-one line that keeps the reason; and a stand-in CuPy made of NumPy, with the kernels on the CUDA
-simulator, passes it. (On a GPU machine, gpu_check.sh runs the real thing.)"""
+"""The GPU check behind ``--device gpu`` (tiers.gpu_problem: CuPy's steps in backend.gpu_problem, the
+fast tier's numba.cuda kernels in fast/kernels.py): each way it can fail, simulated, gives one line
+that keeps the reason; the simple tier does not need the kernels; and a stand-in CuPy made of NumPy,
+with the kernels on the CUDA simulator, passes it. (On a GPU machine, gpu_check.sh runs the real
+thing.)"""
 import sys
 import types
 
@@ -10,7 +12,9 @@ import pytest
 pytest.importorskip("numba.cuda", reason="no numba.cuda: neither Numba's own nor numba-cuda's (the test-cuda "
                                          "extra: pip install -e '.[test-cuda]')")
 
-from minigrad import backend  # noqa: E402
+import minigrad as mg  # noqa: E402
+from minigrad import backend, tiers  # noqa: E402
+from minigrad.fast import gpu_kernels, kernels  # noqa: E402
 
 from ..cli import SCRIPTS  # noqa: E402
 
@@ -43,9 +47,11 @@ def probe(monkeypatch):
     def run(cupy):
         monkeypatch.setitem(sys.modules, "cupy", cupy)
         monkeypatch.setattr(backend, "_gpu_problem", None)
-        return backend.gpu_problem()
+        monkeypatch.setattr(kernels, "_gpu_problem", None)
+        with mg.use_ops("fast"):
+            return tiers.gpu_problem()
     yield run
-    backend._gpu_problem = None
+    backend._gpu_problem = kernels._gpu_problem = None
 
 
 def assert_one_line(problem, *words):
@@ -76,26 +82,36 @@ def test_cublas_missing(probe):
 def test_kernel_fails(probe, monkeypatch):
     def no_nvvm(*args):
         raise OSError("libnvvm.so: cannot open shared object file")
-    monkeypatch.setattr(backend, "_doubled", no_nvvm)
+    monkeypatch.setattr(gpu_kernels, "relu_forward", no_nvvm)
     assert_one_line(probe(fake_cupy()), "numba.cuda kernel failed", "OSError", "libnvvm.so")
 
 
 def test_kernel_wrong_numbers(probe, monkeypatch):
-    monkeypatch.setattr(backend, "_doubled", lambda x: x.fill(1))
+    monkeypatch.setattr(gpu_kernels, "relu_forward", lambda x, out: out.fill(1))
     assert_one_line(probe(fake_cupy()), "numba.cuda kernel gave wrong numbers")
 
 
 def test_working_gpu_passes_and_is_checked_once(probe, monkeypatch):
     assert probe(fake_cupy()) is None                   # the matmul and the (simulated) kernel ran
-    assert backend.gpu_available() and backend.check_device("gpu") == "gpu"
+    with mg.use_ops("fast"):
+        assert mg.gpu_available() and tiers.check_device("gpu") == "gpu"
     monkeypatch.setitem(sys.modules, "cupy", None)      # a second call does not probe again
-    assert backend.gpu_problem() is None
+    assert tiers.gpu_problem() is None
+
+
+def test_the_simple_tier_needs_no_kernels(probe, monkeypatch):
+    def no_numba_cuda(*args):
+        raise ImportError("No module named 'numba.cuda'")
+    monkeypatch.setattr(gpu_kernels, "relu_forward", no_numba_cuda)
+    assert "numba.cuda kernel failed" in probe(fake_cupy())
+    with mg.use_ops("simple"):
+        assert tiers.gpu_problem() is None and tiers.check_device("gpu") == "gpu"
 
 
 def test_check_device_and_scripts_say_it_in_one_line(probe):
     probe(fake_cupy(devices=0))
     with pytest.raises(RuntimeError) as e:
-        backend.check_device("gpu")
+        tiers.check_device("gpu")
     assert str(e.value) == "--device gpu: no usable GPU: CuPy sees no CUDA device"
     sys.path.insert(0, str(SCRIPTS))
     try:

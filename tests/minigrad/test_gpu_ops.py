@@ -74,7 +74,7 @@ def test_gpu_vgg16_logits_and_saliency_match_cpu(monkeypatch):
 
 
 def test_gpu_check_passes():
-    assert mg.backend.gpu_problem() is None            # a CuPy matmul and a numba.cuda launch both ran
+    assert mg.tiers.gpu_problem() is None              # a CuPy matmul and a numba.cuda launch both ran
 
 
 def test_gpu_ops_refuse_arrays_on_two_devices(rng):

@@ -1,13 +1,12 @@
 """ResNet's ops on the GPU (CuPy + numba.cuda): float64 gradient checks, and a tiny ResNet's logits,
-input gradients, parameter gradients and running statistics against the CPU, with the batch norms
-folded into their convolutions in eval mode. Skipped without a CUDA GPU; the padded max-pool kernels'
+input gradients, parameter gradients and running statistics against the CPU; ``F.conv2d``'s scale,
+residual and relu, and a ResNet's folded blocks, against the CPU. Skipped without a CUDA GPU; the padded max-pool kernels'
 indexing is checked on every machine by test_gpu_kernels.py under the CUDA simulator."""
 import numpy as np
 import pytest
 
 import minigrad as mg
 from minigrad import functional as F, relu_rules
-from minigrad.fast import conv as fast_conv
 
 from ..conftest import distinct
 from .test_batchnorm import bn_inputs
@@ -68,12 +67,44 @@ def test_gpu_tiny_resnet_matches_cpu(tier, rng, rule, training):
         assert rel(got, want) < 1e-5
 
 
-def test_gpu_folded_conv_bn_is_one_fused_convolution(rng):
-    x = gpu(rng.standard_normal((2, 3, 8, 8)).astype(np.float32), True)
-    w = gpu(rng.standard_normal((4, 3, 3, 3)).astype(np.float32))
-    gamma, beta = gpu(rng.uniform(0.5, 2, 4).astype(np.float32)), gpu(rng.standard_normal(4).astype(np.float32))
-    mean, var = (mg.to_device(a.astype(np.float32), "gpu") for a in (rng.standard_normal(4), rng.uniform(1, 2, 4)))
-    out = F.relu(F.batch_norm(F.conv2d(x, w, None, 1, 1), gamma, beta, mean, var, False))
-    assert out._op is fast_conv.Conv2d and out._ctx.relu
-    out.sum().backward()
-    assert mg.backend.device_of(x.grad) == "gpu" and x.grad.dtype == np.float32
+@pytest.mark.parametrize("k,stride", [(3, 1), (1, 2)])
+@pytest.mark.parametrize("rule", relu_rules.RULES)
+def test_gpu_conv_with_scale_residual_and_relu_matches_cpu(tier, rng, k, stride, rule):
+    """One F.conv2d(..., scale=, residual=, relu=True) (fast: one fused convolution; on a GPU the scale
+    goes onto the weights and the residual is added after it), forward and the input's and the
+    residual's gradients, against the CPU (float32, relative 1e-5)."""
+    x = rng.standard_normal((2, 6, 9, 8)).astype(np.float32)
+    w = (rng.standard_normal((5, 6, k, k)) / k).astype(np.float32)
+    scale, shift = rng.uniform(0.5, 2, 5).astype(np.float32), rng.standard_normal(5).astype(np.float32)
+    r = rng.standard_normal((2, 5, -(-9 // stride), -(-8 // stride))).astype(np.float32)
+    results = []
+    for device in ("cpu", "gpu"):
+        put = (lambda a, g=False: mg.Tensor(mg.to_device(a, device), requires_grad=g))
+        xt, rt = put(x, True), put(r, True)
+        out = F.conv2d(xt, put(w), mg.to_device(shift, device), stride, k // 2,
+                       scale=mg.to_device(scale, device), residual=rt, relu=True)
+        with mg.relu_rule(rule):
+            out.backward(mg.to_device(np.ones(out.shape, np.float32), device))
+        assert mg.backend.device_of(xt.grad) == device and xt.grad.dtype == np.float32
+        results.append((out.data, xt.grad, rt.grad))
+    for got, want in zip(results[1], results[0]):
+        assert rel(got, want) < 1e-5
+
+
+@pytest.mark.parametrize("block", ["basic", "bottleneck"])
+def test_gpu_folded_resnet_matches_cpu(tier, rng, block):
+    """A ResNet in eval mode with frozen weights runs folded (models/blocks.py); logits and the input
+    gradient on the GPU equal the CPU's (float32, relative 1e-5)."""
+    from saliency.gradients import frozen
+    from ..models.test_fusion import small_resnet
+    x = rng.standard_normal((2, 3, 12, 12)).astype(np.float32)
+    results = []
+    for device in ("cpu", "gpu"):
+        model = small_resnet(block).to(device=device, dtype=np.float32)
+        with frozen(model):
+            xt = mg.Tensor(mg.to_device(x, device), requires_grad=True)
+            logits = model(xt)
+            logits[:, 1].sum().backward()
+        results.append((logits.data, xt.grad))
+    for got, want in zip(results[1], results[0]):
+        assert rel(got, want) < 1e-5

@@ -130,12 +130,15 @@ def test_relu_gradcheck(tier, rng, shape):
 
 
 @pytest.mark.parametrize("n,fin,fout", [(1, 3, 2), (4, 7, 5), (5, 16, 1)])
-def test_linear_gradcheck(rng, n, fin, fout):
+def test_linear_gradcheck(tier, rng, n, fin, fout):
+    """On each tier (fast: the GEMMs split between the engine's threads), and the same op's class."""
+    from minigrad.fast import linear
     x = mg.Tensor(rng.standard_normal((n, fin)), requires_grad=True)
     w = mg.Tensor(rng.standard_normal((fout, fin)), requires_grad=True)
     b = mg.Tensor(rng.standard_normal(fout), requires_grad=True)
     assert mg.gradcheck(F.linear, [x, w, b])
     assert mg.gradcheck(lambda x, w: F.linear(x, w), [x, w])
+    assert F.linear(x, w, b)._op is (linear.Linear if tier == "fast" else simple.Linear)
 
 
 def test_dropout_train_and_eval(rng):

@@ -19,11 +19,11 @@ from .test_tiers import TOL, on_both_tiers
 
 @pytest.fixture
 def threads(request):
-    """Run the test with the engine on request.param threads (parallel.set_threads); restored afterwards."""
+    """Run the test with the engine on request.param threads (parallel.resize); restored afterwards."""
     before = parallel.threads()
-    parallel.set_threads(request.param)
+    parallel.resize(request.param)
     yield request.param
-    parallel.set_threads(before)
+    parallel.resize(before)
 
 
 @pytest.mark.parametrize("threads", [2, 3], indirect=True)
@@ -189,18 +189,33 @@ def test_training_goes_in_the_smaller_chunks_of_its_own_budget(rng, monkeypatch,
     assert max(errs) <= 5e-6, errs
 
 
-def test_set_threads_sets_the_engines_threads_and_keeps_the_blas_on_one():
-    """The engine's own threads split the GEMMs (fast/parallel.py), so the BLAS gets one; Numba's (pooling,
-    ReLU) get the number, up to the NUMBA_NUM_THREADS it started with."""
-    before_blas = [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
-    before_numba, before_own = numba.get_num_threads(), parallel.threads()
+def test_set_threads_holds_on_each_tier(monkeypatch):
+    """``mg.set_threads(n)`` on the fast tier: the engine's own threads and Numba's get n, the BLAS one
+    (the engine's threads split the GEMMs: fast/parallel.py); and the same n holds on whichever tier is
+    put in force later: on the simple tier the BLAS gets n (its only threads), back on the fast tier 1."""
+    from minigrad import tiers
+
+    def blas():
+        return {p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"}
+    before_blas, before_numba, before_own = max(blas() or {1}), numba.get_num_threads(), parallel.threads()
+    monkeypatch.setattr(tiers, "_threads", None)
     try:
-        for n in (1, 2):
-            mg.set_threads(n)
-            assert all(p["num_threads"] == 1 for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas")
-            assert numba.get_num_threads() == min(n, numba.config.NUMBA_NUM_THREADS)
-            assert parallel.threads() == n
+        with mg.use_ops("fast"):
+            for n in (1, 2):
+                mg.set_threads(n)
+                assert blas() == {1} and mg.threads() == parallel.threads() == n
+                assert numba.get_num_threads() == min(n, numba.config.NUMBA_NUM_THREADS)
+                with mg.use_ops("simple"):
+                    assert blas() == {n} and mg.threads() == n
+                assert blas() == {1}
+        with mg.use_ops("simple"):
+            mg.set_threads(1)
+            assert blas() == {1}
+        assert parallel.threads() == 1 if mg.current_ops() == "fast" else True
+        with pytest.raises(ValueError, match="threads must be at least 1, not 0"):
+            mg.set_threads(0)
     finally:
-        threadpoolctl.threadpool_limits(max(before_blas or [1]), user_api="blas")
+        tiers._threads = None
+        threadpoolctl.threadpool_limits(before_blas, user_api="blas")
         numba.set_num_threads(before_numba)
-        parallel.set_threads(before_own)
+        parallel.resize(before_own)

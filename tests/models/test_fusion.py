@@ -116,8 +116,8 @@ def test_resnet_folded_equals_unfolded_on_both_tiers(rng, monkeypatch, block, ru
         for fold in (True, False):
             with monkeypatch.context() as m:
                 if not fold:
-                    m.setattr(blocks, "folds", lambda module: False)
-                    m.setattr(resnet, "folds", lambda module: False)
+                    m.setattr(blocks, "folds", lambda *args: False)
+                    m.setattr(resnet, "folds", lambda *args: False)
                 bns = count_calls(m, simple.BatchNorm if tier == "simple" else fast_bn.BatchNorm)
                 with mg.use_ops(tier), frozen(model):
                     xt, seen = mg.Tensor(x, requires_grad=True), []
@@ -150,3 +150,23 @@ def test_resnet_unfolds_where_asked_into_and_when_training_the_weights(rng, monk
         model(x).sum().backward()                                       # eval mode, weights need gradients
     assert len(bns) == sum(isinstance(m, nn.BatchNorm2d) for _, m in model.named_modules())
     assert all(p.grad is not None for p in model.parameters())
+
+
+def test_resnet_folds_what_it_can_and_stops_after_the_stem(rng, monkeypatch):
+    """Only ``fc`` learning: the stem and every block still fold. A batch norm put in training mode:
+    its block runs unfolded (the batch's statistics), the others fold. ``until="relu"`` on a folded
+    stem runs one convolution and no block."""
+    model, x = small_resnet("basic"), mg.Tensor(rng.standard_normal((2, 3, 12, 12)))
+    bns, convs = count_calls(monkeypatch, fast_bn.BatchNorm), count_calls(monkeypatch, fast_conv.Conv2d)
+    with mg.use_ops("fast"):
+        with frozen(model):
+            model.fc.weight.requires_grad = model.fc.bias.requires_grad = True
+            model(x).sum().backward()
+            assert len(bns) == 0 and model.fc.weight.grad is not None
+            model.fc.weight.requires_grad = model.fc.bias.requires_grad = False
+            model.layer("layer2.1.bn1").train()
+            model(x)
+            assert len(bns) == 2                                         # layer2.1's bn1 and bn2
+            model.layer("layer2.1.bn1").eval()
+            convs.clear()
+            assert model(x, until="relu").shape == (2, 4, 12, 12) and len(convs) == 1

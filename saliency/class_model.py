@@ -28,15 +28,14 @@ import math
 import numpy as np
 
 import minigrad as mg
+from models.preprocess import input_stats
 
 from .gradients import class_scores, frozen, targets_for
 
 
 def valid_range(meta):
     """Per-channel (lo, hi) of the model's input space for pixels in 0..255: arrays (3, 1, 1)."""
-    mean = np.asarray(meta["mean"], np.float32).reshape(3, 1, 1)
-    std = np.asarray(meta["std"], np.float32).reshape(3, 1, 1)
-    scale = np.float32(meta["scale"])
+    mean, std, scale = input_stats(meta)
     return (0 - mean) / std, (scale - mean) / std
 
 
@@ -235,7 +234,7 @@ class Canvas:
         if recipe.param == "pixel":
             self.image = self.variable = np.zeros((3, H, W), model.parameters()[0].dtype)
             return
-        mean, std = (np.asarray(model.meta[k], np.float32).reshape(3, 1, 1) for k in ("mean", "std"))
+        mean, std, _ = input_stats(model.meta)
         if self.bgr:
             mean, std = mean[::-1], std[::-1]                              # the Fourier image is RGB
         self.fourier = FourierImage((3, H, W), rng, mean, std, model.meta["scale"], decay_power=recipe.decay_power,

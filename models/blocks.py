@@ -30,9 +30,8 @@ def fold_bn(conv, bn):
         scale = gamma / sqrt(var + eps),    shift = (b - mean) * scale + beta
 
     with conv_w the convolution without its bias. Arrays (O,) of the weights' dtype and device. The fast
-    tier applies the scale to the output, in the pass that adds the shift, rather than to the weights:
-    on the late layers, whose weights outnumber their output, a pass over the weights at every call
-    cost more than the batch norm's own pass (512->512 3x3 at 7x7: 12.9 ms against 11.1, one thread).
+    tier applies the scale to the output, in the pass that adds the shift, rather than to the weights,
+    whose pass would cost more on the late layers (docs/performance.md).
     """
     xp = mg.get_array_module(conv.weight)
     scale = bn.weight.data / xp.sqrt(bn.running_var + bn.eps)                      # (O,)

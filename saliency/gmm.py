@@ -155,11 +155,7 @@ class GMM:
         self.lower_bound_ = -np.inf
         self.n_iter_ = 0
         for it in range(1, self.max_iter + 1):
-            log_joint = self._log_joint(X)               # (K, N) log w_k + log N(x_n | k)
-            log_px = logsumexp(log_joint, axis=0)        # (N,)
-            resp = np.exp(log_joint - log_px[None, :])   # (K, N), columns sum to 1
-            self._m_step(X, resp)
-            bound = float(log_px.mean())
+            bound = self.em_step(X)
             self.n_iter_ = it
             if abs(bound - self.lower_bound_) < self.tol:
                 self.converged_ = True
@@ -167,6 +163,16 @@ class GMM:
                 break
             self.lower_bound_ = bound
         return self
+
+    def em_step(self, X):
+        """One EM step on the rows of ``X`` (N, D): the E-step's responsibilities under the current
+        weights, means and covariances, then the M-step's new ones. Returns the mean log-likelihood
+        per sample under the parameters before the step."""
+        log_joint = self._log_joint(X)               # (K, N) log w_k + log N(x_n | k)
+        log_px = logsumexp(log_joint, axis=0)        # (N,)
+        resp = np.exp(log_joint - log_px[None, :])   # (K, N), columns sum to 1
+        self._m_step(X, resp)
+        return float(log_px.mean())
 
     def _m_step(self, X, resp):
         """Weights, means and covariances from responsibilities ``resp`` (K, N).

@@ -1,0 +1,18 @@
+"""Exercise 6: a deconvnet reconstruction is a gradient (paper Sec. 4).
+
+Zeiler & Fergus reconstruct a unit of layer n by running the network backwards from it: through each
+convolution by its transposed filters, through each max pooling by the forward's switches, and through
+each ReLU by keeping the positive part of the signal. The paper's point: that is exactly the gradient
+of the unit with respect to the image, except at the ReLUs, where the gradient keeps [x > 0] and the
+deconvnet keeps [R > 0]. So the reconstruction is one backward pass under another ReLU rule.
+
+Return the deconvnet reconstruction (3, H, W), a NumPy array, of the strongest unit of ``layer`` (the
+largest activation over all its channels and positions) for ``image`` (3, H, W) float64. Hint: run
+``model(x, until=layer)``, pick the largest element, and call ``backward`` on it inside
+``with mg.relu_rule("deconvnet"):``. The grader checks that the rule mattered: the plain gradient
+differs. The answer: saliency/gradients.py, layer_gradient.
+"""
+
+
+def deconvnet_reconstruction(model, image, layer):
+    raise NotImplementedError("exercise 6: deconvnet_reconstruction(model, image, layer)")

@@ -14,19 +14,19 @@ import importlib
 import os
 from collections import namedtuple
 
-Exercise = namedtuple("Exercise", "number module title section minutes")
+Exercise = namedtuple("Exercise", "number module title section")
 
 EXERCISES = [
-    Exercise(1, "e01_relu_rules", "ReLU's three backward rules", "Sec. 4", 10),
-    Exercise(2, "e02_conv2d", "conv2d forward and backward as kh*kw shifted GEMMs", "engine", 45),
-    Exercise(3, "e03_max_pool", "max pooling with switches", "engine", 30),
-    Exercise(4, "e04_saliency_map", "the image-specific saliency map", "Sec. 3", 10),
-    Exercise(5, "e05_class_model", "the paper's class-model step and loop", "Sec. 2", 20),
-    Exercise(6, "e06_deconvnet", "a deconvnet reconstruction is a gradient", "Sec. 4", 15),
-    Exercise(7, "e07_gmm_em", "one EM step of the colour GMM", "Sec. 3.2", 30),
-    Exercise(8, "e08_graphcut_terms", "the soft and hard labels, GraphCut's pairwise and unary terms", "Sec. 3.2", 40),
-    Exercise(9, "e09_box", "the largest component, its box and the devkit's IoU", "Sec. 3.2", 20),
-    Exercise(10, "e10_grad_cam", "Grad-CAM", "after the paper", 15),
+    Exercise(1, "e01_relu_rules", "ReLU's three backward rules", "Sec. 4"),
+    Exercise(2, "e02_conv2d", "conv2d forward and backward as kh*kw shifted GEMMs", "engine"),
+    Exercise(3, "e03_max_pool", "max pooling with switches", "engine"),
+    Exercise(4, "e04_saliency_map", "the image-specific saliency map", "Sec. 3"),
+    Exercise(5, "e05_class_model", "the paper's class-model step and loop", "Sec. 2"),
+    Exercise(6, "e06_deconvnet", "a deconvnet reconstruction is a gradient", "Sec. 4"),
+    Exercise(7, "e07_gmm_em", "one EM step of the colour GMM", "Sec. 3.2"),
+    Exercise(8, "e08_graphcut_terms", "the soft and hard labels, GraphCut's pairwise and unary terms", "Sec. 3.2"),
+    Exercise(9, "e09_box", "the largest component, its box and the devkit's IoU", "Sec. 3.2"),
+    Exercise(10, "e10_grad_cam", "Grad-CAM", "after the paper"),
 ]
 
 MODES = ("learner", "reference")

@@ -1,5 +1,6 @@
 """python -m exercises [--check N]: grade the exercises (see exercises/__init__.py)."""
 import argparse
+import os
 import sys
 
 from . import EXERCISES, mode
@@ -25,7 +26,7 @@ def main(argv=None):
         passed, message = grade(e.number)
         results[e.number] = passed
         status = "pass" if passed else ("not written" if message.startswith("not written") else "FAIL")
-        print(f"  {e.number:2d}  {status:11s}  {e.module}.py  {e.title} ({e.section}, ~{e.minutes} min)")
+        print(f"  {e.number:2d}  {status:11s}  {e.module}.py  {e.title} ({e.section})")
         if args.check and message:
             print(f"\n{message}")
     todo = [e for e in chosen if not results[e.number]]
@@ -36,4 +37,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:                          # the table piped into head: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

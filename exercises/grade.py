@@ -38,8 +38,9 @@ def compare(name, got, want, tol=TOL):
         raise Failure(f"{name}: received NaN or Inf")
     if err.size and err.max() > tol * max(1.0, float(np.abs(want).max())):
         i = np.unravel_index(int(err.argmax()), err.shape)
+        bound = f"tolerance {tol:g} of the largest |value|" if tol else "they must be equal exactly"
         raise Failure(f"{name}: worst element {tuple(int(v) for v in i)}: received {got[i]:.10g}, expected "
-                      f"{want[i]:.10g} (difference {err[i]:.3g}, tolerance {tol:g} of the largest |value|)")
+                      f"{want[i]:.10g} (difference {err[i]:.3g}; {bound})")
 
 
 def gradcheck(name, forward, backward, inputs):
@@ -136,7 +137,11 @@ def grade_6(yours, rng):
         want = LIBRARY[6].deconvnet_reconstruction(model, image, layer)
         plain = saliency_gradient(model, image, layer)
         assert np.abs(want - plain).max() > 1e-3 * np.abs(plain).max(), "the rules agree here: a grader that cannot fail"
-        compare(f"deconvnet_reconstruction(model, image, {layer!r})", yours.deconvnet_reconstruction(model, image, layer), want)
+        got = yours.deconvnet_reconstruction(model, image, layer)
+        if np.allclose(got, plain, rtol=TOL, atol=TOL * np.abs(plain).max()):
+            raise Failure(f"deconvnet_reconstruction(model, image, {layer!r}) is the plain gradient: the ReLU rule "
+                          "made no difference (run the backward pass inside mg.relu_rule('deconvnet'))")
+        compare(f"deconvnet_reconstruction(model, image, {layer!r})", got, want)
 
 
 def saliency_gradient(model, image, layer):

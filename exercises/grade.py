@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 import minigrad as mg
+import saliency
 from minigrad import functional as F, relu_rules
 from minigrad.gradcheck import GradcheckError
 from minigrad.tensor import Function
@@ -135,18 +136,13 @@ def grade_6(yours, rng):
     for layer in ("relu2_1", "pool2"):
         image = rng.standard_normal((3, 8, 8))
         want = LIBRARY[6].deconvnet_reconstruction(model, image, layer)
-        plain = saliency_gradient(model, image, layer)
+        plain = saliency.layer_gradient(model, image[None], layer, rule="gradient")[0][0]
         assert np.abs(want - plain).max() > 1e-3 * np.abs(plain).max(), "the rules agree here: a grader that cannot fail"
         got = yours.deconvnet_reconstruction(model, image, layer)
         if np.allclose(got, plain, rtol=TOL, atol=TOL * np.abs(plain).max()):
             raise Failure(f"deconvnet_reconstruction(model, image, {layer!r}) is the plain gradient: the ReLU rule "
                           "made no difference (run the backward pass inside mg.relu_rule('deconvnet'))")
         compare(f"deconvnet_reconstruction(model, image, {layer!r})", got, want)
-
-
-def saliency_gradient(model, image, layer):
-    import saliency
-    return saliency.layer_gradient(model, image[None], layer, rule="gradient")[0][0]
 
 
 def random_gmm(rng, K=3, D=3):

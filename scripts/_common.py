@@ -298,50 +298,13 @@ def keep_freed_memory():
     return bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1) and mallopt(M_MMAP_MAX, 0))   # musl's returns 0
 
 
-def _busy_ticks():
-    """(ticks that non-niced processes used, all ticks) over all cores since boot; None without /proc/stat."""
-    try:
-        with open("/proc/stat") as f:
-            user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in f.readline().split()[1:9])
-    except (OSError, ValueError):
-        return None
-    return user + system + irq + softirq + steal, user + nice + system + idle + iowait + irq + softirq + steal
-
-
-def busy_cores(seconds=0.2):
-    """How many cores other processes keep busy, on average over ``seconds`` (this process sleeps
-    meanwhile); 0 where /proc/stat is missing."""
-    before = _busy_ticks()
-    time.sleep(seconds)
-    after = _busy_ticks()
-    if before is None or after is None or after[1] == before[1]:
-        return 0.0
-    return (os.cpu_count() or 1) * (after[0] - before[0]) / (after[1] - before[1])
-
-
-def auto_threads(environ=None):
-    """MINIGRAD_THREADS when set, else the cores this process may use less the busy ones, at least 1."""
-    value = (os.environ if environ is None else environ).get("MINIGRAD_THREADS")
-    if value:
-        if not value.isdigit() or int(value) < 1:
-            raise ValueError(f"MINIGRAD_THREADS must be a whole number of at least 1, not {value!r}")
-        return int(value)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cores, round(cores - busy_cores())))
-
-
 def use_free_cores():
-    """Give the engine (its own threads and Numba's; the BLAS one: minigrad/fast/parallel.py) as many
-    threads as there are cores that no other process keeps busy now (sampled from /proc/stat; niced
-    processes, which yield to us, do not count), or MINIGRAD_THREADS.
-
-    The engine's pool hands out whole chunks, but Numba's parallel loops split each call into equal
-    parts and wait for the last, and OpenBLAS's threads spin between calls: a part that shares its core
-    with a busy process runs at half speed or less while the others wait (``benchmark.py --competing``
-    times a class-model step so); on an idle machine more threads are faster.
-    """
+    """Size the engine's threads now, as the library does on its first heavy op
+    (``minigrad.tiers.default_threads``: MINIGRAD_THREADS, or the cores no other process keeps busy),
+    so that a bad MINIGRAD_THREADS stops the script at once, and give libraries loaded later (SciPy's
+    own OpenBLAS) the same number."""
     import minigrad
-    n = auto_threads()
+    n = minigrad.tiers.default_threads()
     minigrad.set_threads(n)
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):   # for libraries loaded later
         os.environ[var] = str(n)                                                   # (SciPy's own OpenBLAS)

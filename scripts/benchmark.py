@@ -95,7 +95,7 @@ def parse_args(argv=None):
 
 
 #: what thread_environment sets: OpenBLAS, Numba and OpenMP read these once; the scripts' own choice of
-#: threads (_common.use_free_cores) reads MINIGRAD_THREADS
+#: threads (minigrad.tiers.default_threads) reads MINIGRAD_THREADS
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "MINIGRAD_THREADS")
 
 
@@ -580,8 +580,8 @@ def print_table(result):
 def main(argv=None):
     args = parse_args(argv)
     if args.threads is None:
-        from _common import auto_threads
-        args.threads = auto_threads()
+        from minigrad.tiers import default_threads
+        args.threads = default_threads()
     threads = args.threads
     if not (args.worker and not args.threads_given):     # a worker told no count keeps its engine's choice
         thread_environment(threads)

@@ -327,8 +327,8 @@ def table(case, ours, torch):
 def main(argv=None):
     args = parse_args(argv)
     if args.threads is None:
-        from _common import auto_threads
-        args.threads = auto_threads()
+        from minigrad.tiers import default_threads
+        args.threads = default_threads()
     benchmark.thread_environment(args.threads)
     if args.worker:
         global clock

@@ -28,15 +28,9 @@ import math
 import numpy as np
 
 import minigrad as mg
-from models.preprocess import input_stats
 
 from .gradients import class_scores, frozen, targets_for
-
-
-def valid_range(meta):
-    """Per-channel (lo, hi) of the model's input space for pixels in 0..255: arrays (3, 1, 1)."""
-    mean, std, scale = input_stats(meta)
-    return (0 - mean) / std, (scale - mean) / std
+from .transforms import Canvas, valid_range  # noqa: F401  (valid_range: part of this module's API)
 
 
 def _score_gradient(model, image, t, objective="logit"):
@@ -46,16 +40,18 @@ def _score_gradient(model, image, t, objective="logit"):
 
 
 def _score_gradients(model, images, t, objective="logit"):
-    """(S_c, d objective / d image) of each of (N, 3, H, W) images on the host, in one batch; the
+    """(S_c, d objective / d image) of each of (N, 3, H, W) images on the host, in one batch (``t``: the
+    class c, or one per image); the
     objective is S_c ("logit") or log p_c ("log_probability", gradients.class_scores). The objective is
     taken of the logits cast to float64 (the gradient at the logits, onehot_c - softmax(S) for log p_c,
     rounded to the model's dtype once): Adam's first steps make a whole step of a near-zero gradient's
     sign, so a float32 softmax's last bits would change the pictures."""
     x = mg.Tensor(mg.to_device(np.array(images), model.device), requires_grad=True)   # a copy
     logits = model(x)
-    targets = np.full(len(images), t)
+    targets = targets_for(t, len(images), model.config.num_classes)
     class_scores(logits.astype(np.float64), targets, objective).sum().backward()
-    return mg.backend.to_numpy(logits.data)[:, t].astype(np.float64), mg.backend.to_numpy(x.grad)
+    scores = mg.backend.to_numpy(logits.data)[np.arange(len(images)), targets].astype(np.float64)
+    return scores, mg.backend.to_numpy(x.grad)
 
 
 # ---------------------------------------------------------------------------------- the paper's recipe
@@ -221,59 +217,6 @@ PRESETS = {name: dataclasses.asdict(recipe) for name, recipe in {      # keyword
 }.items()}
 
 
-class Canvas:
-    """What the ascent moves (the pixels, or a Fourier spectrum) and the image (3, H, W) it shows the
-    model, in the model's input space and channel order."""
-
-    def __init__(self, model, recipe, rng):
-        from .transforms import FourierImage
-        H, W = model.config.input_size
-        self.bgr = model.meta["channel_order"].upper() != "RGB"
-        self.alpha = self.fourier = None
-        self.range = valid_range(model.meta) if recipe.clip else None
-        if recipe.param == "pixel":
-            self.image = self.variable = np.zeros((3, H, W), model.parameters()[0].dtype)
-            return
-        mean, std, _ = input_stats(model.meta)
-        if self.bgr:
-            mean, std = mean[::-1], std[::-1]                              # the Fourier image is RGB
-        self.fourier = FourierImage((3, H, W), rng, mean, std, model.meta["scale"], decay_power=recipe.decay_power,
-                                    alpha=bool(recipe.opacity_penalty))
-        self.shown_on = mean / self.fourier.pixel_scale                    # the mean colour, pixels 0..1 RGB
-        self.variable = self.fourier.spectrum
-        self._show()
-
-    def model_order(self, x):
-        """RGB -> the model's channel order (its own inverse)."""
-        return x[::-1].copy() if self.bgr else x
-
-    def _show(self):
-        self.rgb, self.alpha = self.fourier.pixels()
-        self.image = self.model_order(self.fourier.to_model(self.rgb))
-
-    def backward(self, grad):
-        """d/d image -> d/d variable."""
-        if self.fourier is None:
-            return grad
-        f = self.fourier
-        return f.pixels_backward(self.model_order(grad) * f.pixel_scale / f.std, self.rgb)
-
-    def move(self, delta):
-        """variable += delta, then the image it shows."""
-        self.variable = self.variable + delta
-        if self.fourier is not None:
-            self.fourier.spectrum = self.variable
-            self._show()
-            return
-        if self.range is not None:
-            self.variable = np.clip(self.variable, *self.range)
-        self.image = self.variable
-
-    def picture(self):
-        """The image returned: with an opacity channel, the picture over the mean (model-space zero)."""
-        return self.image * self.alpha if self.alpha is not None else self.image.copy()
-
-
 def class_model(model, target, recipe=None, *, seed=0, snapshot_every=0, progress=None, return_history=False,
                 **changes):
     """The library's recipe: gradient ascent on ``objective_c(T(I)) - l2 * ||I||^2`` (T: a random
@@ -289,46 +232,66 @@ def class_model(model, target, recipe=None, *, seed=0, snapshot_every=0, progres
         returned image), 'snapshots' ((step, image) pairs every ``snapshot_every`` steps) and, with an
         opacity channel, 'alpha' (the opacity, (H, W))
     """
+    return class_models(model, [target], recipe, seed=seed, snapshot_every=snapshot_every, progress=progress,
+                        return_history=return_history, **changes)[0]
+
+
+def class_models(model, targets, recipe=None, *, seed=0, snapshot_every=0, progress=None, return_history=False,
+                 **changes):
+    """:func:`class_model` of each class in ``targets``, the classes side by side: a list of what
+    ``class_model(model, c, ...)`` returns for each c, with the same arguments.
+
+    The random draws depend on the seed alone, not on the class, so every class sees the same ones:
+    each step draws once, and the images of all the classes go through the network in one batch
+    (``progress`` then counts steps of all the classes together).
+    """
     recipe = dataclasses.replace(recipe or Recipe(), **changes)
-    t = int(targets_for(target, 1, model.config.num_classes)[0])
+    ts = [int(t) for t in targets_for(list(targets), len(targets), model.config.num_classes)]
+    canvases = [Canvas(model, recipe, np.random.default_rng(seed)) for _ in ts]
     rng = np.random.default_rng(seed)
-    canvas = Canvas(model, recipe, rng)
-    m1, m2 = np.zeros_like(canvas.variable), np.zeros_like(canvas.variable)
-    scores, snapshots = [], []
+    Canvas(model, recipe, rng)                                            # the draws go on from here
+    moments = [(np.zeros_like(c.variable), np.zeros_like(c.variable)) for c in canvases]
+    scores, snapshots = [[] for _ in ts], [[] for _ in ts]
     with frozen(model):
         for step in range(recipe.steps):
             if recipe.opacity_penalty:
-                score, ascent = transparent_step(model, canvas.fourier, random_draws(recipe, rng, canvas), t,
-                                                 recipe.objective, recipe.opacity_penalty, canvas.bgr)
+                draws = random_draws(recipe, rng, canvases[0])
+                step_scores, ascents = transparent_step(model, [c.fourier for c in canvases], draws, ts,
+                                                        recipe.objective, recipe.opacity_penalty, canvases[0].bgr)
             else:
-                score, ascent = opaque_step(model, canvas, recipe.transform(rng, canvas.image.shape), t,
-                                            recipe.objective, recipe.l2)
-            scores.append(score)
-            canvas.move(optimizer_step(ascent, m1, m2, step, recipe.lr, recipe.optimizer))
-            if snapshot_every and (step + 1) % snapshot_every == 0:
-                snapshots.append((step + 1, canvas.picture()))
+                step_scores, ascents = opaque_step(model, canvases, recipe.transform(rng, canvases[0].image.shape),
+                                                   ts, recipe.objective, recipe.l2)
+            for k, canvas in enumerate(canvases):
+                scores[k].append(step_scores[k])
+                canvas.move(optimizer_step(ascents[k], *moments[k], step, recipe.lr, recipe.optimizer))
+                if snapshot_every and (step + 1) % snapshot_every == 0:
+                    snapshots[k].append((step + 1, canvas.picture()))
             if progress is not None:
                 progress.update(1)
-                progress.set_postfix(score=f"{score:.3f}")
-        image = canvas.picture()
-        final = _score_gradient(model, image, t)[0] if return_history else None
-    image = image.astype(model.parameters()[0].dtype, copy=False)
-    if return_history:
-        history = {"scores": scores, "final_score": final, "snapshots": snapshots}
+                progress.set_postfix(score=f"{np.mean(step_scores):.3f}")
+        images = [canvas.picture() for canvas in canvases]
+        finals = _score_gradients(model, np.stack(images), ts)[0] if return_history else None
+    images = [image.astype(model.parameters()[0].dtype, copy=False) for image in images]
+    if not return_history:
+        return images
+    results = []
+    for k, canvas in enumerate(canvases):
+        history = {"scores": scores[k], "final_score": float(finals[k]), "snapshots": snapshots[k]}
         if canvas.alpha is not None:
             history["alpha"] = canvas.alpha[0]
-        return image, history
-    return image
+        results.append((images[k], history))
+    return results
 
 
-def opaque_step(model, canvas, T, t, objective, l2):
-    """One step's (S_c, d J / d variable) of the opaque picture I, for J = objective_c(T(I)) - l2 ||I||^2
-    (T a RandomAffine, or None)."""
-    image = canvas.image
-    score, grad = _score_gradient(model, T(image) if T else image, t, objective)
+def opaque_step(model, canvases, T, ts, objective, l2):
+    """One step's S_c and d J / d variable of each opaque picture I (one canvas per class in ``ts``), for
+    J = objective_c(T(I)) - l2 ||I||^2 (T a RandomAffine, or None), the pictures in one batch."""
+    images = np.stack([canvas.image for canvas in canvases])              # (K, 3, H, W)
+    scores, grads = _score_gradients(model, T(images) if T else images, ts, objective)
     if T:
-        grad = T.adjoint(grad)
-    return score, canvas.backward(grad - np.float32(2 * l2) * image)       # d/dI ||I||^2 = 2 I
+        grads = T.adjoint(grads)
+    return scores, [canvas.backward(grad - np.float32(2 * l2) * canvas.image)    # d/dI ||I||^2 = 2 I
+                    for canvas, grad in zip(canvases, grads)]
 
 
 def random_draws(recipe, rng, canvas):
@@ -340,33 +303,41 @@ def random_draws(recipe, rng, canvas):
             for _ in range(recipe.batch)]
 
 
-def transparent_step(model, fourier, draws, t, objective, opacity_penalty, bgr=False):
-    """One step's (mean S_c, d J / d spectrum) of the transparent recipe, for
+def transparent_step(model, fouriers, draws, ts, objective, opacity_penalty, bgr=False):
+    """One step's mean S_c and d J / d spectrum of each class's transparent picture (``fouriers``: one
+    FourierImage with an alpha channel per class in ``ts``), for
 
         J = mean over draws of objective_c(T(picture)) - opacity_penalty * mean(alpha),
         picture = alpha rgb + (1 - alpha) background
 
-    (``fourier``: a FourierImage with an alpha channel; ``draws``: (background, T) pairs, the background
-    in pixels 0..1, RGB (3, H, W), T a RandomAffine or None, all seen in one batch; ``bgr``: the model
-    takes BGR). Averaging over several draws is expectation over transformation (Athalye et al. 2018)."""
-    rgb, alpha = fourier.pixels()
+    (``draws``: (background, T) pairs, the background in pixels 0..1, RGB (3, H, W), T a RandomAffine or
+    None; ``bgr``: the model takes BGR). Every class's picture under every draw goes through the
+    network in one batch. Averaging over several draws is expectation over transformation (Athalye et
+    al. 2018)."""
+    rgb, alpha = (np.stack(a) for a in zip(*(f.pixels() for f in fouriers)))   # (K, 3 | 1, H, W)
+    f = fouriers[0]
     seen = []
     for background, T in draws:
-        x = fourier.to_model(alpha * rgb + (1 - alpha) * background)
-        x = x[::-1].copy() if bgr else x
+        x = f.to_model(alpha * rgb + (1 - alpha) * background)
+        x = x[:, ::-1].copy() if bgr else x
         seen.append(T(x) if T else x)
-    scores, grads = _score_gradients(model, np.stack(seen), t, objective)
+    scores, grads = _score_gradients(model, np.concatenate(seen), np.tile(ts, len(draws)), objective)
+    K = len(fouriers)
     d_rgb, d_alpha = 0, 0
-    for (background, T), grad in zip(draws, grads):
+    for i, (background, T) in enumerate(draws):
+        grad = grads[i * K:(i + 1) * K]
         if T:
             grad = T.adjoint(grad)
-        d_pixels = (grad[::-1] if bgr else grad) * fourier.pixel_scale / fourier.std   # d/d(picture pixels, RGB)
+        d_pixels = (grad[:, ::-1] if bgr else grad) * f.pixel_scale / f.std      # d/d(picture pixels, RGB)
         d_rgb = d_rgb + d_pixels * alpha
-        d_alpha = d_alpha + (d_pixels * (rgb - background)).sum(0, keepdims=True)
+        d_alpha = d_alpha + (d_pixels * (rgb - background)).sum(1, keepdims=True)
     n = np.asarray(len(draws), alpha.dtype)
-    H, W = alpha.shape[1:]
+    H, W = alpha.shape[2:]
     penalty = np.asarray(opacity_penalty / (H * W), alpha.dtype)
-    return float(np.mean(scores)), fourier.pixels_backward(d_rgb / n, rgb, d_alpha / n - penalty, alpha)
+    mean_scores = scores.reshape(len(draws), K).mean(0)
+    return ([float(v) for v in mean_scores],
+            [fourier.pixels_backward(d_rgb[k] / n, rgb[k], d_alpha[k] / n - penalty, alpha[k])
+             for k, fourier in enumerate(fouriers)])
 
 
 def optimizer_step(ascent, m1, m2, step, lr, optimizer):

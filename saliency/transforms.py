@@ -15,11 +15,16 @@ into the valid pixel range by a sigmoid. With an alpha channel (Mordvintsev et a
 Image Parameterizations", the transparent patterns) the network sees the picture over a new random
 background each step (``random_background``), so only what is opaque can carry the class, and a
 penalty on the mean opacity keeps the rest transparent.
+
+``Canvas`` holds one class model's variable (pixels, or a ``FourierImage``'s spectrum) and the image
+it shows the model; ``valid_range`` is the model's input range for pixels 0..255.
 """
 import math
 
 import numpy as np
 from scipy.special import expit
+
+from models.preprocess import input_stats
 
 #: lucid's square root of ImageNet's colour correlation (columns: decorrelated -> RGB).
 COLOR_SVD_SQRT = np.array([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], np.float32)
@@ -57,20 +62,21 @@ class RandomAffine:
             self.weight.append(np.where(inside, w, 0).astype(np.float32).ravel())   # outside: the mean (0)
 
     def __call__(self, image):
-        """(3, H, W) -> (3, H, W): out[c, p] = sum_k weight_k[p] image[c, index_k[p]]."""
-        flat = image.reshape(image.shape[0], -1)
+        """(..., H, W) -> (..., H, W), every plane alike: out[c, p] = sum_k weight_k[p] image[c, index_k[p]]."""
+        flat = image.reshape(-1, self.index[0].size)
         out = sum(w * flat[:, i] for i, w in zip(self.index, self.weight))
         return out.reshape(image.shape).astype(image.dtype, copy=False)
 
     def adjoint(self, grad):
-        """The transpose of __call__: scatter each output pixel's gradient back to its 4 sources."""
-        C, H, W = grad.shape
-        flat = grad.reshape(C, -1)
-        out = np.zeros((C, H * W), grad.dtype)
+        """The transpose of __call__: scatter each output pixel's gradient back to its 4 sources, for
+        every plane at once (plane c's sources offset by c * H * W in one bincount per k)."""
+        flat = grad.reshape(-1, self.index[0].size)
+        planes, P = flat.shape
+        offsets = (np.arange(planes) * P)[:, None]
+        out = np.zeros(planes * P, grad.dtype)
         for i, w in zip(self.index, self.weight):
-            for ch in range(C):
-                out[ch] += np.bincount(i, weights=w * flat[ch], minlength=H * W).astype(grad.dtype)
-        return out.reshape(C, H, W)
+            out += np.bincount((i + offsets).ravel(), weights=(w * flat).ravel(), minlength=planes * P).astype(grad.dtype)
+        return out.reshape(grad.shape)
 
 
 def spectrum_scale(H, W, decay_power=1.0):
@@ -141,3 +147,61 @@ class FourierImage:
     def to_model(self, pixels):
         """Pixels 0..1 (RGB) -> the model's input space (RGB order)."""
         return ((pixels * self.pixel_scale - self.mean) / self.std).astype(self.spectrum.dtype)
+
+
+def valid_range(meta):
+    """Per-channel (lo, hi) of the model's input space for pixels in 0..255: arrays (3, 1, 1)."""
+    mean, std, scale = input_stats(meta)
+    return (0 - mean) / std, (scale - mean) / std
+
+
+class Canvas:
+    """What the ascent moves (the pixels, or a Fourier spectrum) and the image (3, H, W) it shows the
+    model, in the model's input space and channel order."""
+
+    def __init__(self, model, recipe, rng):
+        H, W = model.config.input_size
+        self.bgr = model.meta["channel_order"].upper() != "RGB"
+        self.alpha = self.fourier = None
+        self.range = valid_range(model.meta) if recipe.clip else None
+        if recipe.param == "pixel":
+            self.image = self.variable = np.zeros((3, H, W), model.parameters()[0].dtype)
+            return
+        mean, std, _ = input_stats(model.meta)
+        if self.bgr:
+            mean, std = mean[::-1], std[::-1]                              # the Fourier image is RGB
+        self.fourier = FourierImage((3, H, W), rng, mean, std, model.meta["scale"], decay_power=recipe.decay_power,
+                                    alpha=bool(recipe.opacity_penalty))
+        self.shown_on = mean / self.fourier.pixel_scale                    # the mean colour, pixels 0..1 RGB
+        self.variable = self.fourier.spectrum
+        self._show()
+
+    def model_order(self, x):
+        """RGB -> the model's channel order (its own inverse)."""
+        return x[::-1].copy() if self.bgr else x
+
+    def _show(self):
+        self.rgb, self.alpha = self.fourier.pixels()
+        self.image = self.model_order(self.fourier.to_model(self.rgb))
+
+    def backward(self, grad):
+        """d/d image -> d/d variable."""
+        if self.fourier is None:
+            return grad
+        f = self.fourier
+        return f.pixels_backward(self.model_order(grad) * f.pixel_scale / f.std, self.rgb)
+
+    def move(self, delta):
+        """variable += delta, then the image it shows."""
+        self.variable = self.variable + delta
+        if self.fourier is not None:
+            self.fourier.spectrum = self.variable
+            self._show()
+            return
+        if self.range is not None:
+            self.variable = np.clip(self.variable, *self.range)
+        self.image = self.variable
+
+    def picture(self):
+        """The image returned: with an opacity channel, the picture over the mean (model-space zero)."""
+        return self.image * self.alpha if self.alpha is not None else self.image.copy()

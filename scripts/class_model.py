@@ -21,6 +21,8 @@ A run whose time estimate passes a day is refused unless --yes. A folder that ho
 files from an earlier run is refused unless --overwrite, which removes them (and no other preset's).
 """
 import argparse
+import contextlib
+import itertools
 import time
 
 import numpy as np
@@ -281,16 +283,29 @@ def choose_targets(spec, model):
     return [imagenet.lookup(t.strip(), model.classes) for t in spec.split(",")]
 
 
-def run_one(model, target, preset, cfg, snap, seed, bar):
+def run_all(model, targets, preset, cfg, snap, seed, runs, progress=True):
+    """{(target, setting): (image, history)} of every class and setting. The library's recipes run all
+    the classes side by side (saliency.class_models: one batch through the network each step); the
+    paper's and the tutorial's plain loops run one class at a time."""
     import saliency
-    if preset == "tutorial":
-        return saliency.tutorial_class_model(model, target, snapshot_every=snap, progress=bar, return_history=True,
-                                             **cfg)
-    if preset == "paper":                                               # the paper's plain loop
-        return saliency.paper_class_model(model, target, cfg["steps"], cfg["lr"], cfg["l2"], snapshot_every=snap,
-                                          progress=bar, return_history=True)
-    return saliency.class_model(model, target, snapshot_every=snap, progress=bar, return_history=True,
-                                seed=seed, **cfg)
+    from tqdm import tqdm
+    bar = (lambda total, desc: tqdm(total=total, desc=desc, unit="step")) if progress else \
+        (lambda total, desc: contextlib.nullcontext())
+    if preset not in ("tutorial", "paper"):
+        with bar(cfg["steps"], f"{len(targets)} class(es) side by side") as b:
+            return dict(zip(((t, None) for t in targets), saliency.class_models(
+                model, targets, snapshot_every=snap, progress=b, return_history=True, seed=seed, **cfg)))
+    results = {}
+    for t, setting in itertools.product(targets, runs):
+        with bar(cfg["steps"], f"class {class_label(model, t)}") as b:
+            if preset == "tutorial":
+                run_cfg = dict(cfg, p=setting[0], lam=setting[1]) if setting else cfg
+                results[t, setting] = saliency.tutorial_class_model(model, t, snapshot_every=snap, progress=b,
+                                                                    return_history=True, **run_cfg)
+            else:                                                          # the paper's plain loop
+                results[t, setting] = saliency.paper_class_model(model, t, cfg["steps"], cfg["lr"], cfg["l2"],
+                                                                 snapshot_every=snap, progress=b, return_history=True)
+    return results
 
 
 def main(argv=None):
@@ -315,24 +330,26 @@ def main(argv=None):
     snap = args.snapshot_every or (10 if preset == "tutorial" else max(1, cfg["steps"] // 20)) if gif else 0
     runs = [(p, lam) for p, lam in SWEEP] if args.sweep else [None]
 
-    run_one(model, targets[0], preset, dict(cfg, steps=1), 0, args.seed, None)     # compiles the kernels
-    t0 = time.perf_counter()                                                      # then time 3 steps
-    run_one(model, targets[0], preset, dict(cfg, steps=3), 0, args.seed, None)
+    side_by_side = preset not in ("tutorial", "paper")
+    trial = targets if side_by_side else targets[:1]
+    run_all(model, trial, preset, dict(cfg, steps=1), 0, args.seed, runs[:1], False)   # compiles the kernels
+    t0 = time.perf_counter()                                                           # then time 3 steps
+    run_all(model, trial, preset, dict(cfg, steps=3), 0, args.seed, runs[:1], False)
     per_step = (time.perf_counter() - t0) / 3
-    total = per_step * cfg["steps"] * len(targets) * len(runs)
+    total = per_step * cfg["steps"] * (1 if side_by_side else len(targets) * len(runs))
     what = f"{len(targets)} class(es) x {len(runs)} setting(s) x {cfg['steps']} steps"
     check_estimate(total, what, args.yes)
     remove_files(earlier)                                                        # --overwrite, once the run is allowed
-    print(f"{what}: about {duration(total)} at {per_step * 1000:.0f} ms per step")
+    print(f"{what}: about {duration(total)} at {per_step * 1000:.0f} ms per step"
+          + (" of all the classes side by side" if side_by_side and len(targets) > 1 else ""))
     out = output_dir(args.out)
+    results = run_all(model, targets, preset, cfg, snap, args.seed, runs)
 
     pictures, titles, curves = [], [], []
     for t in targets:
         sweep_pics, sweep_titles = [], []
         for setting in runs:
-            run_cfg = dict(cfg, p=setting[0], lam=setting[1]) if setting else cfg
-            with tqdm(total=cfg["steps"], desc=f"class {class_label(model, t)}", unit="step") as bar:
-                image, history = run_one(model, t, preset, run_cfg, snap, args.seed, bar)
+            image, history = results[t, setting]
             scores = history["scores"]
             picture, note = picture_of(image, model, preset)
             said = verdict(model, picture)

@@ -265,7 +265,7 @@ def test_transparent_step_gradient(order):
     """One step of the transparent recipe, d J / d spectrum, against a float64 central difference of
     J = mean over draws of log p_c(T(alpha rgb + (1 - alpha) bg)) - w mean(alpha), through the batch, the
     transform, the compositing, the colour decorrelation, the sigmoids and the inverse FFT, for an RGB and
-    a BGR model."""
+    a BGR model; two classes side by side (each picture its own class), as class_models runs them."""
     from saliency.class_model import transparent_step
     model = random_vgg(blocks=((8,), (16,)), fc=(32,), size=16, seed=2)
     for p in model.parameters():
@@ -274,25 +274,43 @@ def test_transparent_step_gradient(order):
     rng = np.random.default_rng(6)
     mean = np.array([0.4, 0.5, 0.6]).reshape(3, 1, 1)
     std = np.array([0.2, 0.25, 0.3]).reshape(3, 1, 1)
-    F = FourierImage((3, 16, 16), rng, mean, std, 1.0, sd=0.5, alpha=True)
-    F.spectrum = F.spectrum.astype(np.float64)
+    fouriers = [FourierImage((3, 16, 16), rng, mean, std, 1.0, sd=0.5, alpha=True) for _ in range(2)]
+    for F in fouriers:
+        F.spectrum = F.spectrum.astype(np.float64)
     # two draws seen in one batch (the default averages 4): one transformed, one not
     T = RandomAffine(rng, (3, 16, 16), jitter=(4,), scales=(0.9, 1.1), degrees=10)
     draws = [(rng.uniform(0, 1, (3, 16, 16)), T), (rng.uniform(0, 1, (3, 16, 16)), None)]
     bgr = order == "BGR"
 
-    def J():
+    def J(F, c):
         rgb, alpha = F.pixels()
         total = 0.0
         for background, T in draws:
             seen = F.to_model(alpha * rgb + (1 - alpha) * background)
             seen = seen[::-1].copy() if bgr else seen
-            total += log_p(model, T(seen) if T else seen, 3) / len(draws)
+            total += log_p(model, T(seen) if T else seen, c) / len(draws)
         return total - 4.0 * alpha.mean()
     with frozen(model):
-        score, grad = transparent_step(model, F, draws, 3, "log_probability", 4.0, bgr)
-        assert grad.dtype == np.float64 and grad.shape == F.spectrum.shape
-        d = rng.standard_normal(grad.shape) * 1e-6
-        numeric = along_spectrum(F, J, d)
-    # float64: the difference quotient's error is ~1e-10 relative; a ReLU kink crossed at 1e-6 is rare
-    assert numeric == pytest.approx((grad * d).sum(), rel=1e-6)
+        scores, grads = transparent_step(model, fouriers, draws, [3, 1], "log_probability", 4.0, bgr)
+        assert len(scores) == len(grads) == 2
+        for F, c, grad in zip(fouriers, [3, 1], grads):
+            assert grad.dtype == np.float64 and grad.shape == F.spectrum.shape
+            d = rng.standard_normal(grad.shape) * 1e-6
+            numeric = along_spectrum(F, lambda: J(F, c), d)
+            # float64: the difference quotient's error is ~1e-10 relative; a ReLU kink crossed at 1e-6 is rare
+            assert numeric == pytest.approx((grad * d).sum(), rel=1e-6)
+
+
+@pytest.mark.parametrize("preset", ["default", "lucid"])
+def test_classes_side_by_side_are_each_class_alone(small, preset):
+    """class_models runs the classes in one batch each step and gives each what class_model gives it
+    alone (the same draws: they depend on the seed only), up to the rounding of a larger batch's GEMMs:
+    1e-4 of the picture's range after 12 Adam steps (float32)."""
+    from saliency import class_models
+    together = class_models(small, [4, 1, 7], **dict(PRESETS[preset], steps=12), seed=3, return_history=True)
+    for c, (image, history) in zip([4, 1, 7], together):
+        alone, alone_history = class_model(small, c, **dict(PRESETS[preset], steps=12), seed=3, return_history=True)
+        np.testing.assert_allclose(image, alone, rtol=0, atol=1e-4 * np.ptp(alone))
+        np.testing.assert_allclose(history["scores"], alone_history["scores"], rtol=1e-4, atol=1e-4)
+        assert history["final_score"] == pytest.approx(alone_history["final_score"], rel=1e-4, abs=1e-4)
+    assert not np.allclose(together[0][0], together[1][0])              # each class its own picture

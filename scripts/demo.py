@@ -79,8 +79,10 @@ def class_models(nets, names, prefix, steps):
     from tqdm import tqdm
     pictures, titles = [], []
     for i, model in enumerate(nets):
-        for c in tqdm(range(len(model.classes)), desc=f"class models ({names[i]})", unit="class"):
-            image = saliency.class_model(model, c, steps=steps)
+        classes = range(len(model.classes))
+        with tqdm(total=steps, desc=f"class models ({names[i]}, every class side by side)", unit="step") as bar:
+            images = saliency.class_models(model, classes, steps=steps, progress=bar)
+        for c, image in zip(classes, images):
             pictures.append(preprocess.to_display(image, model.meta))    # in the pixel range: shown as is
             score, prob = class_score(model, image, c)
             titles.append(f"{prefix[i]}{model.classes[c]}\nS_c {score:.1f}, p {prob:.0%}")

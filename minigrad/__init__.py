@@ -9,9 +9,9 @@
     mg.set_threads(1)            # the engine's threads (tiers.py)
 
 Reading order: backend, tensor, functional (and losses), heavy_ops, relu_rules, tiers, simple, nn,
-optim, gradcheck; for speed, the fast tier: fast/ (conv, pointwise, winograd, linear, relu, pool,
-batchnorm, parallel: the engine's threads, memory, cpu_kernels, gpu_kernels; reference holds the naive
-loops the kernels are tested against).
+optim, gradcheck; for speed, the fast tier: fast/ (conv, pointwise, winograd and winograd_kernels,
+linear, relu, pool, batchnorm, parallel: the engine's threads, memory, cpu_kernels, gpu_kernels;
+reference holds the naive loops the kernels are tested against).
 """
 from . import backend, functional, nn, optim, tiers
 from .backend import get_array_module, to_device

@@ -4,7 +4,7 @@
                      Winograd dispatch; the plan constants (COLS_BUDGET, KEEP_COLS_LIMIT, ...)
     pointwise.py     1x1 convolutions: a GEMM on the input, straight into blocks of the output, each
                      finished (scale, bias, residual, ReLU) while in cache
-    winograd.py      Winograd F(2x2, 3x3)
+    winograd.py      Winograd F(2x2, 3x3) and F(4x4, 3x3);  winograd_kernels.py  their Numba transforms
     linear.py        the fully connected layer's GEMMs split between the engine's threads
     relu.py          ReLU by compiled loops
     pool.py          max pooling (with padding) with switches by compiled loops; global average pooling

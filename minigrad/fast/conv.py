@@ -10,8 +10,10 @@ Optimisations made (each measured on VGG16; docs/performance.md):
 - the patch matrices kept for the weight gradient when training (``KEEP_COLS_LIMIT``);
 - bias and ReLU (``F.conv2d(..., relu=True)``) fused into the pass that unpacks the GEMM result, the
   ReLU rule into the pass that packs the gradient;
-- Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions with enough channels (``WINOGRAD_MIN_CHANNELS``)
-  and tiles (``WINOGRAD_MIN_TILES``);
+- Winograd for 3x3 stride-1 convolutions with enough channels (``WINOGRAD_MIN_CHANNELS``) and tiles
+  (``WINOGRAD_MIN_TILES``): F(4x4, 3x3) where the batch has many tiles of 4x4 output that fit the
+  output well (``WINOGRAD4_MIN_TILES``, ``WINOGRAD4_MAX_WORK``: VGG16's layers from 224x224 to 56x56 at
+  batch 1, ResNet-50's at 56x56), F(2x2, 3x3) elsewhere, each with its own chunk budget;
 - 1x1 unpadded convolutions (ResNet's bottlenecks and shortcuts) as plain GEMMs on the input, with
   no patch matrix; a stride subsamples the input first; on the CPU the GEMM writes straight into
   blocks of the output, each finished while in cache (pointwise.py);
@@ -71,7 +73,7 @@ def _cpu_parts(xp):
 
 
 #: 3x3 stride-1 convolutions whose weights need no gradient (inference, saliency, class models) go by
-#: Winograd F(2x2, 3x3) (winograd.py) on the CPU when both channel counts are at least this. With
+#: Winograd (winograd.py) on the CPU when both channel counts are at least this. With
 #: fewer channels its 16 GEMMs, each summing over C terms, run too slowly to pay for the transforms.
 #: VGG16's 64-channel layers were no faster with the chunks of ``COLS_BUDGET``, but are with the
 #: smaller ones of ``WINOGRAD_SMALL_BUDGET`` (docs/performance.md). 0: never.
@@ -94,6 +96,35 @@ WINOGRAD_WIDE = 128
 #: batch 1 took 0.91 of the forward's CPU time by im2col instead (1 thread, 3 rounds).
 WINOGRAD_MIN_TILES = 196
 
+#: Winograd goes by F(4x4, 3x3) (36 GEMMs over 6x6 tiles) instead of F(2x2, 3x3) (16 over 4x4 tiles)
+#: when the batch has at least this many tiles of 4x4 output (``_winograd_block``); None: never.
+#: Its filters are 2.25 times as many numbers, transformed at every call (37.7 MB of float32 for
+#: 512 -> 512), so it needs many tiles to pay. Measured at batch 1, forward / input gradient in ms,
+#: F(2x2) -> F(4x4) (1 thread: CPU time; 2 threads: wall time; medians of 3 runs of 15, other
+#: processes busy on both cores): 256->256 at 56x56 (196 tiles) 22.9 / 23.3 -> 19.7 / 19.8 on 1
+#: thread, 24.6 / 25.1 -> 22.1 / 22.4 on 2; 512->512 at 28x28 (49 tiles) 25.7 / 25.8 -> 24.3 / 24.4
+#: on 1 thread but 28.0 / 28.0 -> 30.1 / 31.1 on 2, and 256->512 13.4 / 14.1 -> 13.6 / 14.5 and
+#: 15.1 / 15.8 -> 17.2 / 18.2; 512->512 at 28x28 at batch 4 (196 tiles) 90.8 / 90.5 -> 79.8 / 73.3
+#: on 1 thread (medians of 9).
+WINOGRAD4_MIN_TILES = 196
+
+#: ... and when its GEMMs then do at most this fraction of F(2x2, 3x3)'s multiply-adds: 9/16 where
+#: 4x4 blocks tile the output exactly, 0.73 at 14x14 (a row of 4 tiles covers 16 columns, 2 of
+#: them cropped), where F(4x4) was no faster at batch 16 (1 thread CPU time, medians of 9, forward /
+#: input gradient): 256->256 29.0 / 29.4 ms by F(2x2), 33.2 / 32.8 by F(4x4); 512->512 98.2 / 95.7
+#: and 96.3 / 96.2.
+WINOGRAD4_MAX_WORK = 0.65
+
+#: the chunk budget (elements) of an F(4x4, 3x3) convolution with fewer than ``WINOGRAD4_WIDE``
+#: channels (in or out), as ``WINOGRAD_SMALL_BUDGET`` for F(2x2, 3x3); the wider layers keep
+#: ``COLS_BUDGET``. Measured on one thread at batch 1 (CPU time, medians of 7, the other core busy),
+#: forward / input gradient in ms with 2**18, 2**19, 2**20, 2**22: 64->64 at 224x224 24.1 / 24.3,
+#: 23.5 / 25.1, 29.6 / 30.7, 30.4 / 31.8; 64->128 at 112x112 10.6 / 13.1, 9.8 / 13.4, 13.0 / 17.5,
+#: 14.5 / 18.8; 128->128 at 112x112 19.2 / 18.5, 20.7 / 22.5, 23.7 / 24.8, 24.6 / 25.0; 256->256 at
+#: 56x56 27.8 / 28.6, 24.2 / 23.9, 20.5 / 20.6, 19.4 / 19.4.
+WINOGRAD4_SMALL_BUDGET = 2**19
+WINOGRAD4_WIDE = 256
+
 
 #: 1x1 unpadded convolutions go by plain GEMMs on the input (pointwise.py), without the patch
 #: matrix, which for them is a copy of the input (subsampled by the stride). False: by im2col like the
@@ -101,16 +132,42 @@ WINOGRAD_MIN_TILES = 196
 POINTWISE_GEMM = True
 
 
-def _winograd_budget(w):
-    """The chunk budget of a Winograd convolution with weights w: smaller for the thin ones."""
-    return min(WINOGRAD_SMALL_BUDGET, COLS_BUDGET) if min(w.shape[:2]) < WINOGRAD_WIDE else COLS_BUDGET
+def _winograd_budget(w, m):
+    """The chunk budget of a Winograd F(m x m, 3x3) convolution with weights w: smaller for the thin ones."""
+    small, wide = (WINOGRAD_SMALL_BUDGET, WINOGRAD_WIDE) if m == 2 else (WINOGRAD4_SMALL_BUDGET, WINOGRAD4_WIDE)
+    return min(small, COLS_BUDGET) if min(w.shape[:2]) < wide else COLS_BUDGET
 
 
 def _winograd_applies(x, w, stride, padding):
+    """Whether the convolution of x with w goes by Winograd (either block size) when its weights need no
+    gradient: a 3x3 stride-1 convolution on the CPU with enough channels and tiles of 2x2 output."""
     tiles = x.shape[0] * ((x.shape[2] + 2 * padding[0] - 1) // 2) * ((x.shape[3] + 2 * padding[1] - 1) // 2)
     return (WINOGRAD_MIN_CHANNELS > 0 and get_array_module(x) is np and w.shape[2:] == (3, 3)
             and stride == (1, 1) and max(padding) <= 2 and min(w.shape[:2]) >= WINOGRAD_MIN_CHANNELS
             and tiles >= WINOGRAD_MIN_TILES)
+
+
+def _winograd_block(n_images, out_h, out_w):
+    """The output block size m of the Winograd F(m x m, 3x3) that computes a convolution with this many
+    images and output pixels (where ``_winograd_applies``): 4 with at least ``WINOGRAD4_MIN_TILES``
+    tiles of 4x4 output in the batch and at most ``WINOGRAD4_MAX_WORK`` of F(2x2)'s multiply-adds in
+    its GEMMs, else 2. The input gradient's convolution asks with its own output, the input's size."""
+    tiles2 = n_images * -(-out_h // 2) * -(-out_w // 2)                   # 2x2 blocks of output
+    tiles4 = n_images * -(-out_h // 4) * -(-out_w // 4)                   # 4x4 blocks
+    if WINOGRAD4_MIN_TILES is None or tiles4 < WINOGRAD4_MIN_TILES:
+        return 2
+    return 4 if 36 * tiles4 <= WINOGRAD4_MAX_WORK * 16 * tiles2 else 2
+
+
+def _winograd(x, w, b, padding, relu, m, scale=None, flip=False):
+    """The 3x3 stride-1 convolution of x with w (with ``flip``: with w turned by 180 degrees and its
+    channels swapped, the input gradient's) by Winograd F(m x m, 3x3)."""
+    O, C = w.shape[:2]
+    U = winograd.filters(w, flip, m, out=scratch(np, "filters", ((m + 2) ** 2, O, C), w.dtype))  # (n*n, O, C)
+    if flip:
+        U = U.transpose(0, 2, 1)                                           # (n*n, C, O)
+    chunks = partial(_chunks, x.shape[0], budget=_winograd_budget(w, m), parts=_cpu_parts(np))
+    return winograd.conv(np.ascontiguousarray(x), U, b, padding, relu, chunks, scale)
 
 
 class Conv2d(Function):
@@ -131,7 +188,8 @@ class Conv2d(Function):
     ``relu_rules.observe`` it is applied apart instead, so that the observers see the ReLU's arrays.
 
     When the weights need no gradient and the convolution is 3x3, stride 1, with enough channels
-    (``_winograd_applies``), forward and input gradient go by Winograd F(2x2, 3x3) instead (winograd.py).
+    (``_winograd_applies``), forward and input gradient go by Winograd instead (winograd.py), each by
+    F(4x4, 3x3) or F(2x2, 3x3) as its own output's size asks (``_winograd_block``).
 
     ``scale`` (O,): an inference-mode batch norm folded in (``fold_bn``), out = scale[o] * conv + b[o],
     applied in the pass that unpacks the GEMM (on a GPU it is folded into the weights here instead).
@@ -164,8 +222,8 @@ class Conv2d(Function):
             raise ValueError("Conv2d: a residual is fused into 1x1 unpadded convolutions only")
         extra = () if scale is None else (scale,)                          # the GPU's kernels take no scale
         if ctx.winograd:
-            out = winograd.conv(x, winograd.filters(w), bias, padding, relu,
-                                partial(_chunks, N, budget=_winograd_budget(w), parts=_cpu_parts(xp)), scale)
+            ctx.winograd_block = _winograd_block(N, oh, ow)                # (for the tests: which block ran)
+            out = _winograd(x, w, bias, padding, relu, ctx.winograd_block, scale)
             ctx.save_for_backward(x, w, out if relu else None)
             return out
         w2 = xp.ascontiguousarray(w).reshape(O, Kc)                        # (O, K)
@@ -212,10 +270,9 @@ class Conv2d(Function):
             # 180 degrees, input and output channels swapped, padding 2 - p; Winograd again.
             if fused_relu:
                 g = relu_op.backward(y, g)
-            U = winograd.filters(w, flip=True).transpose(0, 2, 1)         # (16, C, O)
-            dx = winograd.conv(xp.ascontiguousarray(g), U, xp.zeros(C, x.dtype), (2 - ph, 2 - pw), False,
-                               partial(_chunks, N, budget=_winograd_budget(w), parts=_cpu_parts(xp))
-                               ) if ctx.needs_input_grad[0] else None
+            m = _winograd_block(N, *x.shape[2:])                            # dx's size: x's
+            dx = _winograd(g, w, xp.zeros(C, x.dtype), (2 - ph, 2 - pw), False, m, flip=True
+                           ) if ctx.needs_input_grad[0] else None
             need_b = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
             return dx, None, (g.sum(axis=(0, 2, 3)) if need_b else None)
         rule = kernels.NO_RELU

@@ -19,15 +19,14 @@ Optimisations made:
   on the way back, the ReLU's backward rule is fused into the pass that packs the gradient for the
   GEMMs (``nchw_to_gemm``);
 - inner loops run over 1-D views (a row of a plane, a row of a matrix), which LLVM vectorises;
-  indexing 3-D or 4-D arrays element by element in them was 2 to 3 times slower;
-- Winograd's transforms (``winograd_input``, ``winograd_output``) work a row of tiles at a time, as
-  whole vectors, for the same reason.
+  indexing 3-D or 4-D arrays element by element in them was 2 to 3 times slower.
+
+Winograd's transforms, written the same way, are in winograd_kernels.py.
 """
 import os
 import types
 
 import numba
-import numpy as np
 from numba import njit, prange
 
 from ..relu_rules import code
@@ -269,113 +268,6 @@ def relu_backward(y, g, rule, dx):
 
 
 # ------------------------------------------------------------------------------------------------
-# Winograd F(2x2, 3x3)'s two transforms (the maths is in winograd.py): a 3x3 stride-1
-# convolution computes each 2x2 block of output from a 4x4 tile of input, with
-#     V = B^T d B (input tile)    U = G w G^T (filter)    M = U * V (16 GEMMs over channels)    Y = A^T M A
-# ------------------------------------------------------------------------------------------------
-@njit(cache=True, parallel=True)
-def winograd_input(x, n0, ty0, ph, pw, th, tw, V):
-    """The input transform of the 4x4 tiles of images n0 .. n0 + nb - 1, tile rows ty0 .. ty0 + th - 1.
-
-    x (N, C, H, W) -> V (16, C, nb*th*tw), with d the tile whose top-left input pixel is
-    (2*(ty0 + ty) - ph, 2*tx - pw) (0 outside x) and T = n*th*tw + ty*tw + tx:
-        V[4*a + b, c, T] = (B^T d B)[a, b],   B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
-    Done a row of tiles at a time: B^T combines the tiles' four input rows as whole rows (padded with
-    zeros), then B combines columns 2*tx .. 2*tx + 3 of the result for every tile at once.
-    """
-    C, H, W = x.shape[1], x.shape[2], x.shape[3]
-    nb = V.shape[2] // (th * tw)
-    Wp = 2 * tw + 2                                         # the padded row that the tiles cover
-    for nc in prange(nb * C):
-        n = nc // C
-        c = nc % C
-        plane = x[n0 + n, c]
-        r = np.zeros((4, Wp), x.dtype)                      # the four input rows of a row of tiles
-        t = np.empty((4, Wp), x.dtype)                      # B^T applied to them
-        lo = min(Wp, pw)                                    # the columns of r that lie inside x
-        hi = max(lo, min(Wp, W + pw))
-        for ty in range(th):
-            y0 = 2 * (ty0 + ty) - ph
-            for a in range(4):
-                ra = r[a]
-                if 0 <= y0 + a < H:
-                    src = plane[y0 + a]
-                    for k in range(lo, hi):
-                        ra[k] = src[k - pw]
-                else:
-                    ra[lo:hi] = 0
-            for k in range(Wp):
-                t[0, k] = r[0, k] - r[2, k]
-                t[1, k] = r[1, k] + r[2, k]
-                t[2, k] = r[2, k] - r[1, k]
-                t[3, k] = r[1, k] - r[3, k]
-            T0 = (n * th + ty) * tw
-            for a in range(4):
-                ta = t[a]
-                v0 = V[4 * a + 0, c, T0:T0 + tw]
-                v1 = V[4 * a + 1, c, T0:T0 + tw]
-                v2 = V[4 * a + 2, c, T0:T0 + tw]
-                v3 = V[4 * a + 3, c, T0:T0 + tw]
-                for tx in range(tw):
-                    k = 2 * tx
-                    v0[tx] = ta[k] - ta[k + 2]
-                    v1[tx] = ta[k + 1] + ta[k + 2]
-                    v2[tx] = ta[k + 2] - ta[k + 1]
-                    v3[tx] = ta[k + 1] - ta[k + 3]
-
-
-@njit(cache=True, parallel=True)
-def winograd_output(M, b, relu, n0, ty0, th, tw, out, scale=None):
-    """The output transform: each tile's 2x2 block, plus the bias (and the ReLU), into out.
-
-    M (16, O, nb*th*tw) -> out (N, O, oh, ow), blocks beyond oh or ow dropped:
-        out[n0 + n, o, 2*(ty0 + ty) + i, 2*tx + j] = (A^T m A)[i, j] + b[o],   A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]
-    with m[a, b'] = M[4*a + b', o, n*th*tw + ty*tw + tx]. Done a row of tiles at a time, as vectors over tx.
-    With ``scale`` (O,) (a folded batch norm) the block is scale[o] * (A^T m A) + b[o].
-    """
-    O, oh, ow = out.shape[1], out.shape[2], out.shape[3]
-    nb = M.shape[2] // (th * tw)
-    for no in prange(nb * O):
-        n = no // O
-        o = no % O
-        bo = b[o]
-        so = scale[o] if scale is not None else 1
-        dst = out[n0 + n, o]
-        s = np.empty((2, 4, tw), M.dtype)                   # s = A^T m for a row of tiles
-        row = np.empty(2 * tw, M.dtype)                     # one output row of the tiles, before cropping
-        for ty in range(th):
-            T0 = (n * th + ty) * tw
-            for k in range(4):
-                m0 = M[k, o, T0:T0 + tw]
-                m1 = M[4 + k, o, T0:T0 + tw]
-                m2 = M[8 + k, o, T0:T0 + tw]
-                m3 = M[12 + k, o, T0:T0 + tw]
-                for tx in range(tw):
-                    s[0, k, tx] = m0[tx] + m1[tx] + m2[tx]
-                    s[1, k, tx] = m1[tx] - m2[tx] - m3[tx]
-            for i in range(2):
-                y = 2 * (ty0 + ty) + i
-                if y >= oh:
-                    continue
-                si = s[i]
-                for tx in range(tw):
-                    if scale is not None:
-                        v0 = (si[0, tx] + si[1, tx] + si[2, tx]) * so + bo
-                        v1 = (si[1, tx] - si[2, tx] - si[3, tx]) * so + bo
-                    else:
-                        v0 = si[0, tx] + si[1, tx] + si[2, tx] + bo
-                        v1 = si[1, tx] - si[2, tx] - si[3, tx] + bo
-                    if relu:
-                        v0 = v0 if v0 > 0 else 0
-                        v1 = v1 if v1 > 0 else 0
-                    row[2 * tx] = v0
-                    row[2 * tx + 1] = v1
-                d = dst[y]
-                for k in range(ow):
-                    d[k] = row[k]
-
-
-# ------------------------------------------------------------------------------------------------
 # The convolution's kernels again, compiled without Numba's threads and without holding the GIL:
 # each of the engine's own threads runs them on a chunk of its own (parallel.py), so
 # serial.im2col(...) computes what im2col(...) does, on the calling thread alone.
@@ -389,4 +281,4 @@ def _serial(kernel):
 
 
 serial = types.SimpleNamespace(**{k.py_func.__name__: _serial(k) for k in (
-    im2col, col2im, gemm_out_to_nchw, nchw_to_gemm, winograd_input, winograd_output)}, NO_RELU=NO_RELU)
+    im2col, col2im, gemm_out_to_nchw, nchw_to_gemm)}, NO_RELU=NO_RELU)

@@ -5,14 +5,14 @@
     resize(n)                  # this pool, Numba's threads and the BLAS's (minigrad.set_threads)
 
 A convolution goes a chunk at a time (conv.py: a few images, or a band of rows of one image), and each
-chunk is a few passes: im2col, a GEMM, the unpacking (or Winograd's transform, 16 GEMMs, transform).
+chunk is a few passes: im2col, a GEMM, the unpacking (or Winograd's transform, 16 or 36 GEMMs, transform).
 Each thread takes a whole chunk and runs all its passes alone (Numba kernels compiled without threads,
 the BLAS on one thread), then takes the next: no pass waits for another thread (as it would if each
 pass were split over the threads, OpenBLAS's and Numba's in turn), no thread spins between passes, a
 chunk's arrays stay in its core's cache, and when another process slows one core the other thread
 takes more chunks. The BLAS stays on one thread throughout (``resize``); the other large GEMMs
-(fully connected layers, Winograd's filter transform) are split here (``matmul``). The pool's
-threads are started once and sleep between calls. Pooling and the ReLU run on Numba's own parallel
+(the fully connected layers') are split here (``matmul``). The pool's threads are started once and
+sleep between calls. Pooling, the ReLU and Winograd's filter transform run on Numba's own parallel
 loops, which split each call into equal parts, one per thread.
 
 ``work`` must write only what no other item writes (conv.py gives each thread its own gradient sums)

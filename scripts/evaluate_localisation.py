@@ -20,12 +20,11 @@ plus OUT/methods.csv and OUT/methods.png.
 
 The images are split into shards; each finished shard is written to OUT/shards/ at once (atomically),
 so --resume continues an interrupted run, and the tables are built from the shards at the end. Dask
-(dask.distributed) runs the shards: a local cluster of --workers processes by default, the cluster
-at --scheduler ADDRESS (its workers must see the images and weights at the same paths), or this
-process alone with --scheduler synchronous. A worker that dies loses only its running shards, which
-Dask runs again elsewhere. An OUT that holds another run's files is refused unless --resume (the same
-run: its shards are kept) or --overwrite (they are removed first). Ctrl-C stops the run with one line,
-"interrupted", and exit status 130; the finished shards stay for --resume.
+runs the shards: a local cluster of --workers processes (each its share of the cores) by default, the
+cluster at --scheduler ADDRESS (its workers must see the images and weights at the same paths), or
+this process with --scheduler synchronous. A worker that dies loses only its running shards, which Dask
+runs again elsewhere. An OUT that holds another run's files is refused unless --resume (its shards
+are kept) or --overwrite (removed first). Ctrl-C stops the run: one line, "interrupted", status 130.
 """
 import argparse
 import contextlib
@@ -51,6 +50,7 @@ SUMMARY_KEYS = ("n_images", "top1_loc_error", "top5_loc_error", "top1_loc_error_
                 "maxboxacc_v2_chosen_on", "maxboxacc_v2_n_heldout")
 COLUMNS = ("image", "rank", "class", "class_name", "score", "x0", "y0", "x1", "y1", "iou", "correct",
            "threshold_x0", "threshold_y0", "threshold_x1", "threshold_y1", "threshold_iou", "threshold_correct")
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 LOCALISERS = ("graphcut", "threshold")            # both, on the same maps
 OUTPUTS = ("shards/run.json", "shards/*/*.json", "results.csv", "summary.json", "methods.csv", "methods.png",
            *(f"{m}/{name}" for m in METHODS for name in ("results.csv", "summary.json")))
@@ -79,8 +79,8 @@ def parse_args(argv=None):
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="a running Dask scheduler (tcp://HOST:PORT), or 'synchronous' to run in this "
                         "process; default: a local cluster of --workers processes")
-    p.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                   else os.cpu_count(), help="worker processes of the local cluster (default: one per core)")
+    p.add_argument("--workers", type=int, default=CORES,
+                   help="worker processes of the local cluster (default: one per core)")
     p.add_argument("--shard-size", type=int, default=20, help="images per shard (default 20)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N images (by name)")
     p.add_argument("--resume", action="store_true", help="continue the run in OUT from its finished shards")
@@ -193,10 +193,10 @@ def heldout_records(folder, run_info, methods, items):
 
 # ------------------------------------------------------------------------------ running
 def thread_env(workers):
-    """Each worker's share of the cores for BLAS and Numba, so workers do not oversubscribe them."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    n = str(max(1, cores // workers))
-    return {"OMP_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, "MKL_NUM_THREADS": n, "NUMBA_NUM_THREADS": n}
+    """Each worker's share of the cores for the engine, BLAS and Numba, so workers do not oversubscribe them."""
+    n = str(max(1, CORES // workers))
+    return dict.fromkeys(("MINIGRAD_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                          "NUMBA_NUM_THREADS"), n)
 
 
 @contextlib.contextmanager

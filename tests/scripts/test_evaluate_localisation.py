@@ -271,3 +271,13 @@ def test_an_unreadable_image_stops_the_run_with_one_line_and_keeps_the_shards(da
     assert "shapes_00002.png: not an image file" in one_error_line(capsys.readouterr().err)
     assert [p.name for p in (tmp_path / "out" / "shards" / "gradient").iterdir()] == ["00000.json"]
     assert not (tmp_path / "out" / "results.csv").exists()
+
+
+def test_each_local_worker_gets_its_share_of_the_cores(monkeypatch):
+    """The local cluster's workers split the cores: the engine's own threads (MINIGRAD_THREADS, else each
+    worker would size itself to the cores free when it starts), the BLAS's and Numba's."""
+    module = load_script("evaluate_localisation")
+    monkeypatch.setattr(module, "CORES", 8)
+    assert module.thread_env(2) == dict.fromkeys(
+        ("MINIGRAD_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"), "4")
+    assert module.thread_env(16)["MINIGRAD_THREADS"] == "1"

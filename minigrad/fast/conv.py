@@ -79,18 +79,6 @@ def _cpu_parts(xp):
 #: smaller ones of ``WINOGRAD_SMALL_BUDGET`` (docs/performance.md). 0: never.
 WINOGRAD_MIN_CHANNELS = 64
 
-#: ... or when both are at least ``WINOGRAD_FEW_CHANNELS`` and the batch has at least
-#: ``WINOGRAD_FEW_MIN_TILES`` tiles of 4x4 output: then F(4x4, 3x3)'s 36 GEMMs, thin as they are, are
-#: long enough to beat im2col's one GEMM over 9C rows. Measured on the shapes network's layers (1
-#: thread, CPU time, medians of 9; forward + input gradient in ms, im2col / F(2x2) / F(4x4)): at
-#: batch 40 (10240, 2560 and 640 tiles at 64x64, 32x32, 16x16) 16->16 at 64x64 61.1 / 47.8 / 35.8,
-#: 16->32 at 32x32 22.4 / 32.8 / 19.6, 32->32 at 32x32 43.5 / 38.4 / 25.1, 32->64 at 16x16 15.7 /
-#: 15.6 / 15.4 (2 threads, wall time: 37.0 / 27.1 / 23.0, 14.0 / 14.9 / 11.6, 29.6 / 20.6 / 18.2,
-#: 9.4 / 10.2 / 10.8); at batch 4 16->16 at 64x64 (1024 tiles) 5.2 / 5.1 / 4.0, 16->32 at 32x32 (256)
-#: 1.9 / 2.5 / 2.8; 3 input channels (conv1_1) lost at every batch (19.9 / 22.3 / 22.9 at batch 40).
-WINOGRAD_FEW_CHANNELS = 16
-WINOGRAD_FEW_MIN_TILES = 1024
-
 #: the chunk budget (elements) of a Winograd convolution with fewer than ``WINOGRAD_WIDE`` channels
 #: (in or out): its 16 GEMMs are thin (64 rows), and a smaller chunk keeps the transformed tiles V
 #: and the GEMMs' output M nearer the core (float32: 4 MB, this machine's L2) between the transforms
@@ -152,16 +140,11 @@ def _winograd_budget(w, m):
 
 def _winograd_applies(x, w, stride, padding):
     """Whether the convolution of x with w goes by Winograd (either block size) when its weights need no
-    gradient: a 3x3 stride-1 convolution on the CPU with enough channels and tiles of 2x2 output, or
-    with fewer channels and many tiles of 4x4 output (then ``_winograd_block`` picks F(4x4, 3x3))."""
-    if not (WINOGRAD_MIN_CHANNELS > 0 and get_array_module(x) is np and w.shape[2:] == (3, 3)
-            and stride == (1, 1) and max(padding) <= 2):
-        return False
-    oh, ow = x.shape[2] + 2 * padding[0] - 2, x.shape[3] + 2 * padding[1] - 2
-    channels = min(w.shape[:2])
-    if channels >= WINOGRAD_MIN_CHANNELS:
-        return x.shape[0] * -(-oh // 2) * -(-ow // 2) >= WINOGRAD_MIN_TILES
-    return channels >= WINOGRAD_FEW_CHANNELS and x.shape[0] * -(-oh // 4) * -(-ow // 4) >= WINOGRAD_FEW_MIN_TILES
+    gradient: a 3x3 stride-1 convolution on the CPU with enough channels and tiles of 2x2 output."""
+    tiles = x.shape[0] * ((x.shape[2] + 2 * padding[0] - 1) // 2) * ((x.shape[3] + 2 * padding[1] - 1) // 2)
+    return (WINOGRAD_MIN_CHANNELS > 0 and get_array_module(x) is np and w.shape[2:] == (3, 3)
+            and stride == (1, 1) and max(padding) <= 2 and min(w.shape[:2]) >= WINOGRAD_MIN_CHANNELS
+            and tiles >= WINOGRAD_MIN_TILES)
 
 
 def _winograd_block(n_images, out_h, out_w):

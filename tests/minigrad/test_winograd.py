@@ -387,29 +387,3 @@ def test_64_channel_layers_go_by_winograd_in_small_chunks_float32_error(rng):
     err_out = np.abs(out.data - want.data).max() / np.abs(want.data).max()
     err_dx = np.abs(x32.grad - x64.grad).max() / np.abs(x64.grad).max()
     assert err_out <= 3e-5 and err_dx <= 3e-5, (err_out, err_dx)
-
-
-@pytest.mark.parametrize("n, c, o, size, winograd", [
-    (4, 16, 16, 64, True),             # 1024 tiles of 4x4 output: the few-channel rule, F(4x4)
-    (1, 16, 16, 64, False),            # 256: im2col
-    (16, 16, 32, 32, True), (4, 16, 32, 32, False),
-    (40, 3, 16, 64, False),            # 3 input channels: never
-    (40, 8, 8, 64, False),             # below WINOGRAD_FEW_CHANNELS
-])
-def test_few_channels_go_by_winograd_4x4_only_with_many_tiles(rng, n, c, o, size, winograd):
-    """The default plan for the shapes network's layers: Winograd F(4x4) for 16 to 63 channels when the
-    batch has at least ``WINOGRAD_FEW_MIN_TILES`` tiles of 4x4 output (a class model's batch of draws
-    and classes), im2col otherwise; the result the simple tier's (float32 against float64, 3e-5)."""
-    x = rng.standard_normal((n, c, size, size))
-    w = rng.standard_normal((o, c, 3, 3)) / np.sqrt(c * 9)
-    g = rng.standard_normal((n, o, size, size))
-    x32 = mg.Tensor(x.astype(np.float32), requires_grad=True)
-    out = F.conv2d(x32, mg.Tensor(w.astype(np.float32)), None, 1, 1, relu=True)
-    out.backward(g.astype(np.float32))
-    assert out._ctx.winograd == winograd and (not winograd or out._ctx.winograd_block == 4)
-    with mg.use_ops("simple"):
-        x64 = mg.Tensor(x, requires_grad=True)
-        want = F.relu(F.conv2d(x64, mg.Tensor(w), None, 1, 1))
-        want.backward(g)
-    assert np.abs(out.data - want.data).max() <= 3e-5 * np.abs(want.data).max()
-    assert np.abs(x32.grad - x64.grad).max() <= 3e-5 * np.abs(x64.grad).max()

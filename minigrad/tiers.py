@@ -115,19 +115,25 @@ def default_threads(environ=None):
         if not value.isdigit() or int(value) < 1:
             raise ValueError(f"MINIGRAD_THREADS must be a whole number of at least 1, not {value!r}")
         return int(value)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = _cores()
     return max(1, min(cores, round(cores - busy_cores())))
 
 
+def _cores():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def busy_cores(seconds=0.2):
-    """How many cores other processes keep busy, on average over ``seconds`` (this process sleeps
-    meanwhile); 0 where /proc/stat is missing. Niced processes, which yield to ours, do not count."""
+    """How many of the cores this process may run on other processes keep busy, on average over
+    ``seconds`` (this process sleeps meanwhile): the machine's busy share times those cores (a process
+    pinned to 4 of 64 cores of a half-busy machine sees 2); 0 where /proc/stat is missing. Niced
+    processes, which yield to ours, do not count."""
     before = _busy_ticks()
     time.sleep(seconds)
     after = _busy_ticks()
     if before is None or after is None or after[1] == before[1]:
         return 0.0
-    return (os.cpu_count() or 1) * (after[0] - before[0]) / (after[1] - before[1])
+    return _cores() * (after[0] - before[0]) / (after[1] - before[1])
 
 
 def _busy_ticks():

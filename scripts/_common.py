@@ -24,7 +24,6 @@ import os
 import signal
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

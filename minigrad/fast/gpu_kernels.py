@@ -23,7 +23,7 @@ The optimisations made, against a plain translation of the CPU loops:
   GEMM before it or the reuse of a scratch buffer after it, and never waits for the host;
 - Numba's "low occupancy" warning is silenced: the late layers of a network are small by nature.
 
-The Winograd kernels of cpu_kernels.py have no counterpart here: conv.py uses Winograd on the CPU only,
+The Winograd kernels (winograd_kernels.py) have no counterpart here: conv.py uses Winograd on the CPU only,
 and convolutions on a GPU always go by im2col + cuBLAS.
 """
 import warnings

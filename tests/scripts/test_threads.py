@@ -20,14 +20,18 @@ def test_minigrad_threads_sets_the_number():
 
 
 def test_busy_cores_are_taken_away(monkeypatch):
-    """Fake /proc/stat samples: over 100 ticks of 2 cores, other (non-niced) processes used 50: one core."""
+    """Fake /proc/stat samples: over 100 ticks, other (non-niced) processes used 50: half of the cores this
+    process may run on (one of 2, two of 4: the machine's share, not its count)."""
     samples = iter([(1000, 5000), (1050, 5100)])
     monkeypatch.setattr(tiers, "_busy_ticks", lambda: next(samples))
     monkeypatch.setattr(tiers.time, "sleep", lambda s: None)
-    monkeypatch.setattr(tiers.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(tiers, "_cores", lambda: 2)
     assert tiers.busy_cores() == 1.0
+    samples = iter([(1000, 5000), (1050, 5100)])                      # the same share, 4 cores of our own
+    monkeypatch.setattr(tiers, "_cores", lambda: 4)
+    assert tiers.busy_cores() == 2.0
+    monkeypatch.setattr(tiers, "_cores", lambda: 2)
     monkeypatch.setattr(tiers, "busy_cores", lambda: 1.0)
-    monkeypatch.setattr(tiers.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     assert tiers.default_threads({}) == 1
     monkeypatch.setattr(tiers, "busy_cores", lambda: 0.1)
     assert tiers.default_threads({}) == 2
@@ -46,12 +50,14 @@ mg.functional.conv2d(x, mg.Tensor(np.ones((4, 3, 3, 3), np.float32)), padding=1)
 from minigrad.fast import parallel
 blas = [p["num_threads"] for p in threadpoolctl.threadpool_info()
         if p["user_api"] == "blas" and "numpy" in p["filepath"]]
-print(tiers._threads, parallel.threads(), numba.get_num_threads(), max(blas), mg.threads(), numba_before)
+print(tiers._threads, parallel.threads(), numba.get_num_threads(), max(blas, default=1), mg.threads(),
+      numba_before)
 """
 
 
 def _first_use(**environ):
     env = {k: v for k, v in os.environ.items() if k != "MINIGRAD_THREADS"}
+    env["MINIGRAD_OPS"] = "fast"
     r = subprocess.run([sys.executable, "-c", FIRST_USE], capture_output=True, text=True, cwd=ROOT,
                        env=dict(env, **environ), timeout=300)
     assert r.returncode == 0, r.stderr
@@ -69,9 +75,8 @@ def test_the_library_sizes_its_threads_on_first_use():
 
 
 def test_a_bad_minigrad_threads_stops_the_first_op():
-    env = {k: v for k, v in os.environ.items()}
     r = subprocess.run([sys.executable, "-c", FIRST_USE], capture_output=True, text=True, cwd=ROOT,
-                       env=dict(env, MINIGRAD_THREADS="many"), timeout=300)
+                       env=dict(os.environ, MINIGRAD_THREADS="many"), timeout=300)
     assert r.returncode != 0 and "MINIGRAD_THREADS must be a whole number of at least 1, not 'many'" in r.stderr
 
 
@@ -80,3 +85,21 @@ def test_scripts_refuse_a_bad_minigrad_threads_in_one_line():
                        text=True, cwd=ROOT, env=dict(os.environ, MINIGRAD_THREADS="many"), timeout=300)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "error: MINIGRAD_THREADS must be a whole number of at least 1, not 'many'" in r.stderr
+
+
+def test_the_simple_tier_sizes_its_blas_on_first_use():
+    """On the simple tier the first heavy op sets NumPy's BLAS to MINIGRAD_THREADS (1 here: a BLAS that
+    starts with more threads shows the change) and loads no Numba."""
+    code = """
+import sys, numpy as np, threadpoolctl
+import minigrad as mg
+x = mg.Tensor(np.ones((1, 3, 8, 8), np.float32))
+mg.functional.conv2d(x, mg.Tensor(np.ones((4, 3, 3, 3), np.float32)), padding=1)
+blas = [p["num_threads"] for p in threadpoolctl.threadpool_info()
+        if p["user_api"] == "blas" and "numpy" in p["filepath"]]
+print(max(blas, default=1), mg.threads(), "numba" in sys.modules)
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                       env=dict(os.environ, MINIGRAD_THREADS="1", MINIGRAD_OPS="simple"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["1", "1", "False"]

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import models  # noqa: E402
 from models import network, preprocess, shapes  # noqa: E402
 from saliency.adversarial import pgd  # noqa: E402
-from saliency.class_model import valid_range  # noqa: E402
+from saliency.transforms import valid_range  # noqa: E402
 
 
 def robust_accuracy(model, x, y, eps, steps, seed=0):

@@ -24,7 +24,7 @@ def pgd(model, x, y, eps, steps, norm, lo, hi, rng):
 
     A random start in the ball, then ``steps`` steps of 2.5 * eps / steps: along the gradient
     normalised per image (``norm="l2"``) or its sign (``"linf"``); after each, projected back on the
-    ball and into [lo, hi] (per channel, e.g. ``saliency.class_model.valid_range``). ``y`` holds the
+    ball and into [lo, hi] (per channel, e.g. ``saliency.transforms.valid_range``). ``y`` holds the
     true classes (N,), ``rng`` a NumPy Generator for the start. The weights get no gradient; the
     model is left as it was. Returns the attacked batch, shaped and typed like x, on its device.
     """

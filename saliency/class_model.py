@@ -12,7 +12,8 @@ Three recipes, each read top to bottom:
 
 - ``paper_class_model``: the paper's, a plain loop, I <- I + lr * (dS_c/dI - 2 lambda I).
 - ``tutorial_class_model``: a widely read tutorial's, plain SGD lr 6 on -S_c + lambda ||I||_p.
-- ``class_model``: the library's, a ``Recipe``. Its default (``PRESETS["default"]``) is lucid's
+- ``class_model``: the library's, a ``Recipe`` (``class_models``: several classes side by side, one
+  batch through the network per step). Its default (``PRESETS["default"]``) is lucid's
   recipe (``PRESETS["lucid"]``: random shifts that fill in the mean, scales and rotations each step, on
   a decorrelated Fourier image, with Adam; saliency/transforms.py) with three additions: an opacity
   channel, the picture seen over a new random background each step with its mean opacity penalised
@@ -22,6 +23,7 @@ Three recipes, each read top to bottom:
   spectrum), so that what survives every step is a shape rather than a texture. docs/class_models.md
   shows the three side by side on the shipped network.
 """
+import copy
 import dataclasses
 import math
 
@@ -30,7 +32,7 @@ import numpy as np
 import minigrad as mg
 
 from .gradients import class_scores, frozen, targets_for
-from .transforms import Canvas, valid_range  # noqa: F401  (valid_range: part of this module's API)
+from .transforms import Canvas
 
 
 def _score_gradient(model, image, t, objective="logit"):
@@ -41,11 +43,11 @@ def _score_gradient(model, image, t, objective="logit"):
 
 def _score_gradients(model, images, t, objective="logit"):
     """(S_c, d objective / d image) of each of (N, 3, H, W) images on the host, in one batch (``t``: the
-    class c, or one per image); the
-    objective is S_c ("logit") or log p_c ("log_probability", gradients.class_scores). The objective is
-    taken of the logits cast to float64 (the gradient at the logits, onehot_c - softmax(S) for log p_c,
-    rounded to the model's dtype once): Adam's first steps make a whole step of a near-zero gradient's
-    sign, so a float32 softmax's last bits would change the pictures."""
+    class c, or one per image); the objective is S_c ("logit") or log p_c ("log_probability",
+    gradients.class_scores). The objective is taken of the logits cast to float64 (the gradient at the
+    logits, onehot_c - softmax(S) for log p_c, rounded to the model's dtype once): Adam's first steps
+    make a whole step of a near-zero gradient's sign, so a float32 softmax's last bits would change the
+    pictures."""
     x = mg.Tensor(mg.to_device(np.array(images), model.device), requires_grad=True)   # a copy
     logits = model(x)
     targets = targets_for(t, len(images), model.config.num_classes)
@@ -236,30 +238,52 @@ def class_model(model, target, recipe=None, *, seed=0, snapshot_every=0, progres
                         return_history=return_history, **changes)[0]
 
 
+#: a step of class models side by side sends at most this many pixels through the network (classes x
+#: draws x H x W, so that memory stays that of a small batch); more classes run in groups, one group after
+#: the other (64x64 with the default's 4 draws: 16 classes at a time; 224x224: one)
+SIDE_BY_SIDE_PIXELS = 2**18
+
+
+def classes_per_batch(model, recipe=None):
+    """How many classes :func:`class_models` runs side by side on ``model`` with ``recipe``."""
+    H, W = model.config.input_size
+    return max(1, SIDE_BY_SIDE_PIXELS // ((recipe or Recipe()).batch * H * W))
+
+
 def class_models(model, targets, recipe=None, *, seed=0, snapshot_every=0, progress=None, return_history=False,
                  **changes):
     """:func:`class_model` of each class in ``targets``, the classes side by side: a list of what
     ``class_model(model, c, ...)`` returns for each c, with the same arguments.
 
-    The random draws depend on the seed alone, not on the class, so every class sees the same ones:
-    each step draws once, and the images of all the classes go through the network in one batch
-    (``progress`` then counts steps of all the classes together).
+    The random draws depend on the seed alone, not on the class, so every class sees the same ones: each
+    step draws once, and the images of all the classes go through the network in one batch, up to
+    ``classes_per_batch`` classes at a time (``progress`` counts each group's steps). A class's ascent
+    is the one ``class_model`` makes, but the larger batch's convolutions may round differently (more
+    tiles can switch Winograd F(2x2) to F(4x4): fast/conv.py), and the ascent follows the last bits.
     """
     recipe = dataclasses.replace(recipe or Recipe(), **changes)
-    ts = [int(t) for t in targets_for(list(targets), len(targets), model.config.num_classes)]
-    canvases = [Canvas(model, recipe, np.random.default_rng(seed)) for _ in ts]
+    targets = list(targets)
+    ts = [int(t) for t in targets_for(targets, len(targets), model.config.num_classes)]
+    per = classes_per_batch(model, recipe)
+    return [result for i in range(0, len(ts), per) for result in _side_by_side(
+        model, ts[i:i + per], recipe, seed, snapshot_every, progress, return_history)]
+
+
+def _side_by_side(model, ts, recipe, seed, snapshot_every, progress, return_history):
+    """The ascent of the classes ``ts`` in one batch per step (class_models)."""
     rng = np.random.default_rng(seed)
-    Canvas(model, recipe, rng)                                            # the draws go on from here
+    first = Canvas(model, recipe, rng)                                    # the draws go on from rng
+    canvases = [first] + [copy.deepcopy(first) for _ in ts[1:]]
     moments = [(np.zeros_like(c.variable), np.zeros_like(c.variable)) for c in canvases]
     scores, snapshots = [[] for _ in ts], [[] for _ in ts]
     with frozen(model):
         for step in range(recipe.steps):
             if recipe.opacity_penalty:
-                draws = random_draws(recipe, rng, canvases[0])
+                draws = random_draws(recipe, rng, first)
                 step_scores, ascents = transparent_step(model, [c.fourier for c in canvases], draws, ts,
-                                                        recipe.objective, recipe.opacity_penalty, canvases[0].bgr)
+                                                        recipe.objective, recipe.opacity_penalty, first.bgr)
             else:
-                step_scores, ascents = opaque_step(model, canvases, recipe.transform(rng, canvases[0].image.shape),
+                step_scores, ascents = opaque_step(model, canvases, recipe.transform(rng, first.image.shape),
                                                    ts, recipe.objective, recipe.l2)
             for k, canvas in enumerate(canvases):
                 scores[k].append(step_scores[k])

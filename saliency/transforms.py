@@ -75,7 +75,8 @@ class RandomAffine:
         offsets = (np.arange(planes) * P)[:, None]
         out = np.zeros(planes * P, grad.dtype)
         for i, w in zip(self.index, self.weight):
-            out += np.bincount((i + offsets).ravel(), weights=(w * flat).ravel(), minlength=planes * P).astype(grad.dtype)
+            out += np.bincount((i + offsets).ravel(), weights=(w * flat).ravel(),
+                               minlength=planes * P).astype(grad.dtype)
         return out.reshape(grad.shape)
 
 

@@ -283,29 +283,30 @@ def choose_targets(spec, model):
     return [imagenet.lookup(t.strip(), model.classes) for t in spec.split(",")]
 
 
-def run_all(model, targets, preset, cfg, snap, seed, runs, progress=True):
-    """{(target, setting): (image, history)} of every class and setting. The library's recipes run all
-    the classes side by side (saliency.class_models: one batch through the network each step); the
-    paper's and the tutorial's plain loops run one class at a time."""
+def run_all(model, targets, preset, cfg, snap, seed, runs, per, progress=True):
+    """(image, history) of every class and setting, in the order of ``targets`` x ``runs``, each when done:
+    ``per`` classes side by side (saliency.class_models, the library's recipes: one batch through the
+    network a step), or one at a time (the paper's and the tutorial's plain loops, ``per`` 1)."""
     import saliency
     from tqdm import tqdm
-    bar = (lambda total, desc: tqdm(total=total, desc=desc, unit="step")) if progress else \
-        (lambda total, desc: contextlib.nullcontext())
+    bar = (lambda desc: tqdm(total=cfg["steps"], desc=desc, unit="step")) if progress else \
+        (lambda desc: contextlib.nullcontext())
     if preset not in ("tutorial", "paper"):
-        with bar(cfg["steps"], f"{len(targets)} class(es) side by side") as b:
-            return dict(zip(((t, None) for t in targets), saliency.class_models(
-                model, targets, snapshot_every=snap, progress=b, return_history=True, seed=seed, **cfg)))
-    results = {}
+        for group in (targets[i:i + per] for i in range(0, len(targets), per)):
+            with bar(f"class {class_label(model, group[0])}" + (f" .. {class_label(model, group[-1])}, side by side"
+                                                               if len(group) > 1 else "")) as b:
+                yield from saliency.class_models(model, group, snapshot_every=snap, progress=b, return_history=True,
+                                                 seed=seed, **cfg)
+        return
     for t, setting in itertools.product(targets, runs):
-        with bar(cfg["steps"], f"class {class_label(model, t)}") as b:
+        with bar(f"class {class_label(model, t)}") as b:
             if preset == "tutorial":
                 run_cfg = dict(cfg, p=setting[0], lam=setting[1]) if setting else cfg
-                results[t, setting] = saliency.tutorial_class_model(model, t, snapshot_every=snap, progress=b,
-                                                                    return_history=True, **run_cfg)
+                yield saliency.tutorial_class_model(model, t, snapshot_every=snap, progress=b, return_history=True,
+                                                    **run_cfg)
             else:                                                          # the paper's plain loop
-                results[t, setting] = saliency.paper_class_model(model, t, cfg["steps"], cfg["lr"], cfg["l2"],
-                                                                 snapshot_every=snap, progress=b, return_history=True)
-    return results
+                yield saliency.paper_class_model(model, t, cfg["steps"], cfg["lr"], cfg["l2"], snapshot_every=snap,
+                                                 progress=b, return_history=True)
 
 
 def main(argv=None):
@@ -330,26 +331,27 @@ def main(argv=None):
     snap = args.snapshot_every or (10 if preset == "tutorial" else max(1, cfg["steps"] // 20)) if gif else 0
     runs = [(p, lam) for p, lam in SWEEP] if args.sweep else [None]
 
-    side_by_side = preset not in ("tutorial", "paper")
-    trial = targets if side_by_side else targets[:1]
-    run_all(model, trial, preset, dict(cfg, steps=1), 0, args.seed, runs[:1], False)   # compiles the kernels
-    t0 = time.perf_counter()                                                           # then time 3 steps
-    run_all(model, trial, preset, dict(cfg, steps=3), 0, args.seed, runs[:1], False)
+    from saliency.class_model import Recipe, classes_per_batch
+    per = 1 if preset in ("tutorial", "paper") else classes_per_batch(model, Recipe(**cfg))
+    trial = targets[:per]                                                 # one group of classes side by side
+    list(run_all(model, trial, preset, dict(cfg, steps=1), 0, args.seed, runs[:1], per, False))   # compiles the kernels
+    t0 = time.perf_counter()                                                                      # then times 3 steps
+    list(run_all(model, trial, preset, dict(cfg, steps=3), 0, args.seed, runs[:1], per, False))
     per_step = (time.perf_counter() - t0) / 3
-    total = per_step * cfg["steps"] * (1 if side_by_side else len(targets) * len(runs))
+    total = per_step * cfg["steps"] * -(-len(targets) // per) * len(runs)
     what = f"{len(targets)} class(es) x {len(runs)} setting(s) x {cfg['steps']} steps"
     check_estimate(total, what, args.yes)
     remove_files(earlier)                                                        # --overwrite, once the run is allowed
     print(f"{what}: about {duration(total)} at {per_step * 1000:.0f} ms per step"
-          + (" of all the classes side by side" if side_by_side and len(targets) > 1 else ""))
+          + (f" of {len(trial)} classes side by side" if len(trial) > 1 else ""))
     out = output_dir(args.out)
-    results = run_all(model, targets, preset, cfg, snap, args.seed, runs)
+    results = run_all(model, targets, preset, cfg, snap, args.seed, runs, per)   # each as soon as it is done
 
     pictures, titles, curves = [], [], []
     for t in targets:
         sweep_pics, sweep_titles = [], []
         for setting in runs:
-            image, history = results[t, setting]
+            image, history = next(results)
             scores = history["scores"]
             picture, note = picture_of(image, model, preset)
             said = verdict(model, picture)

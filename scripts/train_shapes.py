@@ -147,7 +147,7 @@ def main(argv=None):
     import models
     from models import network, preprocess, shapes
     from saliency.adversarial import pgd
-    from saliency.class_model import valid_range
+    from saliency.transforms import valid_range
 
     t0 = time.perf_counter()
     meta = dict(META, resize=args.size, crop=args.size, input_size=(args.size, args.size))

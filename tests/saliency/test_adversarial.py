@@ -7,7 +7,7 @@ import minigrad as mg
 from minigrad import functional as F
 from models import preprocess, shapes, vgg
 from saliency.adversarial import pgd
-from saliency.class_model import valid_range
+from saliency.transforms import valid_range
 
 from ..cli import ROOT
 

@@ -70,7 +70,8 @@ def test_norm_gradient():
 
 # ---------------------------------------------------------------------------- the library's recipes
 from saliency import class_model  # noqa: E402
-from saliency.class_model import PRESETS, Recipe, _score_gradient, paper_class_model, valid_range  # noqa: E402
+from saliency.class_model import PRESETS, Recipe, _score_gradient, paper_class_model  # noqa: E402
+from saliency.transforms import valid_range  # noqa: E402
 from saliency.gradients import frozen  # noqa: E402
 from saliency.transforms import FourierImage, RandomAffine, spectrum_scale  # noqa: E402
 import minigrad as mg  # noqa: E402
@@ -314,3 +315,18 @@ def test_classes_side_by_side_are_each_class_alone(small, preset):
         np.testing.assert_allclose(history["scores"], alone_history["scores"], rtol=1e-4, atol=1e-4)
         assert history["final_score"] == pytest.approx(alone_history["final_score"], rel=1e-4, abs=1e-4)
     assert not np.allclose(together[0][0], together[1][0])              # each class its own picture
+
+
+def test_many_classes_go_in_groups(small, monkeypatch):
+    """More classes than ``classes_per_batch`` run in groups, one after the other, each class as alone."""
+    import importlib
+    module = importlib.import_module("saliency.class_model")             # (saliency.class_model: the function)
+    monkeypatch.setattr(module, "SIDE_BY_SIDE_PIXELS", 2 * 4 * 16 * 16)     # two classes of 4 draws at 16x16
+    assert module.classes_per_batch(small) == 2
+    seen = []
+    original = module._side_by_side
+    monkeypatch.setattr(module, "_side_by_side", lambda model, ts, *a: seen.append(list(ts)) or original(model, ts, *a))
+    grouped = module.class_models(small, [4, 1, 7], steps=3, seed=3)
+    assert seen == [[4, 1], [7]]
+    for c, image in zip([4, 1, 7], grouped):
+        np.testing.assert_allclose(image, class_model(small, c, steps=3, seed=3), rtol=0, atol=1e-4 * np.ptp(image))

@@ -56,6 +56,22 @@ def filter_transform(w, g, U):
                     dst[c] = t0[c] * g[b, 0] + t1[c] * g[b, 1] + t2[c] * g[b, 2]
 
 
+@njit(cache=True, nogil=True)
+def _tile_rows(plane, y0, pw, lo, hi, r):
+    """The input rows y0 .. y0 + len(r) - 1 of a row of tiles into r, shifted by the padding pw: r[a, k] =
+    plane[y0 + a, k - pw] for the columns lo .. hi - 1 that lie inside the plane, 0 for rows outside it
+    (r's other columns, the padding, stay 0)."""
+    H = plane.shape[0]
+    for a in range(r.shape[0]):
+        ra = r[a]
+        if 0 <= y0 + a < H:
+            src = plane[y0 + a]
+            for k in range(lo, hi):
+                ra[k] = src[k - pw]
+        else:
+            ra[lo:hi] = 0
+
+
 # ------------------------------------------------------------------------------------------------
 # F(2x2, 3x3): 4x4 tiles, 2x2 blocks of output
 # ------------------------------------------------------------------------------------------------
@@ -67,7 +83,7 @@ def input_2x2(x, n0, ty0, ph, pw, th, tw, V):
     (2*(ty0 + ty) - ph, 2*tx - pw) (0 outside x) and T = n*th*tw + ty*tw + tx:
         V[4*a + b, c, T] = (B^T d B)[a, b],   B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
     """
-    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    C, W = x.shape[1], x.shape[3]
     nb = V.shape[2] // (th * tw)
     Wp = 2 * tw + 2                                         # the padded row that the tiles cover
     for nc in prange(nb * C):
@@ -79,15 +95,7 @@ def input_2x2(x, n0, ty0, ph, pw, th, tw, V):
         lo = min(Wp, pw)                                    # the columns of r that lie inside x
         hi = max(lo, min(Wp, W + pw))
         for ty in range(th):
-            y0 = 2 * (ty0 + ty) - ph
-            for a in range(4):
-                ra = r[a]
-                if 0 <= y0 + a < H:
-                    src = plane[y0 + a]
-                    for k in range(lo, hi):
-                        ra[k] = src[k - pw]
-                else:
-                    ra[lo:hi] = 0
+            _tile_rows(plane, 2 * (ty0 + ty) - ph, pw, lo, hi, r)
             for k in range(Wp):
                 t[0, k] = r[0, k] - r[2, k]
                 t[1, k] = r[1, k] + r[2, k]
@@ -175,7 +183,7 @@ def input_4x4(x, n0, ty0, ph, pw, th, tw, V):
                                                      [0,  2, -1, -2, 1, 0],
                                                      [0,  4,  0, -5, 0, 1]]
     """
-    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    C, W = x.shape[1], x.shape[3]
     nb = V.shape[2] // (th * tw)
     Wp = 4 * tw + 2                                         # the padded row that the tiles cover
     for nc in prange(nb * C):
@@ -187,15 +195,7 @@ def input_4x4(x, n0, ty0, ph, pw, th, tw, V):
         lo = min(Wp, pw)                                    # the columns of r that lie inside x
         hi = max(lo, min(Wp, W + pw))
         for ty in range(th):
-            y0 = 4 * (ty0 + ty) - ph
-            for a in range(6):
-                ra = r[a]
-                if 0 <= y0 + a < H:
-                    src = plane[y0 + a]
-                    for k in range(lo, hi):
-                        ra[k] = src[k - pw]
-                else:
-                    ra[lo:hi] = 0
+            _tile_rows(plane, 4 * (ty0 + ty) - ph, pw, lo, hi, r)
             r0, r1, r2, r3, r4, r5 = r[0], r[1], r[2], r[3], r[4], r[5]
             for k in range(Wp):
                 t[0, k] = FOUR * r0[k] - FIVE * r2[k] + r4[k]

@@ -295,18 +295,18 @@ def run_all(model, targets, preset, cfg, snap, seed, runs, per, progress=True):
         for group in (targets[i:i + per] for i in range(0, len(targets), per)):
             with bar(f"class {class_label(model, group[0])}" + (f" .. {class_label(model, group[-1])}, side by side"
                                                                if len(group) > 1 else "")) as b:
-                yield from saliency.class_models(model, group, snapshot_every=snap, progress=b, return_history=True,
-                                                 seed=seed, **cfg)
+                done = saliency.class_models(model, group, snapshot_every=snap, progress=b, return_history=True,
+                                             seed=seed, **cfg)
+            yield from done                                                # (each bar closed before its results)
         return
     for t, setting in itertools.product(targets, runs):
+        run_cfg = dict(cfg, p=setting[0], lam=setting[1]) if setting else cfg
         with bar(f"class {class_label(model, t)}") as b:
-            if preset == "tutorial":
-                run_cfg = dict(cfg, p=setting[0], lam=setting[1]) if setting else cfg
-                yield saliency.tutorial_class_model(model, t, snapshot_every=snap, progress=b, return_history=True,
-                                                    **run_cfg)
-            else:                                                          # the paper's plain loop
-                yield saliency.paper_class_model(model, t, cfg["steps"], cfg["lr"], cfg["l2"], snapshot_every=snap,
-                                                 progress=b, return_history=True)
+            done = (saliency.tutorial_class_model(model, t, snapshot_every=snap, progress=b, return_history=True,
+                                                  **run_cfg) if preset == "tutorial" else   # or the paper's plain loop
+                    saliency.paper_class_model(model, t, cfg["steps"], cfg["lr"], cfg["l2"], snapshot_every=snap,
+                                               progress=b, return_history=True))
+        yield done
 
 
 def main(argv=None):

@@ -23,6 +23,18 @@ N = 12
 WEIGHTS = ROOT / "weights" / "shapes_vgg.h5"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def worker_threads():
+    """Every run in this process on the threads of a worker of the 2-worker clusters below (``thread_env``):
+    a convolution's rounding depends on the number of threads (docs/reproducibility.md: on OpenBLAS's
+    Haswell kernel 1 and 2 threads differ), and the tables are compared bit for bit."""
+    import minigrad as mg
+    before = mg.threads()
+    mg.set_threads(int(load_script("evaluate_localisation").thread_env(2)["MINIGRAD_THREADS"]))
+    yield
+    mg.set_threads(before)
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("shapes_set")

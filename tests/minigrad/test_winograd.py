@@ -117,8 +117,7 @@ def test_transform_kernels_match_the_matrices(rng, shape, padding):
                                            ((1, 2, 12, 17), (1, 1))])
 def test_4x4_transform_kernels_match_the_matrices(rng, shape, padding):
     """F(4x4): V = B^T d B for every 6x6 tile, and out = A^T m A + b (ReLU or not, scaled or not),
-    cropped to sizes that are not multiples of 4: whole images and a band of tile rows of one image;
-    float32 as well, whose constants (winograd_kernels.TWO ...) keep it float32."""
+    cropped to sizes that are not multiples of 4: whole images, a band of tile rows of one image, float32."""
     x = rng.standard_normal(shape)
     N, C, H, W = shape
     ph, pw = padding
@@ -387,3 +386,15 @@ def test_64_channel_layers_go_by_winograd_in_small_chunks_float32_error(rng):
     err_out = np.abs(out.data - want.data).max() / np.abs(want.data).max()
     err_dx = np.abs(x32.grad - x64.grad).max() / np.abs(x64.grad).max()
     assert err_out <= 3e-5 and err_dx <= 3e-5, (err_out, err_dx)
+
+
+def test_input_transforms_do_no_float64_arithmetic():
+    """Compiled (afresh: cached code shows no IR) for float32, the input transforms have no ``double`` in
+    their LLVM IR: their constants are float32 scalars (a bare integer would make Numba use float64)."""
+    import numba
+    x = np.ones((1, 2, 8, 8), np.float32)
+    for kernel, V, tiles in ((wk.input_2x2, np.empty((16, 2, 16), np.float32), 4),
+                             (wk.input_4x4, np.empty((36, 2, 4), np.float32), 2)):
+        fresh = numba.njit(kernel.py_func)
+        fresh(x, 0, 0, 1, 1, tiles, tiles, V)
+        assert "double" not in "".join(fresh.inspect_llvm().values()), kernel.py_func.__name__

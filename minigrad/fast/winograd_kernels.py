@@ -14,7 +14,10 @@ which write disjoint parts of V and of the output.
 
 The constants 2, 4, 5 and 8 of F(4x4) are float32 scalars (``TWO`` ...): Numba computes an integer
 literal times a float32 in float64, which does not vectorise as widely; a float32 scalar keeps float32
-arrays in float32, and float64 arrays in float64 (the constants are exact in both).
+arrays in float32, and float64 arrays in float64 (the constants are exact in both). The output
+transforms' ``1`` (no scale) and the ReLU's ``0`` are integers: a float32 block is clamped in float64
+(exactly), and with a scale (a folded batch norm) it is scaled and biased in float64 and rounded once
+to float32 (tests/minigrad/test_winograd.py checks only the input transforms for float64).
 """
 import types
 

@@ -22,6 +22,7 @@ it shows the model; ``valid_range`` is the model's input range for pixels 0..255
 import math
 
 import numpy as np
+import scipy.sparse
 from scipy.special import expit
 
 from models.preprocess import input_stats
@@ -54,30 +55,29 @@ class RandomAffine:
         sx = (n * py + c * px) / s + cx - shift[1]
         y0, x0 = np.floor(sy).astype(np.int64), np.floor(sx).astype(np.int64)
         fy, fx = (sy - y0).astype(np.float32), (sx - x0).astype(np.float32)
-        self.index, self.weight = [], []
+        index, weight = [], []
         for dy, dx, w in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx), (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):
             yy, xx = y0 + dy, x0 + dx
             inside = (yy >= 0) & (yy < H) & (xx >= 0) & (xx < W)
-            self.index.append(np.where(inside, yy * W + xx, 0).ravel())
-            self.weight.append(np.where(inside, w, 0).astype(np.float32).ravel())   # outside: the mean (0)
+            index.append(np.where(inside, yy * W + xx, 0).ravel())
+            weight.append(np.where(inside, w, 0).astype(np.float32).ravel())   # outside: the mean (0)
+        # The resampling as a (H*W, H*W) matrix: row p holds output pixel p's 4 weights, at the
+        # columns of its 4 sources (in the order above, so that each row sums them in that order).
+        P = H * W
+        self.matrix = scipy.sparse.csr_matrix((np.stack(weight, 1).ravel(), np.stack(index, 1).ravel(),
+                                               np.arange(0, 4 * P + 1, 4)), shape=(P, P))
 
     def __call__(self, image):
-        """(..., H, W) -> (..., H, W), every plane alike: out[c, p] = sum_k weight_k[p] image[c, index_k[p]]."""
-        flat = image.reshape(-1, self.index[0].size)
-        out = sum(w * flat[:, i] for i, w in zip(self.index, self.weight))
-        return out.reshape(image.shape).astype(image.dtype, copy=False)
+        """(..., H, W) -> (..., H, W), every plane alike: out[c, p] = sum_k weight_k[p] image[c, index_k[p]]
+        (each plane times the resampling matrix)."""
+        flat = image.reshape(-1, self.matrix.shape[1])
+        return (self.matrix @ flat.T).T.reshape(image.shape).astype(image.dtype, copy=False)
 
     def adjoint(self, grad):
-        """The transpose of __call__: scatter each output pixel's gradient back to its 4 sources, for
-        every plane at once (plane c's sources offset by c * H * W in one bincount per k)."""
-        flat = grad.reshape(-1, self.index[0].size)
-        planes, P = flat.shape
-        offsets = (np.arange(planes) * P)[:, None]
-        out = np.zeros(planes * P, grad.dtype)
-        for i, w in zip(self.index, self.weight):
-            out += np.bincount((i + offsets).ravel(), weights=(w * flat).ravel(),
-                               minlength=planes * P).astype(grad.dtype)
-        return out.reshape(grad.shape)
+        """The transpose of __call__: each output pixel's gradient scattered back to its 4 sources, for
+        every plane at once (each plane times the transposed matrix)."""
+        flat = grad.reshape(-1, self.matrix.shape[0])
+        return (self.matrix.T @ flat.T).T.reshape(grad.shape).astype(grad.dtype, copy=False)
 
 
 def spectrum_scale(H, W, decay_power=1.0):

@@ -41,6 +41,16 @@ from .plan import chunk_budget
 #: for one 224x224 image).
 COLS_BUDGET = 2**22
 
+#: the CPU's budget of an im2col convolution whose weights need no gradient (inference, saliency, class
+#: models): a chunk's patch matrix (float32: 1 MB) stays in the core's L2 cache (1 MB on this project's
+#: benchmark machine) between im2col, which writes it, and the GEMM, which reads it, and so does its
+#: gradient between the GEMM and col2im. Measured on 2 threads (medians of 12, forward / forward + input
+#: gradient in ms) at batch 40 (class models of the shapes network), with COLS_BUDGET then 2**18:
+#: 3->16 at 64x64 3.3 / 7.8, 2.5 / 5.7; 16->16 at 64x64 13.5 / 30.3, 9.7 / 19.3; 32->32 at 32x32
+#: 11.5 / 25.5, 7.3 / 14.1; and at batch 1 VGG16's conv1_1 4.3 / 10.2, 2.7 / 6.3 and conv5_1
+#: 6.0 / 17.2, 6.9 / 13.8 (2**16 and 2**17 were slower again on the 64x64 layers).
+IM2COL_BUDGET = 2**18
+
 #: the CPU's budget when the weights need a gradient (training): the backward's GEMMs and col2im go over
 #: each chunk again, and smaller chunks stay nearer the core. Measured on one thread (the shapes
 #: network's layers at batch 64, forward + backward, medians of 8, one core busy with another process):
@@ -229,7 +239,7 @@ class Conv2d(Function):
         w2 = xp.ascontiguousarray(w).reshape(O, Kc)                        # (O, K)
         out = xp.empty((N, O, P), x.dtype)                                 # (N, O, P)
         keep = ctx.needs_input_grad[1] and N * Kc * P <= KEEP_COLS_LIMIT
-        budget = chunk_budget(xp) or (min(TRAIN_COLS_BUDGET, COLS_BUDGET) if ctx.needs_input_grad[1] else None)
+        budget = chunk_budget(xp) or min(TRAIN_COLS_BUDGET if ctx.needs_input_grad[1] else IM2COL_BUDGET, COLS_BUDGET)
         ctx.chunks = _chunks(N, max(Kc, O), oh, ow, budget, _cpu_parts(xp), min_rows=kh)  # cols, y in budget
         ctx.cols = [None] * len(ctx.chunks) if keep else []
 

@@ -212,6 +212,9 @@ def maxpool_forward(x, kh, kw, sh, sw, ph, pw, out, switches):
         plane = x[nc // C, nc % C]                          # 2-D views of one (image, channel) plane
         out_plane = out[nc // C, nc % C]
         switch_plane = switches[nc // C, nc % C]
+        if kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0:
+            _maxpool_2x2(plane, out_plane, switch_plane)
+            continue
         for oy in range(oh):
             y0 = max(oy * sh - ph, 0)                       # the window's rows inside x: y0 .. y1 - 1
             y1 = min(oy * sh - ph + kh, H)
@@ -230,11 +233,33 @@ def maxpool_forward(x, kh, kw, sh, sw, ph, pw, out, switches):
                 switch_plane[oy, ox] = arg
 
 
+@njit(cache=True)
+def _maxpool_2x2(plane, out_plane, switch_plane):
+    """maxpool_forward's loop for 2x2 windows, stride 2, no padding (VGG's pools), on one plane: the
+    four cells of each window compared in the same order (first maximum on ties), without the
+    general loop's window bounds."""
+    W = plane.shape[1]
+    for oy in range(out_plane.shape[0]):
+        top, bottom = plane[2 * oy], plane[2 * oy + 1]
+        out_row, switch_row = out_plane[oy], switch_plane[oy]
+        for ox in range(out_plane.shape[1]):
+            best, arg = top[2 * ox], 0
+            if top[2 * ox + 1] > best:
+                best, arg = top[2 * ox + 1], 1
+            if bottom[2 * ox] > best:
+                best, arg = bottom[2 * ox], W
+            if bottom[2 * ox + 1] > best:
+                best, arg = bottom[2 * ox + 1], W + 1
+            out_row[ox] = best
+            switch_row[ox] = 2 * oy * W + 2 * ox + arg
+
+
 @njit(cache=True, parallel=True)
 def maxpool_backward(grad_out, switches, kh, kw, sh, sw, ph, pw, dx):
-    """Route each output gradient to its switch: dx[n, c, s // W, s % W] += g[n, c, oy, ox].
+    """Route each output gradient to its switch: dx = 0, then dx[n, c, s // W, s % W] += g[n, c, oy, ox].
 
-    (The window geometry is not needed here; the GPU kernel, which gathers, uses it.)
+    dx is overwritten, each plane zeroed by the thread that then scatters into it (while it is in
+    cache). (The window geometry is not needed here; the GPU kernel, which gathers, uses it.)
     """
     N, C, H, W = dx.shape
     oh, ow = grad_out.shape[2], grad_out.shape[3]
@@ -242,6 +267,7 @@ def maxpool_backward(grad_out, switches, kh, kw, sh, sw, ph, pw, dx):
         g_plane = grad_out[nc // C, nc % C]                 # 2-D views of one (image, channel) plane
         switch_plane = switches[nc // C, nc % C]
         dx_plane = dx[nc // C, nc % C].reshape(-1)          # flat: the switches are flat indices
+        dx_plane[:] = 0
         for oy in range(oh):
             for ox in range(ow):
                 dx_plane[switch_plane[oy, ox]] += g_plane[oy, ox]

@@ -7,6 +7,8 @@ without a padded copy of the input (each window is clipped to the image: the pad
 backward adds each gradient at its switch (CPU) or gathers per input element (GPU, no atomics).
 Global average pooling is one mean over each plane already: the simple tier's op serves both tiers.
 """
+import numpy as np
+
 from ..backend import get_array_module
 from ..simple import global_avg_pool2d  # noqa: F401  (the same op on both tiers: nothing to speed up)
 from ..tensor import Function
@@ -35,7 +37,7 @@ class MaxPool2d(Function):
     def backward(ctx, g):
         xp, kernels = get_array_module(g), for_array(g)
         (switches,) = ctx.saved
-        dx = xp.zeros(ctx.shape, g.dtype)
+        dx = (xp.empty if xp is np else xp.zeros)(ctx.shape, g.dtype)     # the CPU kernel zeroes its planes
         kernels.maxpool_backward(xp.ascontiguousarray(g), switches, *ctx.window, dx)
         return dx
 

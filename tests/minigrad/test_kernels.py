@@ -109,9 +109,22 @@ def test_maxpool_matches_reference(rng, dtype, shape, kh, kw, sh, sw, ph, pw):
     np.testing.assert_array_equal(out, want)
     np.testing.assert_array_equal(switches, want_switches)
     g = rng.standard_normal(out.shape).astype(dtype)
-    dx = np.zeros(shape, dtype)
+    dx = np.full(shape, np.nan, dtype)                                    # overwritten, not added to
     cpu.maxpool_backward(g, switches, kh, kw, sh, sw, ph, pw, dx)
     np.testing.assert_array_equal(dx, ref.max_pool2d_backward(g, want_switches, shape))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 8), (1, 2, 9, 7), (3, 1, 2, 2)])
+def test_maxpool_2x2_ties_take_the_first_maximum(rng, shape):
+    """The 2x2 stride-2 path (VGG's pools) on values with many ties (3 distinct values), odd sizes
+    (the last row and column left out): the same maxima and switches as the reference."""
+    x = rng.integers(0, 3, shape).astype(np.float32)
+    out = np.empty(shape[:2] + (shape[2] // 2, shape[3] // 2), np.float32)
+    switches = np.empty(out.shape, np.int32)
+    cpu.maxpool_forward(x, 2, 2, 2, 2, 0, 0, out, switches)
+    want, want_switches = ref.max_pool2d(x, 2, 2, 2, 2, 0, 0)
+    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(switches, want_switches)
 
 
 def test_padded_maxpool_ignores_padding_even_for_negative_windows():

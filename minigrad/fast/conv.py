@@ -328,12 +328,47 @@ class Conv2d(Function):
         for n0, *_ in ctx.chunks:
             band.append(bands_before.get(n0, 0))
             bands_before[n0] = band[-1] + 1
+        odd = sum(b % 2 for b in band)
+        if not (need_w or need_b) and 0 < odd < _cpu_parts(xp):                # too few bands to keep every thread busy
+            return _dx_by_channels(ctx, x, w2, g, y, rule, kernels), None, None
         for parity in (0, 1):
             parallel.for_each(backward_chunk, [c for c in range(len(ctx.chunks)) if band[c] % 2 == parity], xp)
         dw2 = sum(mine[0] for mine in sums.values()) if need_w else None
         db = sum(mine[1] for mine in sums.values()) if need_b else None
         ctx.cols = []                                                      # free them
         return dx, (dw2.reshape(w.shape) if need_w else None), db
+
+
+def _dx_by_channels(ctx, x, w2, g, y, rule, kernels):
+    """dx of an input gradient whose images came in too few bands to keep the threads busy (one
+    image of 14x14 or 7x7: two bands, which share rows, so one would run after the other): one image
+    at a time, its input channels split between the threads, each doing the GEMM and col2im of its
+    own channels' rows of the patch matrix (which own disjoint parts of dx). Each dx element sums
+    the same terms in the same order as with one whole-image chunk."""
+    xp = get_array_module(x)
+    kh, kw = ctx.geometry[:2]
+    N, C = x.shape[:2]
+    O, P = g.shape[1:]
+    oh, ow = ctx.out_size
+    dx = xp.empty_like(x)
+    step = -(-C // _cpu_parts(xp))
+    groups = [(c0, min(c0 + step, C)) for c0 in range(0, C, step)]
+    for n in range(N):
+        if rule == kernels.NO_RELU:
+            gp = g[n]                                                      # (O, P): a view, already packed
+        else:
+            gp = scratch(xp, "gemm", (O, P), g.dtype)                       # through the ReLU's rule
+            kernels.nchw_to_gemm(g, y, rule, n, 0, gp)
+
+        def channels(group):
+            c0, c1 = group
+            rows = w2[:, c0 * kh * kw:c1 * kh * kw].T                      # (K of these channels, O)
+            dcols = xp.matmul(rows, gp, out=scratch(xp, "cols", (rows.shape[0], P), x.dtype))
+            part = dx[n:n + 1, c0:c1]
+            part[...] = 0
+            kernels.col2im(dcols, 0, 0, *ctx.geometry, oh, ow, part)
+        parallel.for_each(channels, groups, xp)
+    return dx
 
 
 def _unscaled(ctx, w, y, g, fused_relu=None):

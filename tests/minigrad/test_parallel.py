@@ -162,6 +162,38 @@ def test_pointwise_blocks_and_residual_on_threads_equal_the_simple_tier(rng, mon
                 np.testing.assert_allclose(c, a, **TOL)
 
 
+@pytest.mark.parametrize("threads", [2, 3], indirect=True)
+@pytest.mark.parametrize("relu", [False, True])
+def test_an_input_gradient_in_too_few_bands_splits_the_channels(rng, monkeypatch, threads, relu):
+    """One image of 14x14 whose patch matrix takes two bands (which share rows, so the second would
+    wait for the first): dx goes by input channels between the threads instead (``_dx_by_channels``),
+    equal to the simple tier in float64 (1e-12), and in float32 to the one-chunk dx on one thread
+    within 1e-6 of its largest value (each element sums the same terms in the same order; only the
+    BLAS's blocking of the split GEMM may differ)."""
+    monkeypatch.setattr(conv, "IM2COL_BUDGET", 9 * 8 * 14 * 8)             # bands of 8 rows: 2 bands
+    monkeypatch.setattr(conv, "WINOGRAD_MIN_CHANNELS", 0)
+    calls = []
+    by_channels = conv._dx_by_channels
+    monkeypatch.setattr(conv, "_dx_by_channels", lambda *a: calls.append(1) or by_channels(*a))
+    x, w, b = rng.standard_normal((1, 8, 14, 14)), rng.standard_normal((6, 8, 3, 3)) / 8, rng.standard_normal(6)
+    g = rng.standard_normal((1, 6, 14, 14))
+
+    def run(dtype=np.float64):
+        xt = mg.Tensor(x.astype(dtype), requires_grad=True)
+        F.conv2d(xt, mg.Tensor(w.astype(dtype)), mg.Tensor(b.astype(dtype)), 1, 1, relu=relu).backward(g.astype(dtype))
+        return xt.grad
+    results = on_both_tiers(run)
+    np.testing.assert_allclose(results["fast"], results["simple"], **TOL)
+    assert calls
+    with mg.use_ops("fast"):
+        split = run(np.float32)
+        monkeypatch.setattr(conv, "IM2COL_BUDGET", 2**30)
+        parallel.resize(1)                                                 # one whole-image chunk
+        whole = run(np.float32)
+    assert len(calls) == 2
+    assert np.abs(split - whole).max() <= 1e-6 * np.abs(whole).max()
+
+
 @pytest.mark.parametrize("threads", [1, 2], indirect=True)
 def test_training_goes_in_the_smaller_chunks_of_its_own_budget(rng, monkeypatch, threads):
     """When the weights need a gradient, the chunks follow ``TRAIN_COLS_BUDGET`` (smaller than

@@ -74,6 +74,7 @@ def _chunks(n_images, k, oh, ow, budget=None, parts=1, min_rows=1):
         return [(n0, min(n0 + nb, n_images), 0, oh) for n0 in range(0, n_images, nb)]
     bands = -(-parts // n_images)                                          # per image, for parts in all
     rows = max(1, min_rows, min(budget // (k * ow), -(-oh // bands)))
+    rows = max(min_rows, -(-oh // -(-oh // rows)))                        # as many bands, of even heights
     return [(n, n + 1, oy0, min(oy0 + rows, oh)) for n in range(n_images) for oy0 in range(0, oh, rows)]
 
 

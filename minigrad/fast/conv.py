@@ -243,6 +243,11 @@ class Conv2d(Function):
         budget = chunk_budget(xp) or min(TRAIN_COLS_BUDGET if ctx.needs_input_grad[1] else IM2COL_BUDGET, COLS_BUDGET)
         ctx.chunks = _chunks(N, max(Kc, O), oh, ow, budget, _cpu_parts(xp), min_rows=kh)  # cols, y in budget
         ctx.cols = [None] * len(ctx.chunks) if keep else []
+        if not ctx.needs_input_grad[1] and _by_channels(xp, N, O, P):
+            _forward_by_channels(x, w2, bias, relu, geometry, (oh, ow), out, extra)
+            out = out.reshape(N, O, oh, ow)
+            ctx.save_for_backward(x, w, out if relu else None)
+            return out
 
         def forward_chunk(c):
             n0, n1, oy0, oy1 = ctx.chunks[c]
@@ -330,7 +335,7 @@ class Conv2d(Function):
             band.append(bands_before.get(n0, 0))
             bands_before[n0] = band[-1] + 1
         odd = sum(b % 2 for b in band)
-        if not (need_w or need_b) and 0 < odd < _cpu_parts(xp):                # too few bands to keep every thread busy
+        if not (need_w or need_b) and (0 < odd < _cpu_parts(xp) or _by_channels(xp, N, O, P)):
             return _dx_by_channels(ctx, x, w2, g, y, rule, kernels), None, None
         for parity in (0, 1):
             parallel.for_each(backward_chunk, [c for c in range(len(ctx.chunks)) if band[c] % 2 == parity], xp)
@@ -340,20 +345,56 @@ class Conv2d(Function):
         return dx, (dw2.reshape(w.shape) if need_w else None), db
 
 
+def _by_channels(xp, N, O, P):
+    """Whether an im2col convolution without weight gradients splits each image's work between the
+    threads by channels rather than into bands of rows: fewer images than threads, and more output
+    channels than output pixels an image (VGG16's conv5 at 14x14, ResNet-50's 3x3 layers at 14x14 and
+    7x7), where the weights outweigh an image's patch matrix and every band would read all of them
+    again (``_forward_by_channels``, ``_dx_by_channels``)."""
+    return N < _cpu_parts(xp) and O > P
+
+
+def _groups(n, parts):
+    """[(start, stop)]: n channels in at most ``parts`` groups of consecutive ones."""
+    step = -(-n // parts)
+    return [(c0, min(c0 + step, n)) for c0 in range(0, n, step)]
+
+
+def _forward_by_channels(x, w2, bias, relu, geometry, out_size, out, extra):
+    """The forward of ``_by_channels`` convolutions, one image at a time: its whole patch matrix, each
+    thread writing the rows of its own input channels, then each thread the GEMM of its own output
+    channels' rows of W, bias (scale, ReLU) applied in place (``gemm_out_to_nchw``)."""
+    kernels, parts = for_one_thread(x), _cpu_parts(np)
+    C, (O, Kc), (oh, ow) = x.shape[1], w2.shape, out_size
+    taps = Kc // C
+    for n in range(x.shape[0]):
+        cols = scratch(np, "cols", (Kc, oh * ow), x.dtype)
+
+        def patches(group):
+            c0, c1 = group
+            kernels.im2col(x[n:n + 1, c0:c1], 0, 0, *geometry, oh, ow, cols[c0 * taps:c1 * taps])
+
+        def outputs(group):
+            o0, o1 = group
+            np.matmul(w2[o0:o1], cols, out=out[n, o0:o1])
+            kernels.gemm_out_to_nchw(out[n, o0:o1], bias[o0:o1], relu, 0, 0, out[n:n + 1, o0:o1],
+                                     *(e[o0:o1] for e in extra))
+        parallel.for_each(patches, _groups(C, parts))
+        parallel.for_each(outputs, _groups(O, parts))
+
+
 def _dx_by_channels(ctx, x, w2, g, y, rule, kernels):
     """dx of an input gradient whose images came in too few bands to keep the threads busy (one
-    image of 14x14 or 7x7: two bands, which share rows, so one would run after the other): one image
-    at a time, its input channels split between the threads, each doing the GEMM and col2im of its
-    own channels' rows of the patch matrix (which own disjoint parts of dx). Each dx element sums
-    the same terms in the same order as with one whole-image chunk."""
+    image of 14x14 or 7x7: two bands, which share rows, so one would run after the other), or that
+    goes ``_by_channels``: one image at a time, its input channels split between the threads, each
+    doing the GEMM and col2im of its own channels' rows of the patch matrix (which own disjoint parts
+    of dx). Each dx element sums the same terms in the same order as with one whole-image chunk."""
     xp = get_array_module(x)
     kh, kw = ctx.geometry[:2]
     N, C = x.shape[:2]
     O, P = g.shape[1:]
     oh, ow = ctx.out_size
     dx = xp.empty_like(x)
-    step = -(-C // _cpu_parts(xp))
-    groups = [(c0, min(c0 + step, C)) for c0 in range(0, C, step)]
     for n in range(N):
         if rule == kernels.NO_RELU:
             gp = g[n]                                                      # (O, P): a view, already packed
@@ -368,7 +409,7 @@ def _dx_by_channels(ctx, x, w2, g, y, rule, kernels):
             part = dx[n:n + 1, c0:c1]
             part[...] = 0
             kernels.col2im(dcols, 0, 0, *ctx.geometry, oh, ow, part)
-        parallel.for_each(channels, groups, xp)
+        parallel.for_each(channels, _groups(C, _cpu_parts(xp)), xp)
     return dx
 
 

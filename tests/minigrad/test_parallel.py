@@ -194,6 +194,33 @@ def test_an_input_gradient_in_too_few_bands_splits_the_channels(rng, monkeypatch
     assert np.abs(split - whole).max() <= 1e-6 * np.abs(whole).max()
 
 
+@pytest.mark.parametrize("threads", [2, 3], indirect=True)
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("scaled", [False, True])
+def test_more_output_channels_than_pixels_split_by_channels(rng, monkeypatch, threads, relu, scaled):
+    """One image of 4x3 pixels into 16 channels (as VGG16's conv5 at 14x14: the weights outweigh the
+    image's patch matrix): the forward splits the output channels and dx the input channels between
+    the threads (``_forward_by_channels``, ``_dx_by_channels``), with a folded scale or without;
+    both equal the simple tier in float64, to 1e-12."""
+    monkeypatch.setattr(conv, "WINOGRAD_MIN_CHANNELS", 0)
+    calls = []
+    for name in ("_forward_by_channels", "_dx_by_channels"):
+        monkeypatch.setattr(conv, name, (lambda f, name: lambda *a: calls.append(name) or f(*a))(getattr(conv, name), name))
+    x, w, b = rng.standard_normal((1, 5, 4, 3)), rng.standard_normal((16, 5, 3, 3)) / 6, rng.standard_normal(16)
+    scale = rng.uniform(0.5, 2, 16) if scaled else None
+    g = rng.standard_normal((1, 16, 4, 3))
+
+    def run():
+        xt = mg.Tensor(x, requires_grad=True)
+        out = F.conv2d(xt, mg.Tensor(w), mg.Tensor(b), 1, 1, relu=relu, scale=None if scale is None else mg.Tensor(scale))
+        out.backward(g)
+        return out.data, xt.grad
+    results = on_both_tiers(run)
+    for a, c in zip(results["simple"], results["fast"]):
+        np.testing.assert_allclose(c, a, **TOL)
+    assert calls == ["_forward_by_channels", "_dx_by_channels"]
+
+
 @pytest.mark.parametrize("threads", [1, 2], indirect=True)
 def test_training_goes_in_the_smaller_chunks_of_its_own_budget(rng, monkeypatch, threads):
     """When the weights need a gradient, the chunks follow ``TRAIN_COLS_BUDGET`` (smaller than

@@ -66,7 +66,7 @@ KEEP_COLS_LIMIT = 64 * 2**20
 def _chunks(n_images, k, oh, ow, budget=None, parts=1, min_rows=1):
     """The chunks (n0, n1, oy0, oy1) whose arrays of k rows (patch matrices, GEMM outputs) fit the
     budget (default COLS_BUDGET; a GPU's: plan.py): several whole images when one fits, else bands of
-    output rows of one image (at least ``min_rows`` rows each, of equal heights give or take one). At least ``parts`` chunks when there
+    output rows of one image (at least ``min_rows`` rows each). At least ``parts`` chunks when there
     are enough rows (one per thread, parallel.py)."""
     budget = budget or COLS_BUDGET
     if k * oh * ow <= budget and n_images >= parts:
@@ -74,7 +74,6 @@ def _chunks(n_images, k, oh, ow, budget=None, parts=1, min_rows=1):
         return [(n0, min(n0 + nb, n_images), 0, oh) for n0 in range(0, n_images, nb)]
     bands = -(-parts // n_images)                                          # per image, for parts in all
     rows = max(1, min_rows, min(budget // (k * ow), -(-oh // bands)))
-    rows = max(min_rows, -(-oh // -(-oh // rows)))                        # as many bands, of equal heights
     return [(n, n + 1, oy0, min(oy0 + rows, oh)) for n in range(n_images) for oy0 in range(0, oh, rows)]
 
 

@@ -5,7 +5,10 @@ Optimisations made (each measured on VGG16; docs/performance.md):
   one GEMM over C*kh*kw (BLAS / cuBLAS); the data movement is a compiled kernel (cpu_kernels.py,
   gpu_kernels.py);
 - chunks: a few images, or a band of rows of one image, at a time, so that the patch matrix and the
-  GEMM result stay within ``COLS_BUDGET`` elements;
+  GEMM result stay within a budget of elements: ``IM2COL_BUDGET`` (within a core's L2 cache) when the
+  weights need no gradient, ``TRAIN_COLS_BUDGET`` when they do, at most ``COLS_BUDGET``;
+- with fewer images than threads, an image split between the threads by channels where bands would
+  not keep them busy or would each read all the weights (``_by_channels``, ``_dx_by_channels``);
 - scratch buffers (memory.py) for the patch matrices and GEMM results, reused by every chunk and layer;
 - the patch matrices kept for the weight gradient when training (``KEEP_COLS_LIMIT``);
 - bias and ReLU (``F.conv2d(..., relu=True)``) fused into the pass that unpacks the GEMM result, the
@@ -20,7 +23,8 @@ Optimisations made (each measured on VGG16; docs/performance.md):
 - an inference-mode batch norm folded into the convolution (``scale``: models/blocks.py, ``fold_bn``)
   as a scale per output channel, applied in the output pass;
 - a residual block's addition (``residual``) fused into its last 1x1 convolution's output pass;
-- the chunks spread over the engine's threads, one whole chunk per thread (parallel.py).
+- the chunks spread over the engine's threads, one whole chunk per thread (parallel.py);
+- the weight gradient computed transposed, ``(cols @ g.T).T``, a form the BLAS runs faster.
 """
 import threading
 from functools import partial
@@ -44,11 +48,11 @@ COLS_BUDGET = 2**22
 #: the CPU's budget of an im2col convolution whose weights need no gradient (inference, saliency, class
 #: models): a chunk's patch matrix (float32: 1 MB) stays in the core's L2 cache (1 MB on this project's
 #: benchmark machine) between im2col, which writes it, and the GEMM, which reads it, and so does its
-#: gradient between the GEMM and col2im. Measured on 2 threads (medians of 12, forward / forward + input
-#: gradient in ms) at batch 40 (class models of the shapes network), with COLS_BUDGET then 2**18:
-#: 3->16 at 64x64 3.3 / 7.8, 2.5 / 5.7; 16->16 at 64x64 13.5 / 30.3, 9.7 / 19.3; 32->32 at 32x32
-#: 11.5 / 25.5, 7.3 / 14.1; and at batch 1 VGG16's conv1_1 4.3 / 10.2, 2.7 / 6.3 and conv5_1
-#: 6.0 / 17.2, 6.9 / 13.8 (2**16 and 2**17 were slower again on the 64x64 layers).
+#: gradient between the GEMM and col2im. Measured on 2 threads (one process each, medians of 12,
+#: forward / forward + input gradient in ms) at batch 40 (class models of the shapes network), in
+#: chunks of ``COLS_BUDGET`` -> of 2**18: 3->16 at 64x64 3.3 / 7.8 -> 2.5 / 5.7; 16->16 at 64x64
+#: 13.5 / 30.3 -> 9.7 / 19.3; 32->32 at 32x32 11.5 / 25.5 -> 7.3 / 14.1; and at batch 1 VGG16's
+#: conv1_1 4.3 / 10.2 -> 2.7 / 6.3 (chunks of 2**16 and 2**17 were slower again on the 64x64 layers).
 IM2COL_BUDGET = 2**18
 
 #: the CPU's budget when the weights need a gradient (training): the backward's GEMMs and col2im go over
@@ -91,7 +95,7 @@ WINOGRAD_MIN_CHANNELS = 64
 
 #: the chunk budget (elements) of a Winograd convolution with fewer than ``WINOGRAD_WIDE`` channels
 #: (in or out): its 16 GEMMs are thin (64 rows), and a smaller chunk keeps the transformed tiles V
-#: and the GEMMs' output M nearer the core (float32: 4 MB, this machine's L2) between the transforms
+#: and the GEMMs' output M nearer the core (float32: 4 MB) between the transforms
 #: and the GEMMs; the wider layers keep ``COLS_BUDGET``. Measured on one thread at batch 1 (medians
 #: of 7, one core busy with another process), forward / forward + input gradient in ms:
 #: 64->64 at 224x224 by im2col 110-123 / 192-212, by Winograd with 2**22 67 / 141, with 2**20
@@ -300,6 +304,16 @@ class Conv2d(Function):
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         need_b = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
         w2 = xp.ascontiguousarray(w).reshape(O, Kc)                        # (O, K)
+        # Bands of one image scatter into the rows they share with the next band, so the even bands
+        # run first, then the odd ones (bands of at least kh rows: band b and b + 2 share none).
+        band, bands_before = [], {}                                        # each chunk's band number in its image
+        for n0, *_ in ctx.chunks:
+            band.append(bands_before.get(n0, 0))
+            bands_before[n0] = band[-1] + 1
+        odd, parts = sum(b % 2 for b in band), _cpu_parts(xp)
+        if need_x and not (need_w or need_b) and ((0 < odd < parts and len(_groups(C, parts)) > odd)
+                                                  or _by_channels(xp, N, O, P)):
+            return _dx_by_channels(ctx, x, w2, g, y, rule, kernels), None, None   # channels keep more threads busy
         dx = xp.zeros_like(x) if need_x else None
         sums = {}                                                          # thread -> its [dW, db] sums
 
@@ -324,20 +338,11 @@ class Conv2d(Function):
                     cols = scratch(xp, "cols", (Kc, width), x.dtype)       # (K, nb*P)
                     kernels.im2col(x, n0, oy0, *ctx.geometry, oy1 - oy0, ow, cols)
                 # dW = g @ cols.T, computed transposed: OpenBLAS ran cols @ g.T at 63-72 GFLOP/s against
-                # 41 for g @ cols.T (16->16 at 64x64, 3640 columns, one thread; 32->32: 86 and 59)
+                # 41 for g @ cols.T (16->16, chunks of 3640 columns, one thread; 32->32: 86 and 59)
                 mine[0] += (cols @ gp.T).T                                 # ((K, nb*P) @ (nb*P, O)).T
             if need_x:                                                     # (cols, if scratch, is used up)
                 dcols = xp.matmul(w2.T, gp, out=scratch(xp, "cols", (Kc, width), x.dtype))   # (K, nb*P)
                 kernels.col2im(dcols, n0, oy0, *ctx.geometry, oy1 - oy0, ow, dx)  # (K, nb*P) -> dx[n0:n1]
-        # Bands of one image scatter into the rows they share with the next band, so the even bands
-        # run first, then the odd ones (bands of at least kh rows: band b and b + 2 share none).
-        band, bands_before = [], {}                                        # each chunk's band number in its image
-        for n0, *_ in ctx.chunks:
-            band.append(bands_before.get(n0, 0))
-            bands_before[n0] = band[-1] + 1
-        odd = sum(b % 2 for b in band)
-        if not (need_w or need_b) and (0 < odd < _cpu_parts(xp) or _by_channels(xp, N, O, P)):
-            return _dx_by_channels(ctx, x, w2, g, y, rule, kernels), None, None
         for parity in (0, 1):
             parallel.for_each(backward_chunk, [c for c in range(len(ctx.chunks)) if band[c] % 2 == parity], xp)
         dw2 = sum(mine[0] for mine in sums.values()) if need_w else None
@@ -389,7 +394,8 @@ def _dx_by_channels(ctx, x, w2, g, y, rule, kernels):
     image of 14x14 or 7x7: two bands, which share rows, so one would run after the other), or that
     goes ``_by_channels``: one image at a time, its input channels split between the threads, each
     doing the GEMM and col2im of its own channels' rows of the patch matrix (which own disjoint parts
-    of dx). Each dx element sums the same terms in the same order as with one whole-image chunk."""
+    of dx). col2im adds each dx element's terms in the order of one whole-image chunk (the split
+    GEMM's blocking may differ from the whole one's)."""
     xp = get_array_module(x)
     kh, kw = ctx.geometry[:2]
     N, C = x.shape[:2]

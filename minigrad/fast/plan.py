@@ -2,7 +2,8 @@
 
 The fast convolution (conv.Conv2d) goes a chunk of images, or a band of rows of one image, at a time,
 so that its patch matrix and GEMM output stay within a budget of elements. On the CPU the budget is
-small (``conv.COLS_BUDGET``: 16 MB of float32, a size the caches and the page faults favour).
+small (``conv.IM2COL_BUDGET``, ``conv.TRAIN_COLS_BUDGET``, at most ``conv.COLS_BUDGET``: 1 to 16 MB of
+float32, sizes the caches and the page faults favour).
 On a GPU each chunk costs two kernel launches and a GEMM, and small GEMMs leave the GPU idle, so the
 budget is larger: with 2**22 elements a VGG16 forward at batch 32 makes 712 GEMMs and 1424 launches;
 with 2**26 it makes 48 and 96 (counted in tests/minigrad/test_gpu_plan.py).
@@ -18,7 +19,7 @@ _gpu_budgets = {}      # device id -> budget
 
 def chunk_budget(xp):
     """The chunk budget, in elements, for arrays of module ``xp``; None for NumPy (then the CPU's
-    ``conv.COLS_BUDGET`` applies)."""
+    budgets in conv.py apply)."""
     if xp is np:
         return None
     device = xp.cuda.Device()

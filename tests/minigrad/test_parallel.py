@@ -11,19 +11,23 @@ import minigrad as mg
 import numba
 import threadpoolctl
 
-from minigrad import functional as F
+from minigrad import functional as F, tiers
 from minigrad.fast import conv, parallel, pointwise
+from minigrad.relu_rules import RULES
 
 from .test_tiers import TOL, on_both_tiers
 
 
 @pytest.fixture
 def threads(request):
-    """Run the test with the engine on request.param threads (parallel.resize); restored afterwards."""
-    before = parallel.threads()
-    parallel.resize(request.param)
+    """Run the test with the engine on request.param threads (``mg.set_threads``, which ``use_ops``
+    applies again on entering a tier); restored afterwards."""
+    mg.threads()                                                           # sized, as by a first heavy op
+    before = tiers._threads
+    mg.set_threads(request.param)
+    assert parallel.threads() == request.param
     yield request.param
-    parallel.resize(before)
+    mg.set_threads(before)
 
 
 @pytest.mark.parametrize("threads", [2, 3], indirect=True)
@@ -163,14 +167,15 @@ def test_pointwise_blocks_and_residual_on_threads_equal_the_simple_tier(rng, mon
 
 
 @pytest.mark.parametrize("threads", [2, 3], indirect=True)
-@pytest.mark.parametrize("relu", [False, True])
-def test_an_input_gradient_in_too_few_bands_splits_the_channels(rng, monkeypatch, threads, relu):
-    """One image of 14x14 whose patch matrix takes two bands (which share rows, so the second would
-    wait for the first): dx goes by input channels between the threads instead (``_dx_by_channels``),
-    equal to the simple tier in float64 (1e-12), and in float32 to the one-chunk dx on one thread
-    within 1e-6 of its largest value (each element sums the same terms in the same order; only the
-    BLAS's blocking of the split GEMM may differ)."""
-    monkeypatch.setattr(conv, "IM2COL_BUDGET", 9 * 8 * 14 * 8)             # bands of 8 rows: 2 bands
+@pytest.mark.parametrize("rule", RULES)
+def test_an_input_gradient_in_too_few_bands_splits_the_channels(rng, monkeypatch, threads, rule):
+    """One image of 14x14 whose patch matrix takes a band per thread (2 bands of 7 rows on 2 threads,
+    3 of 5 and 4 on 3: the odd bands, which share rows with the even ones, would run after them on
+    fewer threads than there are): dx goes by input channels between the threads instead
+    (``_dx_by_channels``), under each ReLU rule fused into the packing; equal to the simple tier in
+    float64 (1e-12), and in float32 to the one-chunk dx on one thread within 1e-6 of its largest value
+    (col2im adds in the same order; only the BLAS's blocking of the split GEMM may differ)."""
+    monkeypatch.setattr(conv, "IM2COL_BUDGET", 9 * 8 * 14 * 8)             # at most 8 rows a band
     monkeypatch.setattr(conv, "WINOGRAD_MIN_CHANNELS", 0)
     calls = []
     by_channels = conv._dx_by_channels
@@ -180,7 +185,8 @@ def test_an_input_gradient_in_too_few_bands_splits_the_channels(rng, monkeypatch
 
     def run(dtype=np.float64):
         xt = mg.Tensor(x.astype(dtype), requires_grad=True)
-        F.conv2d(xt, mg.Tensor(w.astype(dtype)), mg.Tensor(b.astype(dtype)), 1, 1, relu=relu).backward(g.astype(dtype))
+        with mg.relu_rule(rule):
+            F.conv2d(xt, mg.Tensor(w.astype(dtype)), mg.Tensor(b.astype(dtype)), 1, 1, relu=True).backward(g.astype(dtype))
         return xt.grad
     results = on_both_tiers(run)
     np.testing.assert_allclose(results["fast"], results["simple"], **TOL)
@@ -188,37 +194,42 @@ def test_an_input_gradient_in_too_few_bands_splits_the_channels(rng, monkeypatch
     with mg.use_ops("fast"):
         split = run(np.float32)
         monkeypatch.setattr(conv, "IM2COL_BUDGET", 2**30)
-        parallel.resize(1)                                                 # one whole-image chunk
+        mg.set_threads(1)                                                  # one whole-image chunk
         whole = run(np.float32)
     assert len(calls) == 2
     assert np.abs(split - whole).max() <= 1e-6 * np.abs(whole).max()
 
 
 @pytest.mark.parametrize("threads", [2, 3], indirect=True)
-@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("n_images", [1, 2])
+@pytest.mark.parametrize("rule", [None] + list(RULES))
 @pytest.mark.parametrize("scaled", [False, True])
-def test_more_output_channels_than_pixels_split_by_channels(rng, monkeypatch, threads, relu, scaled):
-    """One image of 4x3 pixels into 16 channels (as VGG16's conv5 at 14x14: the weights outweigh the
-    image's patch matrix): the forward splits the output channels and dx the input channels between
-    the threads (``_forward_by_channels``, ``_dx_by_channels``), with a folded scale or without;
-    both equal the simple tier in float64, to 1e-12."""
+def test_more_output_channels_than_pixels_split_by_channels(rng, monkeypatch, threads, n_images, rule, scaled):
+    """Images of 4x3 pixels into 16 channels (as VGG16's conv5 at 14x14: the weights outweigh an
+    image's patch matrix), fewer images than threads: the forward splits the output channels and dx
+    the input channels between the threads (``_forward_by_channels``, ``_dx_by_channels``), image by
+    image, with a folded scale or without, without a ReLU or with one under each rule; both equal the
+    simple tier in float64, to 1e-12. With as many images as threads the chunks go as before."""
     monkeypatch.setattr(conv, "WINOGRAD_MIN_CHANNELS", 0)
     calls = []
     for name in ("_forward_by_channels", "_dx_by_channels"):
         monkeypatch.setattr(conv, name, (lambda f, name: lambda *a: calls.append(name) or f(*a))(getattr(conv, name), name))
-    x, w, b = rng.standard_normal((1, 5, 4, 3)), rng.standard_normal((16, 5, 3, 3)) / 6, rng.standard_normal(16)
+    x, w, b = (rng.standard_normal((n_images, 5, 4, 3)), rng.standard_normal((16, 5, 3, 3)) / 6,
+               rng.standard_normal(16))
     scale = rng.uniform(0.5, 2, 16) if scaled else None
-    g = rng.standard_normal((1, 16, 4, 3))
+    g = rng.standard_normal((n_images, 16, 4, 3))
 
     def run():
         xt = mg.Tensor(x, requires_grad=True)
-        out = F.conv2d(xt, mg.Tensor(w), mg.Tensor(b), 1, 1, relu=relu, scale=None if scale is None else mg.Tensor(scale))
-        out.backward(g)
+        with mg.relu_rule(rule or "gradient"):
+            out = F.conv2d(xt, mg.Tensor(w), mg.Tensor(b), 1, 1, relu=rule is not None,
+                           scale=None if scale is None else mg.Tensor(scale))
+            out.backward(g)
         return out.data, xt.grad
     results = on_both_tiers(run)
     for a, c in zip(results["simple"], results["fast"]):
         np.testing.assert_allclose(c, a, **TOL)
-    assert calls == ["_forward_by_channels", "_dx_by_channels"]
+    assert calls == (["_forward_by_channels", "_dx_by_channels"] if n_images < threads else [])
 
 
 @pytest.mark.parametrize("threads", [1, 2], indirect=True)

@@ -127,6 +127,34 @@ def test_jitter_shifts_with_the_mean_never_wraps():
         assert y.sum() < x.sum() or np.array_equal(y, x)
 
 
+class _Draws:
+    """An rng that draws what it is told: the first scale, the given angle, no shift."""
+
+    def __init__(self, degrees):
+        self.degrees = degrees
+
+    def integers(self, high, size=None):
+        return np.zeros(size, int) if size else 0
+
+    def uniform(self, low, high):
+        return self.degrees
+
+
+@pytest.mark.parametrize("degrees", [90.0, 180.0, 270.0])
+def test_affine_quarter_turns_are_rot90(degrees):
+    """A quarter turn, no shift, scale 1 resamples each pixel from exactly one source: the picture
+    turned by np.rot90 clockwise (output pixel p shows the image at R(-a) p: a turn by a), in float32,
+    planes alike; the adjoint turns it back."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 9, 9)).astype(np.float32)
+    T = RandomAffine(_Draws(degrees), x.shape, jitter=(), scales=(1.0,), degrees=360.0)
+    y = T(x)
+    k = round(degrees / 90)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, np.rot90(x, -k, axes=(1, 2)), atol=1e-5)
+    np.testing.assert_allclose(T.adjoint(y), x, atol=1e-5)
+
+
 def test_affine_adjoint_and_fourier_gradient():
     rng = np.random.default_rng(1)
     T = RandomAffine(rng, (3, 12, 14), jitter=(8, 4), scales=(0.9, 1.1), degrees=10)

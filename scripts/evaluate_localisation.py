@@ -194,9 +194,14 @@ def heldout_records(folder, run_info, methods, items):
 # ------------------------------------------------------------------------------ running
 def thread_env(workers):
     """Each worker's share of the cores for the engine, BLAS and Numba, so workers do not oversubscribe them."""
-    n = str(max(1, CORES // workers))
     return dict.fromkeys(("MINIGRAD_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                          "NUMBA_NUM_THREADS"), n)
+                          "NUMBA_NUM_THREADS"), str(max(1, CORES // workers)))
+
+
+#: glibc's malloc in the local workers, set before each starts: freed memory kept for reuse as in every script
+#: (_common.keep_freed_memory), not Dask's default (all over 64 KB handed back: fresh pages for every array)
+WORKER_MALLOC = {"distributed.nanny.pre-spawn-environ." + k: v for k, v in (("MALLOC_TRIM_THRESHOLD_", 2**31 - 1),
+                                                                           ("MALLOC_MMAP_MAX_", 0))}
 
 
 @contextlib.contextmanager
@@ -206,12 +211,13 @@ def dask_client(args):
     if args.scheduler == "synchronous":
         yield None
         return
+    import dask
     from dask.distributed import Client, LocalCluster
     cluster = None
     if args.scheduler:
         client = Client(args.scheduler, timeout="30s")
     else:
-        with ctrl_c_ignored():                                 # by the worker processes started here
+        with ctrl_c_ignored(), dask.config.set(WORKER_MALLOC):  # Ctrl-C: ignored by the workers started here
             cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                                    dashboard_address=None, env=thread_env(args.workers),
                                    silence_logs=logging.CRITICAL)  # a failed shard is reported once, below
@@ -244,13 +250,10 @@ def run_shards(todo, client, weights, device, settings, on_done):
 
 @contextlib.contextmanager
 def ctrl_c_ignored():
-    """SIGINT ignored while the block runs (in the main thread; elsewhere nothing changes).
-
-    A terminal sends Ctrl-C to its whole process group, workers included. Processes started in the
-    block inherit the ignoring (it survives ``exec``, and Python then installs no KeyboardInterrupt of
-    its own), so the local cluster's workers leave Ctrl-C to this process, which stops the run and
-    closes the cluster: one line, "interrupted", instead of every worker's traceback. A Ctrl-C while
-    the cluster starts (a few seconds) is lost."""
+    """SIGINT ignored while the block runs (in the main thread). A terminal sends Ctrl-C to its whole
+    process group; processes started in the block inherit the ignoring (it survives ``exec``), so the
+    local workers leave Ctrl-C to this process, which stops the run and closes the cluster with one
+    line, "interrupted". A Ctrl-C while the cluster starts (a few seconds) is lost."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -305,8 +308,7 @@ def methods_outputs(out, rows):
     plt.close(fig)
 
 
-#: The two panels of methods.png: errors (lower is better) and hit rates (higher is better) do not
-#: share an axis.
+#: The two panels of methods.png: errors (lower is better) and hit rates (higher is better) share no axis.
 PANELS = (("localisation error (lower is better)", ("top1_loc_error", "top5_loc_error", "top5_loc_error_threshold"),
            ("top-1", "top-5", "top-5, threshold box")),
           ("hits (higher is better)", ("pointing_box", "pointing_box_tolerant", "maxboxacc_v2"),
@@ -347,9 +349,7 @@ def main(argv=None):
 
     from models import datasets
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out}: exists and is not a folder")
+    out = Path(args.out)                                        # (a file there: refused by output_folder)
     model = load_classifier(args.weights, args.device)       # here: check the file before any worker does
     synsets = args.synsets
     if synsets is None and os.path.isfile(args.annotations):
@@ -378,8 +378,8 @@ def main(argv=None):
     for m in methods:
         records = [r for k in range(len(shards)) for r in from_json(shard_file(out, m, k).read_text())]
         folder = out if len(methods) == 1 else out / m
-        rows.append(write_method(folder, records, model.classes, args.top, dict(settings, method=m), heldout.get(m)))
-        s = rows[-1]
+        s = write_method(folder, records, model.classes, args.top, dict(settings, method=m), heldout.get(m))
+        rows.append(s)
         fmt = lambda v: "n/a" if v is None else f"{v:.3f}"          # noqa: E731
         chosen = (f"map thresholds {'/'.join(f'{t:.3f}' for t in s['maxboxacc_v2_thresholds'].values())} at IoU "
                   f"0.3/0.5/0.7, chosen on {s['maxboxacc_v2_n_heldout']} held-out images in {args.heldout}"

@@ -90,6 +90,7 @@ def main(argv=None):
     unknown = [a for a in archs if a not in standard_names()]
     if unknown or not archs:
         raise ValueError(f"--arch: unknown {', '.join(unknown) or '(none)'}; use {', '.join(standard_names())}")
+    import dask
     from dask.distributed import Client, LocalCluster
 
     import evaluate_localisation
@@ -106,8 +107,9 @@ def main(argv=None):
                 print(f"{w} worker(s): shapes {args.n / seconds:.2f} images/s")
     for arch in archs:
         for w in range(1, args.workers + 1):
-            with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
-                              env=evaluate_localisation.thread_env(w)) as cluster, Client(cluster) as client:
+            with dask.config.set(evaluate_localisation.WORKER_MALLOC), \
+                    LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                                 env=evaluate_localisation.thread_env(w)) as cluster, Client(cluster) as client:
                 unit = client.submit(time_unit, arch, args.size, args.repeats, pure=False).result()
             per_image = unit["scores_s"] + 5 * unit["map_graphcut_s"]
             unit.update(per_image_s=per_image, ilsvrc_val_hours_per_worker=ILSVRC_VAL * per_image / 3600,

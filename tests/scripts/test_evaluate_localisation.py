@@ -293,3 +293,16 @@ def test_each_local_worker_gets_its_share_of_the_cores(monkeypatch):
     assert module.thread_env(2) == dict.fromkeys(
         ("MINIGRAD_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"), "4")
     assert module.thread_env(16)["MINIGRAD_THREADS"] == "1"
+
+
+def test_local_workers_keep_freed_memory_as_the_scripts_do():
+    """The local cluster's workers start with glibc's malloc told to keep freed memory (``WORKER_MALLOC``,
+    set before each worker process starts), where Dask's default hands back all above 64 KB; and
+    with their share of the cores."""
+    import argparse
+    module = load_script("evaluate_localisation")
+    with module.dask_client(argparse.Namespace(scheduler=None, workers=1)) as client:
+        seen = client.run(lambda: {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_MAX_",
+                                                                  "MINIGRAD_THREADS")})
+    assert list(seen.values()) == [{"MALLOC_TRIM_THRESHOLD_": str(2**31 - 1), "MALLOC_MMAP_MAX_": "0",
+                                    "MINIGRAD_THREADS": str(module.CORES)}]

@@ -53,6 +53,10 @@ COLS_BUDGET = 2**22
 #: chunks of ``COLS_BUDGET`` -> of 2**18: 3->16 at 64x64 3.3 / 7.8 -> 2.5 / 5.7; 16->16 at 64x64
 #: 13.5 / 30.3 -> 9.7 / 19.3; 32->32 at 32x32 11.5 / 25.5 -> 7.3 / 14.1; and at batch 1 VGG16's
 #: conv1_1 4.3 / 10.2 -> 2.7 / 6.3 (chunks of 2**16 and 2**17 were slower again on the 64x64 layers).
+#: Not where an image has more output channels than pixels (VGG16's conv5 at 14x14): there the weights
+#: outweigh the patch matrix, and each band would read them again (one thread, CPU time, forward /
+#: input gradient: 13.3-14.3 / 13.9-14.1 ms a layer in bands of 2**18, 10.8-12.9 / 10.4-11.1 in one
+#: chunk), so those keep ``COLS_BUDGET``.
 IM2COL_BUDGET = 2**18
 
 #: the CPU's budget when the weights need a gradient (training): the backward's GEMMs and col2im go over
@@ -243,7 +247,8 @@ class Conv2d(Function):
         w2 = xp.ascontiguousarray(w).reshape(O, Kc)                        # (O, K)
         out = xp.empty((N, O, P), x.dtype)                                 # (N, O, P)
         keep = ctx.needs_input_grad[1] and N * Kc * P <= KEEP_COLS_LIMIT
-        budget = chunk_budget(xp) or min(TRAIN_COLS_BUDGET if ctx.needs_input_grad[1] else IM2COL_BUDGET, COLS_BUDGET)
+        small = TRAIN_COLS_BUDGET if ctx.needs_input_grad[1] else IM2COL_BUDGET if O <= P else COLS_BUDGET
+        budget = chunk_budget(xp) or min(small, COLS_BUDGET)
         ctx.chunks = _chunks(N, max(Kc, O), oh, ow, budget, _cpu_parts(xp), min_rows=kh)  # cols, y in budget
         ctx.cols = [None] * len(ctx.chunks) if keep else []
         if not ctx.needs_input_grad[1] and _by_channels(xp, N, O, P):

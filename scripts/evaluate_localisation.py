@@ -199,9 +199,9 @@ def thread_env(workers):
 
 
 #: glibc's malloc in the local workers, set before each starts: freed memory kept for reuse as in every script
-#: (_common.keep_freed_memory), not Dask's default (all over 64 KB handed back: fresh pages for every array)
-WORKER_MALLOC = {"distributed.nanny.pre-spawn-environ." + k: v for k, v in (("MALLOC_TRIM_THRESHOLD_", 2**31 - 1),
-                                                                           ("MALLOC_MMAP_MAX_", 0))}
+#: (_common.keep_freed_memory), not Dask's default (all over 64 KB handed back: fresh pages for every array).
+#: Dask takes these from os.environ before its own pre-spawn-environ, so they go there.
+WORKER_MALLOC = {"MALLOC_TRIM_THRESHOLD_": str(2**31 - 1), "MALLOC_MMAP_MAX_": "0"}
 
 
 @contextlib.contextmanager
@@ -211,13 +211,13 @@ def dask_client(args):
     if args.scheduler == "synchronous":
         yield None
         return
-    import dask
     from dask.distributed import Client, LocalCluster
     cluster = None
     if args.scheduler:
         client = Client(args.scheduler, timeout="30s")
     else:
-        with ctrl_c_ignored(), dask.config.set(WORKER_MALLOC):  # Ctrl-C: ignored by the workers started here
+        os.environ.update(WORKER_MALLOC)                        # inherited by the workers started here
+        with ctrl_c_ignored():                                 # ... which leave Ctrl-C to this process
             cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                                    dashboard_address=None, env=thread_env(args.workers),
                                    silence_logs=logging.CRITICAL)  # a failed shard is reported once, below

@@ -90,12 +90,12 @@ def main(argv=None):
     unknown = [a for a in archs if a not in standard_names()]
     if unknown or not archs:
         raise ValueError(f"--arch: unknown {', '.join(unknown) or '(none)'}; use {', '.join(standard_names())}")
-    import dask
     from dask.distributed import Client, LocalCluster
 
     import evaluate_localisation
     from make_shapes_dataset import write_dataset
     out = Path(args.out)
+    os.environ.update(evaluate_localisation.WORKER_MALLOC)      # for the workers started below, as the script's
     report = {"shapes": {"n_images": args.n, "crops": 10, "top": 5}, "projection": {}}
     if not args.no_shapes:
         with tempfile.TemporaryDirectory() as tmp:
@@ -107,9 +107,8 @@ def main(argv=None):
                 print(f"{w} worker(s): shapes {args.n / seconds:.2f} images/s")
     for arch in archs:
         for w in range(1, args.workers + 1):
-            with dask.config.set(evaluate_localisation.WORKER_MALLOC), \
-                    LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
-                                 env=evaluate_localisation.thread_env(w)) as cluster, Client(cluster) as client:
+            with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                              env=evaluate_localisation.thread_env(w)) as cluster, Client(cluster) as client:
                 unit = client.submit(time_unit, arch, args.size, args.repeats, pure=False).result()
             per_image = unit["scores_s"] + 5 * unit["map_graphcut_s"]
             unit.update(per_image_s=per_image, ilsvrc_val_hours_per_worker=ILSVRC_VAL * per_image / 3600,

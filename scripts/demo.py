@@ -76,11 +76,13 @@ def class_models(nets, names, prefix, steps):
     network j's top-1 class of network i's picture of each class."""
     import saliency
     from models import preprocess
+    from saliency.class_model import classes_per_batch
     from tqdm import tqdm
     pictures, titles = [], []
     for i, model in enumerate(nets):
         classes = range(len(model.classes))
-        with tqdm(total=steps, desc=f"class models ({names[i]}, every class side by side)", unit="step") as bar:
+        groups = -(-len(classes) // classes_per_batch(model))              # the bar counts each group's steps
+        with tqdm(total=steps * groups, desc=f"class models ({names[i]}, classes side by side)", unit="step") as bar:
             images = saliency.class_models(model, classes, steps=steps, progress=bar)
         for c, image in zip(classes, images):
             pictures.append(preprocess.to_display(image, model.meta))    # in the pixel range: shown as is

@@ -80,79 +80,57 @@ def test_4x4_matrices_compute_the_correlation(rng):
         np.testing.assert_allclose(AT4 @ ((G4 @ g) * (BT4 @ d)), want, rtol=1e-13, atol=1e-13)
 
 
-@pytest.mark.parametrize("shape,padding", [((2, 3, 7, 6), (1, 1)), ((1, 2, 8, 8), (0, 0)), ((3, 2, 5, 9), (2, 1)),
-                                           ((1, 1, 3, 3), (1, 1)), ((2, 2, 4, 5), (2, 2))])
-def test_transform_kernels_match_the_matrices(rng, shape, padding):
-    """V = B^T d B for every tile, and out = A^T m A + b (ReLU or not), cropped: whole images and a
-    band of tile rows of one image."""
-    x = rng.standard_normal(shape)
-    N, C, H, W = shape
-    ph, pw = padding
-    oh, ow = H + 2 * ph - 2, W + 2 * pw - 2
-    th, tw = (oh + 1) // 2, (ow + 1) // 2
-    want = ref.winograd_input(x, ph, pw, th, tw)                       # (16, C, N*th*tw)
-    V = np.full(want.shape, 7.0)
-    wk.input_2x2(x, 0, 0, ph, pw, th, tw, V)
-    np.testing.assert_allclose(V, want, rtol=1e-13, atol=1e-13)
-    if th > 1:                                                         # tile rows 1 .. th-1 of the last image
-        band = np.full((16, C, (th - 1) * tw), 7.0)
-        wk.input_2x2(x, N - 1, 1, ph, pw, th - 1, tw, band)
-        last = want.reshape(16, C, N, th, tw)[:, :, N - 1, 1:].reshape(16, C, -1)
-        np.testing.assert_allclose(band, last, rtol=1e-13, atol=1e-13)
-    O = 3
-    M = rng.standard_normal((16, O, N * th * tw))
-    b = rng.standard_normal(O)
-    for relu in (False, True):
-        out = np.full((N, O, oh, ow), 7.0)
-        wk.output_2x2(M, b, relu, 0, 0, th, tw, out)
-        np.testing.assert_allclose(out, ref.winograd_output(M, b, relu, N, oh, ow, th, tw), rtol=1e-13, atol=1e-13)
-        scale = rng.standard_normal(O)                                 # a folded batch norm's: A^T (s m) A
-        wk.output_2x2(M, b, relu, 0, 0, th, tw, out, scale)
-        want = ref.winograd_output(M * scale[None, :, None], b, relu, N, oh, ow, th, tw)
-        np.testing.assert_allclose(out, want, rtol=1e-13, atol=1e-13)
+#: each block size's input and output transform kernels, and the references they are held to
+BLOCKS = {2: (wk.input_2x2, wk.output_2x2, ref.winograd_input, ref.winograd_output),
+          4: (wk.input_4x4, wk.output_4x4, input_4x4_loops, output_4x4_loops)}
 
 
+@pytest.mark.parametrize("m", [2, 4])
 @pytest.mark.parametrize("shape,padding", [((2, 3, 7, 6), (1, 1)), ((1, 2, 8, 8), (0, 0)), ((3, 2, 5, 9), (2, 1)),
-                                           ((1, 1, 3, 3), (1, 1)), ((2, 2, 13, 10), (2, 0)),
+                                           ((1, 1, 3, 3), (1, 1)), ((2, 2, 4, 5), (2, 2)), ((2, 2, 13, 10), (2, 0)),
                                            ((1, 2, 12, 17), (1, 1))])
-def test_4x4_transform_kernels_match_the_matrices(rng, shape, padding):
-    """F(4x4): V = B^T d B for every 6x6 tile, and out = A^T m A + b (ReLU or not, scaled or not),
-    cropped to sizes that are not multiples of 4: whole images, a band of tile rows of one image, float32."""
+def test_transform_kernels_match_the_matrices(rng, m, shape, padding):
+    """F(m x m): V = B^T d B for every (m + 2)x(m + 2) tile, and out = A^T m A + b (ReLU or not, scaled or
+    not), cropped to sizes that are not multiples of m: whole images, a band of tile rows of one image,
+    float32 (1e-5: float32 rounding of sums of at most 36 terms of standard normals)."""
+    input_kernel, output_kernel, input_ref, output_ref = BLOCKS[m]
+    tile = (m + 2) ** 2
     x = rng.standard_normal(shape)
     N, C, H, W = shape
     ph, pw = padding
     oh, ow = H + 2 * ph - 2, W + 2 * pw - 2
-    th, tw = -(-oh // 4), -(-ow // 4)
-    want = input_4x4_loops(x, ph, pw, th, tw)                          # (36, C, N*th*tw)
+    th, tw = -(-oh // m), -(-ow // m)
+    want = input_ref(x, ph, pw, th, tw)                                # (tile, C, N*th*tw)
     V = np.full(want.shape, 7.0)
-    wk.input_4x4(x, 0, 0, ph, pw, th, tw, V)
+    input_kernel(x, 0, 0, ph, pw, th, tw, V)
     np.testing.assert_allclose(V, want, rtol=1e-13, atol=1e-13)
     V32 = np.full(want.shape, 7.0, np.float32)
-    wk.serial.input_4x4(x.astype(np.float32), 0, 0, ph, pw, th, tw, V32)
+    getattr(wk.serial, input_kernel.py_func.__name__)(x.astype(np.float32), 0, 0, ph, pw, th, tw, V32)
     np.testing.assert_allclose(V32, want, rtol=1e-5, atol=1e-5)
     if th > 1:                                                         # tile rows 1 .. th-1 of the last image
-        band = np.full((36, C, (th - 1) * tw), 7.0)
-        wk.input_4x4(x, N - 1, 1, ph, pw, th - 1, tw, band)
-        last = want.reshape(36, C, N, th, tw)[:, :, N - 1, 1:].reshape(36, C, -1)
+        band = np.full((tile, C, (th - 1) * tw), 7.0)
+        input_kernel(x, N - 1, 1, ph, pw, th - 1, tw, band)
+        last = want.reshape(tile, C, N, th, tw)[:, :, N - 1, 1:].reshape(tile, C, -1)
         np.testing.assert_allclose(band, last, rtol=1e-13, atol=1e-13)
     O = 3
-    M = rng.standard_normal((36, O, N * th * tw))
+    M = rng.standard_normal((tile, O, N * th * tw))
     b = rng.standard_normal(O)
     for relu in (False, True):
         out = np.full((N, O, oh, ow), 7.0)
-        wk.output_4x4(M, b, relu, 0, 0, th, tw, out)
-        np.testing.assert_allclose(out, output_4x4_loops(M, b, relu, N, oh, ow, th, tw), rtol=1e-13, atol=1e-13)
+        output_kernel(M, b, relu, 0, 0, th, tw, out)
+        whole = output_ref(M, b, relu, N, oh, ow, th, tw)
+        np.testing.assert_allclose(out, whole, rtol=1e-13, atol=1e-13)
         scale = rng.standard_normal(O)                                 # a folded batch norm's: A^T (s m) A
-        wk.output_4x4(M, b, relu, 0, 0, th, tw, out, scale)
-        want_out = output_4x4_loops(M * scale[None, :, None], b, relu, N, oh, ow, th, tw)
+        output_kernel(M, b, relu, 0, 0, th, tw, out, scale)
+        want_out = output_ref(M * scale[None, :, None], b, relu, N, oh, ow, th, tw)
         np.testing.assert_allclose(out, want_out, rtol=1e-13, atol=1e-13)
         if th > 1:                                                     # tile rows 1 .. th-1 of the last image
             band = np.full((N, O, oh, ow), 7.0)
-            last = M.reshape(36, O, N, th, tw)[:, :, N - 1, 1:].reshape(36, O, -1)
-            wk.serial.output_4x4(np.ascontiguousarray(last), b, relu, N - 1, 1, th - 1, tw, band)
-            whole = output_4x4_loops(M, b, relu, N, oh, ow, th, tw)
-            np.testing.assert_allclose(band[N - 1, :, 4:], whole[N - 1, :, 4:], rtol=1e-13, atol=1e-13)
-            assert (band[N - 1, :, :4] == 7).all() and (band[:N - 1] == 7).all()
+            last = M.reshape(tile, O, N, th, tw)[:, :, N - 1, 1:].reshape(tile, O, -1)
+            getattr(wk.serial, output_kernel.py_func.__name__)(np.ascontiguousarray(last), b, relu, N - 1, 1,
+                                                               th - 1, tw, band)
+            np.testing.assert_allclose(band[N - 1, :, m:], whole[N - 1, :, m:], rtol=1e-13, atol=1e-13)
+            assert (band[N - 1, :, :m] == 7).all() and (band[:N - 1] == 7).all()
 
 
 def test_filter_transform_matches_the_matrices(rng):

@@ -2,6 +2,7 @@
 
     conv.py          chunked im2col + GEMM, kept patch matrices, fused scale+bias+residual+ReLU,
                      Winograd dispatch; the plan constants (COLS_BUDGET, KEEP_COLS_LIMIT, ...)
+    by_channels.py   conv.py's work split between the threads by channels when the images are too few
     pointwise.py     1x1 convolutions: a GEMM on the input, straight into blocks of the output, each
                      finished (scale, bias, residual, ReLU) while in cache
     winograd.py      Winograd F(2x2, 3x3) and F(4x4, 3x3);  winograd_kernels.py  their Numba transforms

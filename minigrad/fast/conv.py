@@ -8,7 +8,7 @@ Optimisations made (each measured on VGG16; docs/performance.md):
   GEMM result stay within a budget of elements: ``IM2COL_BUDGET`` (within a core's L2 cache) when the
   weights need no gradient, ``TRAIN_COLS_BUDGET`` when they do, at most ``COLS_BUDGET``;
 - with fewer images than threads, an image split between the threads by channels where bands would
-  not keep them busy or would each read all the weights (``_by_channels``, ``_dx_by_channels``);
+  not keep them busy or would each read all the weights (by_channels.py);
 - scratch buffers (memory.py) for the patch matrices and GEMM results, reused by every chunk and layer;
 - the patch matrices kept for the weight gradient when training (``KEEP_COLS_LIMIT``);
 - bias and ReLU (``F.conv2d(..., relu=True)``) fused into the pass that unpacks the GEMM result, the
@@ -34,7 +34,7 @@ import numpy as np
 from .. import relu_rules
 from ..backend import get_array_module
 from ..tensor import Function
-from . import parallel, pointwise, winograd
+from . import by_channels, parallel, pointwise, winograd
 from . import relu as relu_op
 from .kernels import for_one_thread
 from .memory import scratch
@@ -83,11 +83,6 @@ def _chunks(n_images, k, oh, ow, budget=None, parts=1, min_rows=1):
     bands = -(-parts // n_images)                                          # per image, for parts in all
     rows = max(1, min_rows, min(budget // (k * ow), -(-oh // bands)))
     return [(n, n + 1, oy0, min(oy0 + rows, oh)) for n in range(n_images) for oy0 in range(0, oh, rows)]
-
-
-def _cpu_parts(xp):
-    """How many chunks to make at least: one per thread on the CPU (parallel.py), 1 on a GPU."""
-    return parallel.threads() if xp is np else 1
 
 
 #: 3x3 stride-1 convolutions whose weights need no gradient (inference, saliency, class models) go by
@@ -184,7 +179,7 @@ def _winograd(x, w, b, padding, relu, m, scale=None, flip=False):
     U = winograd.filters(w, flip, m, out=scratch(np, "filters", ((m + 2) ** 2, O, C), w.dtype))  # (n*n, O, C)
     if flip:
         U = U.transpose(0, 2, 1)                                           # (n*n, C, O)
-    chunks = partial(_chunks, x.shape[0], budget=_winograd_budget(w, m), parts=_cpu_parts(np))
+    chunks = partial(_chunks, x.shape[0], budget=_winograd_budget(w, m), parts=parallel.parts(np))
     return winograd.conv(np.ascontiguousarray(x), U, b, padding, relu, chunks, scale)
 
 
@@ -249,10 +244,10 @@ class Conv2d(Function):
         keep = ctx.needs_input_grad[1] and N * Kc * P <= KEEP_COLS_LIMIT
         small = TRAIN_COLS_BUDGET if ctx.needs_input_grad[1] else IM2COL_BUDGET if O <= P else COLS_BUDGET
         budget = chunk_budget(xp) or min(small, COLS_BUDGET)
-        ctx.chunks = _chunks(N, max(Kc, O), oh, ow, budget, _cpu_parts(xp), min_rows=kh)  # cols, y in budget
+        ctx.chunks = _chunks(N, max(Kc, O), oh, ow, budget, parallel.parts(xp), min_rows=kh)  # cols, y in budget
         ctx.cols = [None] * len(ctx.chunks) if keep else []
-        if not ctx.needs_input_grad[1] and _by_channels(xp, N, O, P):
-            _forward_by_channels(x, w2, bias, relu, geometry, (oh, ow), out, extra)
+        if not ctx.needs_input_grad[1] and by_channels.applies(xp, N, O, P):
+            by_channels.forward(x, w2, bias, relu, geometry, (oh, ow), out, extra)
             out = out.reshape(N, O, oh, ow)
             ctx.save_for_backward(x, w, out if relu else None)
             return out
@@ -315,10 +310,10 @@ class Conv2d(Function):
         for n0, *_ in ctx.chunks:
             band.append(bands_before.get(n0, 0))
             bands_before[n0] = band[-1] + 1
-        odd, parts = sum(b % 2 for b in band), _cpu_parts(xp)
-        if need_x and not (need_w or need_b) and ((0 < odd < parts and len(_groups(C, parts)) > odd)
-                                                  or _by_channels(xp, N, O, P)):
-            return _dx_by_channels(ctx, x, w2, g, y, rule, kernels), None, None   # channels keep more threads busy
+        odd, parts = sum(b % 2 for b in band), parallel.parts(xp)
+        if need_x and not (need_w or need_b) and ((0 < odd < parts and len(by_channels.groups(C, parts)) > odd)
+                                                  or by_channels.applies(xp, N, O, P)):
+            return by_channels.input_gradient(ctx, x, w2, g, y, rule, kernels), None, None   # more threads busy
         dx = xp.zeros_like(x) if need_x else None
         sums = {}                                                          # thread -> its [dW, db] sums
 
@@ -354,75 +349,6 @@ class Conv2d(Function):
         db = sum(mine[1] for mine in sums.values()) if need_b else None
         ctx.cols = []                                                      # free them
         return dx, (dw2.reshape(w.shape) if need_w else None), db
-
-
-def _by_channels(xp, N, O, P):
-    """Whether an im2col convolution without weight gradients splits each image's work between the
-    threads by channels rather than into bands of rows: fewer images than threads, and more output
-    channels than output pixels an image (VGG16's conv5 at 14x14, ResNet-50's 3x3 layers at 14x14 and
-    7x7), where the weights outweigh an image's patch matrix and every band would read all of them
-    again (``_forward_by_channels``, ``_dx_by_channels``)."""
-    return N < _cpu_parts(xp) and O > P
-
-
-def _groups(n, parts):
-    """[(start, stop)]: n channels in at most ``parts`` groups of consecutive ones."""
-    step = -(-n // parts)
-    return [(c0, min(c0 + step, n)) for c0 in range(0, n, step)]
-
-
-def _forward_by_channels(x, w2, bias, relu, geometry, out_size, out, extra):
-    """The forward of ``_by_channels`` convolutions, one image at a time: its whole patch matrix, each
-    thread writing the rows of its own input channels, then each thread the GEMM of its own output
-    channels' rows of W, bias (scale, ReLU) applied in place (``gemm_out_to_nchw``)."""
-    kernels, parts = for_one_thread(x), _cpu_parts(np)
-    C, (O, Kc), (oh, ow) = x.shape[1], w2.shape, out_size
-    taps = Kc // C
-    for n in range(x.shape[0]):
-        cols = scratch(np, "cols", (Kc, oh * ow), x.dtype)
-
-        def patches(group):
-            c0, c1 = group
-            kernels.im2col(x[n:n + 1, c0:c1], 0, 0, *geometry, oh, ow, cols[c0 * taps:c1 * taps])
-
-        def outputs(group):
-            o0, o1 = group
-            np.matmul(w2[o0:o1], cols, out=out[n, o0:o1])
-            kernels.gemm_out_to_nchw(out[n, o0:o1], bias[o0:o1], relu, 0, 0, out[n:n + 1, o0:o1],
-                                     *(e[o0:o1] for e in extra))
-        parallel.for_each(patches, _groups(C, parts))
-        parallel.for_each(outputs, _groups(O, parts))
-
-
-def _dx_by_channels(ctx, x, w2, g, y, rule, kernels):
-    """dx of an input gradient whose images came in too few bands to keep the threads busy (one
-    image of 14x14 or 7x7: two bands, which share rows, so one would run after the other), or that
-    goes ``_by_channels``: one image at a time, its input channels split between the threads, each
-    doing the GEMM and col2im of its own channels' rows of the patch matrix (which own disjoint parts
-    of dx). col2im adds each dx element's terms in the order of one whole-image chunk (the split
-    GEMM's blocking may differ from the whole one's)."""
-    xp = get_array_module(x)
-    kh, kw = ctx.geometry[:2]
-    N, C = x.shape[:2]
-    O, P = g.shape[1:]
-    oh, ow = ctx.out_size
-    dx = xp.empty_like(x)
-    for n in range(N):
-        if rule == kernels.NO_RELU:
-            gp = g[n]                                                      # (O, P): a view, already packed
-        else:
-            gp = scratch(xp, "gemm", (O, P), g.dtype)                       # through the ReLU's rule
-            kernels.nchw_to_gemm(g, y, rule, n, 0, gp)
-
-        def channels(group):
-            c0, c1 = group
-            rows = w2[:, c0 * kh * kw:c1 * kh * kw].T                      # (K of these channels, O)
-            dcols = xp.matmul(rows, gp, out=scratch(xp, "cols", (rows.shape[0], P), x.dtype))
-            part = dx[n:n + 1, c0:c1]
-            part[...] = 0
-            kernels.col2im(dcols, 0, 0, *ctx.geometry, oh, ow, part)
-        parallel.for_each(channels, _groups(C, _cpu_parts(xp)), xp)
-    return dx
 
 
 def _unscaled(ctx, w, y, g, fused_relu=None):

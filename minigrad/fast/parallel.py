@@ -82,6 +82,11 @@ def threads():
     return _threads
 
 
+def parts(xp):
+    """How many chunks to cut work into at least: one per thread on the CPU, 1 on a GPU (CuPy)."""
+    return threads() if xp is np else 1
+
+
 def _numpy_blas():
     """threadpoolctl's controllers of the BLAS that NumPy's GEMMs call (a few microseconds to change)."""
     global _blas

@@ -12,7 +12,7 @@ import numba
 import threadpoolctl
 
 from minigrad import functional as F, tiers
-from minigrad.fast import conv, parallel, pointwise
+from minigrad.fast import by_channels, conv, parallel, pointwise
 from minigrad.relu_rules import RULES
 
 from .test_tiers import TOL, on_both_tiers
@@ -172,14 +172,14 @@ def test_an_input_gradient_in_too_few_bands_splits_the_channels(rng, monkeypatch
     """One image of 14x14 whose patch matrix takes a band per thread (2 bands of 7 rows on 2 threads,
     3 of 5 and 4 on 3: the odd bands, which share rows with the even ones, would run after them on
     fewer threads than there are): dx goes by input channels between the threads instead
-    (``_dx_by_channels``), under each ReLU rule fused into the packing; equal to the simple tier in
+    (``by_channels.input_gradient``), under each ReLU rule fused into the packing; equal to the simple tier in
     float64 (1e-12), and in float32 to the one-chunk dx on one thread within 1e-6 of its largest value
     (col2im adds in the same order; only the BLAS's blocking of the split GEMM may differ)."""
     monkeypatch.setattr(conv, "IM2COL_BUDGET", 9 * 8 * 14 * 8)             # at most 8 rows a band
     monkeypatch.setattr(conv, "WINOGRAD_MIN_CHANNELS", 0)
     calls = []
-    by_channels = conv._dx_by_channels
-    monkeypatch.setattr(conv, "_dx_by_channels", lambda *a: calls.append(1) or by_channels(*a))
+    original = by_channels.input_gradient
+    monkeypatch.setattr(by_channels, "input_gradient", lambda *a: calls.append(1) or original(*a))
     x, w, b = rng.standard_normal((1, 8, 14, 14)), rng.standard_normal((6, 8, 3, 3)) / 8, rng.standard_normal(6)
     g = rng.standard_normal((1, 6, 14, 14))
 
@@ -207,13 +207,14 @@ def test_an_input_gradient_in_too_few_bands_splits_the_channels(rng, monkeypatch
 def test_more_output_channels_than_pixels_split_by_channels(rng, monkeypatch, threads, n_images, rule, scaled):
     """Images of 4x3 pixels into 16 channels (as VGG16's conv5 at 14x14: the weights outweigh an
     image's patch matrix), fewer images than threads: the forward splits the output channels and dx
-    the input channels between the threads (``_forward_by_channels``, ``_dx_by_channels``), image by
+    the input channels between the threads (by_channels.py: ``forward``, ``input_gradient``), image by
     image, with a folded scale or without, without a ReLU or with one under each rule; both equal the
     simple tier in float64, to 1e-12. With as many images as threads the chunks go as before."""
     monkeypatch.setattr(conv, "WINOGRAD_MIN_CHANNELS", 0)
     calls = []
-    for name in ("_forward_by_channels", "_dx_by_channels"):
-        monkeypatch.setattr(conv, name, (lambda f, name: lambda *a: calls.append(name) or f(*a))(getattr(conv, name), name))
+    for name in ("forward", "input_gradient"):
+        monkeypatch.setattr(by_channels, name,
+                            (lambda f, name: lambda *a: calls.append(name) or f(*a))(getattr(by_channels, name), name))
     x, w, b = (rng.standard_normal((n_images, 5, 4, 3)), rng.standard_normal((16, 5, 3, 3)) / 6,
                rng.standard_normal(16))
     scale = rng.uniform(0.5, 2, 16) if scaled else None
@@ -229,7 +230,7 @@ def test_more_output_channels_than_pixels_split_by_channels(rng, monkeypatch, th
     results = on_both_tiers(run)
     for a, c in zip(results["simple"], results["fast"]):
         np.testing.assert_allclose(c, a, **TOL)
-    assert calls == (["_forward_by_channels", "_dx_by_channels"] if n_images < threads else [])
+    assert calls == (["forward", "input_gradient"] if n_images < threads else [])
 
 
 @pytest.mark.parametrize("threads", [1, 2], indirect=True)

@@ -28,7 +28,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import benchmark  # noqa: E402  (the shared protocol: threads, medians, alternating fresh processes, models)
+import _machine  # noqa: E402  (what ran: the CPU, the BLAS kernel)
+import _workloads  # noqa: E402  (the networks and cases, as benchmark.py times them)
+import benchmark  # noqa: E402  (the shared protocol: threads, medians, alternating fresh processes)
 
 CASES = ("forward", "saliency", "train")
 CASE_TITLES = {"forward": "VGG16 forward", "saliency": "VGG16 saliency (forward and input gradient)",
@@ -245,20 +247,20 @@ def worker(engine_name, cases, repeats, batch):
     rng = np.random.default_rng(0)
     for case in cases:
         if case == "train":
-            model = vgg.build(benchmark.shapes_config(), seed=0)          # training mode: dropout on
+            model = vgg.build(_workloads.shapes_config(), seed=0)          # training mode: dropout on
             x = rng.standard_normal((64, 3, 64, 64), dtype=np.float32)
-            whole = (benchmark.ours_train_step if engine_name == "ours" else benchmark.torch_train_step)("cpu")
+            whole = (_workloads.ours_train_step if engine_name == "ours" else _workloads.torch_train_step)("cpu")
         else:
-            model = benchmark.ours_vgg16("cpu")
+            model = _workloads.ours_vgg16("cpu")
             x = rng.standard_normal((batch, 3, 224, 224), dtype=np.float32)
             if engine_name == "ours":
-                whole = benchmark.ours_cases(model, batch, "cpu")[case]
+                whole = _workloads.ours_cases(model, batch, "cpu")[case]
             else:
-                whole = benchmark.torch_cases(benchmark.torch_vgg16("cpu"), batch, "cpu")[case]
+                whole = _workloads.torch_cases(_workloads.torch_vgg16("cpu"), batch, "cpu")[case]
         engine = Ours(model) if engine_name == "ours" else Torch(model)
         result[case] = profile(engine, model, x, case, repeats)
         result[case]["whole"] = time_median(whole, repeats)
-    result["info"] = benchmark.engine_info(engine_name, "cpu")
+    result["info"] = _machine.engine_info(engine_name, "cpu")
     return result
 
 
@@ -358,7 +360,7 @@ def main(argv=None):
           f"{info['ours']['blas_threads']}, Numba on {info['ours']['numba_threads']}")
     if "torch" in info:
         print(f"PyTorch: {info['torch']['library']}, {info['torch']['blas']}")
-    for note in benchmark.kernel_notes(info["ours"].get("blas_info"), benchmark.cpu_model()[1], os.environ):
+    for note in _machine.kernel_notes(info["ours"].get("blas_info"), _machine.cpu_model()[1], os.environ):
         print(f"note: {note}")
     for case, sides in out["cases"].items():
         print()

@@ -3,7 +3,7 @@
     from _common import DEFAULT_WEIGHTS, add_device_arg, add_weights_arg, run
 
     def main(argv=None):
-        parser = argparse.ArgumentParser(description=...)
+        parser = ArgumentParser(description=...)
         add_weights_arg(parser); add_device_arg(parser)
         args = parser.parse_args(argv)
         ...
@@ -265,6 +265,14 @@ def load_classifier(path, device="cpu", images=None):
         raise ValueError(f"{path}: this network has no classifier (converted without its top), so it has "
                          "no class scores")
     return model
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, whose errors (an unknown option, a value its type refuses) are one line on
+    stderr and exit code 2, as every other error of the scripts (argparse's own adds the usage block)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
 
 
 def warn(message):

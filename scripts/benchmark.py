@@ -36,6 +36,7 @@ import subprocess
 import sys
 import time
 
+from _common import ArgumentParser, check_device, run
 from _machine import cpu_model, engine_info, kernel_notes, machine_cpu_seconds, own_cpu_seconds
 from _workloads import ours_cases, ours_resnet50, ours_train_step, ours_vgg16, torch_cases, torch_resnet50, \
     torch_train_step, torch_vgg16
@@ -49,7 +50,7 @@ RESNET50_CASES = ("resnet50-forward", "resnet50-saliency")
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Time VGG16 forward, saliency and class-model steps, and a shapes "
+    p = ArgumentParser(description="Time VGG16 forward, saliency and class-model steps, and a shapes "
                                             "training step, here and in PyTorch, each engine in its own "
                                             "fresh process; print the ratios.")
     p.add_argument("--threads", type=int, default=None,
@@ -351,14 +352,12 @@ def main(argv=None):
     threads = args.threads
     if not (args.worker and not args.threads_given):     # a worker told no count keeps its engine's choice
         thread_environment(threads)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     if args.memory_probe:
         memory_probe(args.memory_probe)
         return 0
     if args.worker:
         print(json.dumps(worker(args.worker, args.cases.split(","), args.repeats, args.device)))
         return 0
-    from _common import check_device
     check_device(args.device)
     have_torch = False
     if not args.no_torch:
@@ -395,6 +394,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from _common import run
     run(main)

@@ -20,14 +20,13 @@ so that presets run into one folder keep their own files; a network without clas
 A run whose time estimate passes a day is refused unless --yes. A folder that holds this preset's
 files from an earlier run is refused unless --overwrite, which removes them (and no other preset's).
 """
-import argparse
 import contextlib
 import itertools
 import time
 
 import numpy as np
 
-from _common import (add_overwrite_arg, check_device, claim_outputs, load_classifier, finite_float,
+from _common import (ArgumentParser, add_overwrite_arg, check_device, claim_outputs, load_classifier, finite_float,
                      non_negative_int, remove_files, run, warn)
 from _images import add_common_args, atomic_write, class_label, output_dir, save_figure, save_npy
 
@@ -39,7 +38,7 @@ IMAGENET_SELECTION = [130, 281, 954]   # flamingo, tabby, banana: the tutorial's
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Visualise what a network has learnt of a class: the image that "
+    p = ArgumentParser(description="Visualise what a network has learnt of a class: the image that "
                                             "maximises the class score (gradient ascent on the image).")
     add_common_args(p, image=False, target_help="class index or name, or a comma-separated list; 'all' for "
                                                 "every class (default: all for a network of at most 20 classes, "

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import CLIError, add_device_arg, add_weights_arg, load_classifier, output_folder, run, warn
+from _common import ArgumentParser, CLIError, add_device_arg, add_weights_arg, load_classifier, output_folder, run, warn
 from _images import atomic_write, output_dir, save_npy
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description="Classify images: print the top-k classes with their softmax probabilities. "
                     "Each image is resized and centre-cropped as the network's weight file says.",
         epilog="Exit status: 0 on success, 2 on bad input (unreadable image, bad weights file, ...).")

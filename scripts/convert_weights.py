@@ -7,15 +7,14 @@
 
 The .pth is read without PyTorch, by an unpickler that refuses anything but tensors.
 """
-import argparse
 
-from _common import output_file, run
+from _common import ArgumentParser, output_file, run
 
 ARCHS = ("vgg11", "vgg13", "vgg16", "vgg19", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description="Convert weights -- a Keras VGG .h5 (channels-last 'tf' files, with or without the "
                     "classifier), or a torchvision VGG or ResNet .pth state dict (legacy or zip "
                     "format) -- to the project's HDF5 weight file, with the preprocessing each source "

@@ -12,16 +12,15 @@ exact checks: with the ReLUs removed, and from the first convolution (before any
 rules give the same result bit for bit (the rules differ only in how a ReLU passes the signal back,
 so with no ReLU between the input and the unit a reconstruction starts from, they coincide).
 """
-import argparse
 
-from _common import check_device, load_classifier, non_negative_int, run
+from _common import ArgumentParser, check_device, load_classifier, non_negative_int, run
 from _images import (add_clip_arg, add_common_args, class_label, clip_percentile, load_inputs,
                      output_dir, resolve_target, save_npy)
 from models.network import top1
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Show that a deconvnet reconstruction is the gradient with another "
+    p = ArgumentParser(description="Show that a deconvnet reconstruction is the gradient with another "
                                             "ReLU backward rule: gradient, deconvnet and guided maps side by "
                                             "side, with the numbers that compare them.")
     add_common_args(p)

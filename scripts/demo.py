@@ -17,12 +17,11 @@ and, at the end, prints which network calls which class models their class (each
 every network's pictures) and lists what it wrote. A folder that already holds such files (an earlier
 run, perhaps a --fast one) is refused unless --overwrite, which removes them first.
 """
-import argparse
 import time
 
 import numpy as np
 
-from _common import DEFAULT_WEIGHTS, SHAPES_RESNET, PROJECT_ROOT, add_device_arg, add_overwrite_arg, \
+from _common import ArgumentParser, DEFAULT_WEIGHTS, SHAPES_RESNET, PROJECT_ROOT, add_device_arg, add_overwrite_arg, \
     check_device, claim_outputs, load_model, output_folder, positive_int, run
 from _images import output_dir, save_npy
 from models.network import top1
@@ -152,7 +151,7 @@ def listing(out, since):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Run every method of the paper on the shipped demo networks (a VGG and "
+    p = ArgumentParser(description="Run every method of the paper on the shipped demo networks (a VGG and "
                                             "a ResNet, side by side) and write the pictures to --out.")
     shipped = [str(w.relative_to(PROJECT_ROOT)) for w in (DEFAULT_WEIGHTS, SHAPES_RESNET)]
     p.add_argument("--weights", nargs="+", metavar="FILE.h5", default=[str(DEFAULT_WEIGHTS), str(SHAPES_RESNET)],

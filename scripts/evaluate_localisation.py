@@ -26,7 +26,6 @@ this process with --scheduler synchronous. A worker that dies loses only its run
 runs again elsewhere. An OUT that holds another run's files is refused unless --resume (its shards
 are kept) or --overwrite (removed first). Ctrl-C stops the run: one line, "interrupted", status 130.
 """
-import argparse
 import contextlib
 import csv
 import hashlib
@@ -39,7 +38,7 @@ import signal
 import threading
 from pathlib import Path
 
-from _common import add_device_arg, add_overwrite_arg, add_weights_arg, check_device, claim_outputs, \
+from _common import ArgumentParser, add_device_arg, add_overwrite_arg, add_weights_arg, check_device, claim_outputs, \
     load_classifier, output_folder, run
 from models.files import atomic_path
 from saliency.maps import METHODS
@@ -57,7 +56,7 @@ OUTPUTS = ("shards/run.json", "shards/*/*.json", "results.csv", "summary.json", 
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Score weakly supervised localisation by the ILSVRC protocol "
+    p = ArgumentParser(description="Score weakly supervised localisation by the ILSVRC protocol "
                                             "(top-5 guesses, IoU >= 0.5) on a folder of images with "
                                             "Pascal-VOC XML or LOC_val_solution-style CSV boxes.")
     p.add_argument("--images", required=True, metavar="DIR", help="folder of images")

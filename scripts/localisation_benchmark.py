@@ -22,7 +22,6 @@ map method (gradient, deconvnet, guided backprop, SmoothGrad, Grad-CAM, guided G
 and baselines: the whole image and a centred box (one box each: the same in both error columns).
 Prints the model's accuracy on the same images, a table, the chosen map thresholds, and writes the CSV.
 """
-import argparse
 import csv
 import io
 import time
@@ -30,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import (add_device_arg, add_weights_arg, check_device, finite_float, load_model, non_negative_float,
-                     non_negative_int, run)
+from _common import (ArgumentParser, add_device_arg, add_weights_arg, check_device, finite_float, load_model,
+                     non_negative_float, non_negative_int, positive_int, run)
 from _images import atomic_write
 from make_shapes_dataset import BENCHMARK_SEED
 from saliency.localise import GAMMA, HARD, SOFT, check_quantiles
@@ -39,17 +38,17 @@ from saliency.maps import METHODS
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Measure weakly supervised localisation from saliency maps against "
+    p = ArgumentParser(description="Measure weakly supervised localisation from saliency maps against "
                                             "the ground truth of generated shapes images.")
     add_weights_arg(p)
-    p.add_argument("--n", type=int, default=500, help="number of images (default 500)")
+    p.add_argument("--n", type=positive_int, default=500, help="number of images (default 500)")
     p.add_argument("--seed", type=non_negative_int, default=BENCHMARK_SEED,
                    help=f"image seed (default {BENCHMARK_SEED})")
     p.add_argument("--csv", default=None, metavar="FILE", help="also write the table as CSV")
     p.add_argument("--methods", default=",".join(METHODS),
                    help=f"comma-separated subset of {','.join(METHODS)} (default all)")
-    p.add_argument("--smooth-n", type=int, default=25, help="SmoothGrad samples per image (default 25)")
-    p.add_argument("--batch", type=int, default=50, help="images per classification pass (default 50)")
+    p.add_argument("--smooth-n", type=positive_int, default=25, help="SmoothGrad samples per image (default 25)")
+    p.add_argument("--batch", type=positive_int, default=50, help="images per classification pass (default 50)")
     p.add_argument("--soft", type=finite_float, nargs=2, default=SOFT, metavar=("FG", "BG"),
                    help="GraphCut: quantiles of the map the colour models are fit on (default 0.95 0.30)")
     p.add_argument("--hard", type=finite_float, nargs=2, default=HARD, metavar=("FG", "BG"),
@@ -57,7 +56,7 @@ def parse_args(argv=None):
                         "--hard 0.95 0.30 --gamma 50 clamps every soft label, GrabCut's way)")
     p.add_argument("--gamma", type=non_negative_float, default=GAMMA,
                    help="GraphCut: weight of the pairwise term (default 150, the authors')")
-    p.add_argument("--heldout-n", type=int, default=200,
+    p.add_argument("--heldout-n", type=positive_int, default=200,
                    help="held-out images MaxBoxAccV2's map thresholds are chosen on (default 200)")
     p.add_argument("--heldout-seed", type=non_negative_int, default=None,
                    help="their seed, not --seed (default --seed + 1)")
@@ -164,8 +163,6 @@ def main(argv=None):
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise ValueError(f"--methods: unknown {unknown or 'empty'}; choose from {', '.join(METHODS)}")
-    if args.n < 1 or args.batch < 1 or args.smooth_n < 1 or args.heldout_n < 1:
-        raise ValueError("--n, --batch, --smooth-n and --heldout-n must be at least 1")
     check_quantiles(args.soft, args.hard)                      # --soft FG BG, --hard FG BG
     heldout_seed = args.seed + 1 if args.heldout_seed is None else args.heldout_seed
     if heldout_seed == args.seed:

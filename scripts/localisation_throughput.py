@@ -14,30 +14,29 @@
    ILSVRC-2012 val (top 5, 10 crops).
 Writes OUT/throughput.json and prints a table.
 """
-import argparse
 import json
 import os
 import tempfile
 import time
 from pathlib import Path
 
-from _common import output_folder, run
+from _common import ArgumentParser, output_folder, positive_int, run
 from models.files import atomic_path
 
 ILSVRC_VAL = 50_000
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Measure images per second of evaluate_localisation.py with 1 and 2 "
+    p = ArgumentParser(description="Measure images per second of evaluate_localisation.py with 1 and 2 "
                                             "workers on a shapes set, and project the time of ILSVRC-2012 val "
                                             "(50,000 images, top 5, 10 crops) with VGG16 and ResNet-50 at 224.")
-    p.add_argument("--n", type=int, default=40, help="shapes images (default 40)")
-    p.add_argument("--workers", type=int, default=2, help="the largest worker count to try (default 2)")
+    p.add_argument("--n", type=positive_int, default=40, help="shapes images (default 40)")
+    p.add_argument("--workers", type=positive_int, default=2, help="the largest worker count to try (default 2)")
     p.add_argument("--arch", default="vgg16,resnet50",
                    help="networks of the projection, comma-separated (default vgg16,resnet50)")
     p.add_argument("--no-shapes", action="store_true", help="only the projection, not the shapes set's rate")
     p.add_argument("--size", type=int, default=224, help="its input size (default 224; resize to 256/224 of it)")
-    p.add_argument("--repeats", type=int, default=2, help="timings of the projection's unit after a warm-up, best kept (default 2)")
+    p.add_argument("--repeats", type=positive_int, default=2, help="timings of the projection's unit after a warm-up, best kept (default 2)")
     p.add_argument("--out", required=True, type=output_folder, metavar="DIR", help="output folder")
     return p.parse_args(argv)
 
@@ -83,8 +82,6 @@ def time_unit(arch, size, repeats):
 
 def main(argv=None):
     args = parse_args(argv)
-    if min(args.n, args.workers, args.repeats) < 1:
-        raise ValueError("--n, --workers and --repeats must be at least 1")
     from models.load import standard_names
     archs = [a.strip().lower() for a in args.arch.split(",") if a.strip()]
     unknown = [a for a in archs if a not in standard_names()]

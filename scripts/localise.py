@@ -11,11 +11,10 @@ side, its largest connected component, and that component's bounding box. Writes
 pixels of the crop the network saw (64x64 for the shipped model, 224x224 for VGG16; with --crops 10,
 of the whole image resized), and in the original image's pixels, as evaluate_localisation.py reports it.
 """
-import argparse
 
 import numpy as np
 
-from _common import check_device, finite_float, load_classifier, non_negative_float, positive_int, run
+from _common import ArgumentParser, check_device, finite_float, load_classifier, non_negative_float, positive_int, run
 from _images import (add_common_args, class_label, load_inputs, output_dir, resolve_target, save_npy)
 from models.network import top1
 from saliency.localise import GAMMA, HARD, SOFT, check_quantiles
@@ -23,7 +22,7 @@ from saliency_map import METHODS, compute_map
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Localise the object of a class from its saliency map: GMM colour "
+    p = ArgumentParser(description="Localise the object of a class from its saliency map: GMM colour "
                                             "models + GraphCut + largest connected component + bounding box.")
     add_common_args(p)
     p.add_argument("--method", choices=METHODS, default="gradient", help="which saliency map (default gradient)")

@@ -15,12 +15,11 @@ it as it would score ILSVRC. Every file is written under a temporary name and re
 already holds such files (an earlier set, perhaps of another --n) is refused unless --overwrite, which
 removes them first: one set never mixes with another.
 """
-import argparse
 import io
 
 import numpy as np
 
-from _common import add_overwrite_arg, claim_outputs, non_negative_int, output_folder, run
+from _common import ArgumentParser, add_overwrite_arg, claim_outputs, non_negative_int, output_folder, run
 from models.files import atomic_path
 
 BENCHMARK_SEED = 31337             # held out: training used seeds 0 and 1_000_000
@@ -28,7 +27,7 @@ OUTPUTS = ("images/shapes_*.png", "masks/shapes_*.png", "annotations/shapes_*.xm
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Write generated shapes images with Pascal-VOC XML boxes and masks "
+    p = ArgumentParser(description="Write generated shapes images with Pascal-VOC XML boxes and masks "
                                             "(the ILSVRC localisation format).")
     p.add_argument("--n", type=int, default=500, help="number of images (default 500)")
     p.add_argument("--seed", type=non_negative_int, default=BENCHMARK_SEED,

@@ -28,6 +28,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import ArgumentParser, run  # noqa: E402
 import _machine  # noqa: E402  (what ran: the CPU, the BLAS kernel)
 import _workloads  # noqa: E402  (the networks and cases, as benchmark.py times them)
 import benchmark  # noqa: E402  (the shared protocol: threads, medians, alternating fresh processes)
@@ -38,7 +39,7 @@ CASE_TITLES = {"forward": "VGG16 forward", "saliency": "VGG16 saliency (forward 
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Time each layer's forward and backward here and in PyTorch, each "
+    p = ArgumentParser(description="Time each layer's forward and backward here and in PyTorch, each "
                                             "engine in its own fresh process, and print where the time goes.")
     p.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)} (default all)")
     p.add_argument("--threads", type=int, default=None,
@@ -369,5 +370,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from _common import run
     run(main)

@@ -10,10 +10,9 @@ them SmoothGrad, Grad-CAM and guided Grad-CAM (saliency.maps.METHODS).
 For each image it writes NAME_METHOD.png (the image, the map and the overlay, titled), and
 NAME_METHOD_map.png (the map alone, full resolution).
 """
-import argparse
 
 
-from _common import check_device, load_classifier, finite_float, run
+from _common import ArgumentParser, check_device, load_classifier, finite_float, run
 from _images import (add_clip_arg, add_common_args, class_label, clip_percentile, load_inputs,
                      output_dir, resolve_target, save_npy)
 from models.network import top1
@@ -21,7 +20,7 @@ from saliency.maps import METHODS
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Write saliency maps of images for a class: the gradient of the "
+    p = ArgumentParser(description="Write saliency maps of images for a class: the gradient of the "
                                             "class score with respect to the image (the paper), its "
                                             "deconvnet and guided-backprop variants, SmoothGrad, Grad-CAM "
                                             "or guided Grad-CAM.")

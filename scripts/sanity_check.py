@@ -14,12 +14,12 @@ DIR/sanity_check.json, DIR/sanity_check_maps.png (the maps per stage and method,
 DIR/sanity_check_curves.png (the three measures per stage). A folder that already holds these files
 (an earlier check) is refused unless --overwrite.
 """
-import argparse
 import json
 
 import numpy as np
 
-from _common import add_overwrite_arg, check_device, claim_outputs, load_classifier, non_negative_int, run
+from _common import (ArgumentParser, add_overwrite_arg, check_device, claim_outputs, load_classifier, non_negative_int,
+                     positive_int, run)
 from _images import (add_common_args, atomic_write, load_inputs, output_dir, resolve_target,
                      save_figure, save_npy)
 from models.network import top1
@@ -30,18 +30,18 @@ OUTPUTS = ("sanity_check.json", "sanity_check_maps.png", "sanity_check_curves.pn
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Cascading model randomisation: do the saliency maps change when "
+    p = ArgumentParser(description="Cascading model randomisation: do the saliency maps change when "
                                             "the network's weights are re-initialised, layer by layer from "
                                             "the top? (Adebayo et al. 2018)")
     add_common_args(p, image=False, target_help="class index or name for every image (default: the shapes "
                                                 "images' true class, or each image's top-1 class)")
     p.add_argument("--image", nargs="+", metavar="PATH",
                    help="images to check (default: held-out images of the shapes task, for the shipped model)")
-    p.add_argument("--n-images", type=int, default=4, metavar="N",
+    p.add_argument("--n-images", type=positive_int, default=4, metavar="N",
                    help="how many held-out shapes images, without --image (default 4)")
     p.add_argument("--methods", default=",".join(METHODS),
                    help=f"comma-separated, from {', '.join(METHODS)} (default: all)")
-    p.add_argument("--smooth-n", type=int, default=16, metavar="N", help="SmoothGrad samples (default 16)")
+    p.add_argument("--smooth-n", type=positive_int, default=16, metavar="N", help="SmoothGrad samples (default 16)")
     p.add_argument("--stages", choices=("block", "layer"), default="block",
                    help="what one stage re-initialises: a block of the table (a ResNet's residual block; on "
                         "a VGG, a layer) or one weight layer (default block)")
@@ -137,8 +137,6 @@ def main(argv=None):
     bad = [m for m in methods if m not in sanity.METHODS]
     if bad or not methods:
         raise ValueError(f"--methods: unknown method {bad[0] if bad else '(none)'}; use {', '.join(sanity.METHODS)}")
-    if args.n_images < 1 or args.smooth_n < 1:
-        raise ValueError("--n-images and --smooth-n must be at least 1")
     check_device(args.device)
     from tqdm import tqdm
 

@@ -35,14 +35,14 @@ took 0.25-0.29 s of CPU plain, 0.82-0.91 s with K = 3, 1.24 s with K = 5 (one th
 The ResNet (--arch resnet) trains its batch norms in training mode (batch statistics, running
 averages updated); the held-out score runs in eval mode, on the running averages the file keeps.
 """
-import argparse
 import math
 import os
 import time
 
 import numpy as np
 
-from _common import PROJECT_ROOT, add_device_arg, check_device, finite_float, non_negative_int, output_file, run, warn
+from _common import (ArgumentParser, PROJECT_ROOT, add_device_arg, check_device, finite_float, non_negative_int,
+                     output_file, run, warn)
 
 #: the demo network: three blocks of two 3x3 convolutions, one hidden fully connected layer.
 BLOCKS = [[16, 16], [32, 32], [64, 64]]
@@ -57,7 +57,7 @@ HELD_OUT_SEED_OFFSET = 1_000_000       # held-out images come from seed + this: 
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="Train the small VGG (or ResNet) of the shapes demo with minigrad "
+    p = ArgumentParser(description="Train the small VGG (or ResNet) of the shapes demo with minigrad "
                                             "and save it in the project's HDF5 weight format.")
     p.add_argument("--arch", choices=("vgg", "resnet"), default="vgg",
                    help="the network: the small VGG (default) or the small ResNet with batch norm")

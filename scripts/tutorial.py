@@ -15,11 +15,10 @@ tutorial_NAME_saliency.png (the image and its map) for each image, and tutorial.
 class model's score fell or barely moved. A class model whose time estimate passes a day is refused
 unless --yes. A folder that holds these files from an earlier run is refused unless --overwrite.
 """
-import argparse
 import time
 
-from _common import (add_overwrite_arg, check_device, claim_outputs, finite_float, load_classifier,
-                     remove_files, run, warn)
+from _common import (ArgumentParser, add_overwrite_arg, check_device, claim_outputs, load_classifier,
+                     non_negative_float, positive_int, remove_files, run, warn)
 from _images import (add_clip_arg, add_common_args, class_label, clip_percentile, load_inputs, output_dir,
                      resolve_target, save_figure, save_npy)
 from models.network import top1
@@ -30,7 +29,7 @@ SETTINGS = dict(lr=6.0)                             # the tutorial's step size (
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="The tutorial's figure: the class model of one class by its recipe "
+    p = ArgumentParser(description="The tutorial's figure: the class model of one class by its recipe "
                                             "(SGD lr 6 on -S_c + lambda ||I||_p, 151 steps) and the saliency "
                                             "map of each image.")
     add_common_args(p, target_help="class of the images' saliency maps (index or name; default: each "
@@ -38,8 +37,8 @@ def parse_args(argv=None):
     p.add_argument("--class", dest="class_", default=None, metavar="C",
                    help="class of the class model (index or name; default: 130, flamingo, on a 1000-class "
                         "network, else the first image's top-1 class)")
-    p.add_argument("--steps", type=int, default=151, help="class model: SGD steps (default 151)")
-    p.add_argument("--lam", type=finite_float, default=0.1, help="class model: weight lambda of ||I||_p (default 0.1)")
+    p.add_argument("--steps", type=positive_int, default=151, help="class model: SGD steps (default 151)")
+    p.add_argument("--lam", type=non_negative_float, default=0.1, help="class model: weight lambda of ||I||_p (default 0.1)")
     p.add_argument("--p", type=int, choices=(1, 2), default=2, help="class model: the norm's p (default 2)")
     p.add_argument("--yes", action="store_true", help="run even when the class model's time estimate passes a day")
     add_clip_arg(p)
@@ -109,8 +108,6 @@ def class_model_part(model, t, args, out, per_step):
 def main(argv=None):
     args = parse_args(argv)
     clip = clip_percentile(args)
-    if args.steps < 1 or args.lam < 0:
-        raise ValueError("--steps must be at least 1 and --lam >= 0")
     check_device(args.device)
     import numpy as np
 

@@ -82,6 +82,10 @@ def _env():
      "--channel 999 is out of range: layer conv2_1 has 16 channels (0-15)"),
     ("deconvnet", ["--layer", "conv2_1", "--channel", "-1"], "argument --channel: must be a whole number >= 0"),
     ("deconvnet", ["--layer", "fc3", "--channel", "1"], "--channel: layer fc3 gives a vector, not channels"),
+    ("tutorial", ["--steps", "-1"], "argument --steps: must be at least 1, got -1"),
+    ("tutorial", ["--lam", "-1"], "argument --lam: must be >= 0, got -1"),
+    ("sanity_check", ["--smooth-n", "0"], "argument --smooth-n: must be at least 1, got 0"),
+    ("localisation_benchmark", ["--heldout-n", "0"], "argument --heldout-n: must be at least 1, got 0"),
 ])
 def test_option_errors_name_the_option_and_leave_no_out(small, tmp_path, capsys, script, argv, message):
     weights, image = small
@@ -94,6 +98,18 @@ def test_option_errors_name_the_option_and_leave_no_out(small, tmp_path, capsys,
     line = one_error_line(capsys.readouterr().err)
     assert line.endswith(f"{script}.py: error: {message}") or f"error: {message}" in line, line
     assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("script", SCRIPT_NAMES)
+def test_argparse_errors_are_one_line_without_the_usage_block(capsys, script):
+    """An unknown option and a value its type refuses: argparse's error alone on stderr, one line (not
+    its usage block), exit code 2 (_common.ArgumentParser)."""
+    for argv in (["--no-such-option"], ["--device", "tpu"] if script not in ("convert_weights", "make_shapes_dataset",
+                                                                            "localisation_throughput") else ["--out"]):
+        assert call(script, *argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and ".py: error: " in err and "usage:" not in err, err
+        assert err.endswith("(see --help)"), err                       # (in-process, the program is pytest's)
 
 
 # ------------------------------------------------------------------ no empty --out

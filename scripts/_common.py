@@ -1,6 +1,6 @@
 """Helpers shared by the command-line scripts: the default weights, --device, and error handling.
 
-    from _common import DEFAULT_WEIGHTS, add_device_arg, add_weights_arg, run
+    from _common import DEFAULT_WEIGHTS, ArgumentParser, add_device_arg, add_weights_arg, run
 
     def main(argv=None):
         parser = ArgumentParser(description=...)

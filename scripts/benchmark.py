@@ -51,8 +51,8 @@ RESNET50_CASES = ("resnet50-forward", "resnet50-saliency")
 
 def parse_args(argv=None):
     p = ArgumentParser(description="Time VGG16 forward, saliency and class-model steps, and a shapes "
-                                            "training step, here and in PyTorch, each engine in its own "
-                                            "fresh process; print the ratios.")
+                                   "training step, here and in PyTorch, each engine in its own "
+                                   "fresh process; print the ratios.")
     p.add_argument("--threads", type=int, default=None,
                    help="threads for both engines (default: as every script, MINIGRAD_THREADS or the cores "
                         "no other process keeps busy at the start)")

@@ -39,7 +39,7 @@ IMAGENET_SELECTION = [130, 281, 954]   # flamingo, tabby, banana: the tutorial's
 
 def parse_args(argv=None):
     p = ArgumentParser(description="Visualise what a network has learnt of a class: the image that "
-                                            "maximises the class score (gradient ascent on the image).")
+                                   "maximises the class score (gradient ascent on the image).")
     add_common_args(p, image=False, target_help="class index or name, or a comma-separated list; 'all' for "
                                                 "every class (default: all for a network of at most 20 classes, "
                                                 "else a small stated selection)")

@@ -21,8 +21,8 @@ from models.network import top1
 
 def parse_args(argv=None):
     p = ArgumentParser(description="Show that a deconvnet reconstruction is the gradient with another "
-                                            "ReLU backward rule: gradient, deconvnet and guided maps side by "
-                                            "side, with the numbers that compare them.")
+                                   "ReLU backward rule: gradient, deconvnet and guided maps side by "
+                                   "side, with the numbers that compare them.")
     add_common_args(p)
     p.add_argument("--layer", default=None, metavar="NAME",
                    help="reconstruct from this layer's strongest activation (e.g. conv5_3, pool4 on a VGG; "

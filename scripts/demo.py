@@ -152,7 +152,7 @@ def listing(out, since):
 
 def parse_args(argv=None):
     p = ArgumentParser(description="Run every method of the paper on the shipped demo networks (a VGG and "
-                                            "a ResNet, side by side) and write the pictures to --out.")
+                                   "a ResNet, side by side) and write the pictures to --out.")
     shipped = [str(w.relative_to(PROJECT_ROOT)) for w in (DEFAULT_WEIGHTS, SHAPES_RESNET)]
     p.add_argument("--weights", nargs="+", metavar="FILE.h5", default=[str(DEFAULT_WEIGHTS), str(SHAPES_RESNET)],
                    help="one or more shapes networks, shown side by side; each one's class models are also "

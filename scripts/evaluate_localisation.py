@@ -57,8 +57,8 @@ OUTPUTS = ("shards/run.json", "shards/*/*.json", "results.csv", "summary.json", 
 
 def parse_args(argv=None):
     p = ArgumentParser(description="Score weakly supervised localisation by the ILSVRC protocol "
-                                            "(top-5 guesses, IoU >= 0.5) on a folder of images with "
-                                            "Pascal-VOC XML or LOC_val_solution-style CSV boxes.")
+                                   "(top-5 guesses, IoU >= 0.5) on a folder of images with "
+                                   "Pascal-VOC XML or LOC_val_solution-style CSV boxes.")
     p.add_argument("--images", required=True, metavar="DIR", help="folder of images")
     p.add_argument("--annotations", required=True, metavar="DIR_OR_CSV",
                    help="folder of XML files (one per image, same stem) or a LOC_val_solution-style CSV")

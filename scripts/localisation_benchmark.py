@@ -39,7 +39,7 @@ from saliency.maps import METHODS
 
 def parse_args(argv=None):
     p = ArgumentParser(description="Measure weakly supervised localisation from saliency maps against "
-                                            "the ground truth of generated shapes images.")
+                                   "the ground truth of generated shapes images.")
     add_weights_arg(p)
     p.add_argument("--n", type=positive_int, default=500, help="number of images (default 500)")
     p.add_argument("--seed", type=non_negative_int, default=BENCHMARK_SEED,

@@ -28,15 +28,16 @@ ILSVRC_VAL = 50_000
 
 def parse_args(argv=None):
     p = ArgumentParser(description="Measure images per second of evaluate_localisation.py with 1 and 2 "
-                                            "workers on a shapes set, and project the time of ILSVRC-2012 val "
-                                            "(50,000 images, top 5, 10 crops) with VGG16 and ResNet-50 at 224.")
+                                   "workers on a shapes set, and project the time of ILSVRC-2012 val "
+                                   "(50,000 images, top 5, 10 crops) with VGG16 and ResNet-50 at 224.")
     p.add_argument("--n", type=positive_int, default=40, help="shapes images (default 40)")
     p.add_argument("--workers", type=positive_int, default=2, help="the largest worker count to try (default 2)")
     p.add_argument("--arch", default="vgg16,resnet50",
                    help="networks of the projection, comma-separated (default vgg16,resnet50)")
     p.add_argument("--no-shapes", action="store_true", help="only the projection, not the shapes set's rate")
     p.add_argument("--size", type=int, default=224, help="its input size (default 224; resize to 256/224 of it)")
-    p.add_argument("--repeats", type=positive_int, default=2, help="timings of the projection's unit after a warm-up, best kept (default 2)")
+    p.add_argument("--repeats", type=positive_int, default=2,
+                   help="timings of the projection's unit after a warm-up, best kept (default 2)")
     p.add_argument("--out", required=True, type=output_folder, metavar="DIR", help="output folder")
     return p.parse_args(argv)
 

@@ -23,7 +23,7 @@ from saliency_map import METHODS, compute_map
 
 def parse_args(argv=None):
     p = ArgumentParser(description="Localise the object of a class from its saliency map: GMM colour "
-                                            "models + GraphCut + largest connected component + bounding box.")
+                                   "models + GraphCut + largest connected component + bounding box.")
     add_common_args(p)
     p.add_argument("--method", choices=METHODS, default="gradient", help="which saliency map (default gradient)")
     p.add_argument("--crops", type=int, choices=(1, 10), default=1, help="1 or 10 crops for the map (default 1)")

@@ -28,7 +28,7 @@ OUTPUTS = ("images/shapes_*.png", "masks/shapes_*.png", "annotations/shapes_*.xm
 
 def parse_args(argv=None):
     p = ArgumentParser(description="Write generated shapes images with Pascal-VOC XML boxes and masks "
-                                            "(the ILSVRC localisation format).")
+                                   "(the ILSVRC localisation format).")
     p.add_argument("--n", type=int, default=500, help="number of images (default 500)")
     p.add_argument("--seed", type=non_negative_int, default=BENCHMARK_SEED,
                    help=f"image seed (default {BENCHMARK_SEED})")

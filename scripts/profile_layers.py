@@ -40,7 +40,7 @@ CASE_TITLES = {"forward": "VGG16 forward", "saliency": "VGG16 saliency (forward 
 
 def parse_args(argv=None):
     p = ArgumentParser(description="Time each layer's forward and backward here and in PyTorch, each "
-                                            "engine in its own fresh process, and print where the time goes.")
+                                   "engine in its own fresh process, and print where the time goes.")
     p.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)} (default all)")
     p.add_argument("--threads", type=int, default=None,
                    help="threads for both engines (default: MINIGRAD_THREADS or the free cores at the start)")

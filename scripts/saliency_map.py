@@ -21,9 +21,9 @@ from saliency.maps import METHODS
 
 def parse_args(argv=None):
     p = ArgumentParser(description="Write saliency maps of images for a class: the gradient of the "
-                                            "class score with respect to the image (the paper), its "
-                                            "deconvnet and guided-backprop variants, SmoothGrad, Grad-CAM "
-                                            "or guided Grad-CAM.")
+                                   "class score with respect to the image (the paper), its "
+                                   "deconvnet and guided-backprop variants, SmoothGrad, Grad-CAM "
+                                   "or guided Grad-CAM.")
     add_common_args(p)
     p.add_argument("--method", choices=METHODS, default="gradient",
                    help="gradient (the paper), deconvnet, guided, smoothgrad, gradcam (Grad-CAM at the last "

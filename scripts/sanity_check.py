@@ -31,8 +31,8 @@ OUTPUTS = ("sanity_check.json", "sanity_check_maps.png", "sanity_check_curves.pn
 
 def parse_args(argv=None):
     p = ArgumentParser(description="Cascading model randomisation: do the saliency maps change when "
-                                            "the network's weights are re-initialised, layer by layer from "
-                                            "the top? (Adebayo et al. 2018)")
+                                   "the network's weights are re-initialised, layer by layer from "
+                                   "the top? (Adebayo et al. 2018)")
     add_common_args(p, image=False, target_help="class index or name for every image (default: the shapes "
                                                 "images' true class, or each image's top-1 class)")
     p.add_argument("--image", nargs="+", metavar="PATH",

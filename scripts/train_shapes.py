@@ -58,7 +58,7 @@ HELD_OUT_SEED_OFFSET = 1_000_000       # held-out images come from seed + this: 
 
 def parse_args(argv=None):
     p = ArgumentParser(description="Train the small VGG (or ResNet) of the shapes demo with minigrad "
-                                            "and save it in the project's HDF5 weight format.")
+                                   "and save it in the project's HDF5 weight format.")
     p.add_argument("--arch", choices=("vgg", "resnet"), default="vgg",
                    help="the network: the small VGG (default) or the small ResNet with batch norm")
     p.add_argument("--out", default=None, type=output_file, metavar="FILE.h5",

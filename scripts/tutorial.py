@@ -30,15 +30,16 @@ SETTINGS = dict(lr=6.0)                             # the tutorial's step size (
 
 def parse_args(argv=None):
     p = ArgumentParser(description="The tutorial's figure: the class model of one class by its recipe "
-                                            "(SGD lr 6 on -S_c + lambda ||I||_p, 151 steps) and the saliency "
-                                            "map of each image.")
+                                   "(SGD lr 6 on -S_c + lambda ||I||_p, 151 steps) and the saliency "
+                                   "map of each image.")
     add_common_args(p, target_help="class of the images' saliency maps (index or name; default: each "
                                    "image's top-1 class)")
     p.add_argument("--class", dest="class_", default=None, metavar="C",
                    help="class of the class model (index or name; default: 130, flamingo, on a 1000-class "
                         "network, else the first image's top-1 class)")
     p.add_argument("--steps", type=positive_int, default=151, help="class model: SGD steps (default 151)")
-    p.add_argument("--lam", type=non_negative_float, default=0.1, help="class model: weight lambda of ||I||_p (default 0.1)")
+    p.add_argument("--lam", type=non_negative_float, default=0.1,
+                   help="class model: weight lambda of ||I||_p (default 0.1)")
     p.add_argument("--p", type=int, choices=(1, 2), default=2, help="class model: the norm's p (default 2)")
     p.add_argument("--yes", action="store_true", help="run even when the class model's time estimate passes a day")
     add_clip_arg(p)

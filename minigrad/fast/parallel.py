@@ -3,6 +3,7 @@
     for_each(work, items)      # work(item) for every item, on the caller's thread and the pool's
     matmul(a, b)               # a @ b, its rows or columns split between the threads
     resize(n)                  # this pool, Numba's threads and the BLAS's (minigrad.set_threads)
+    parts(xp)                  # how many chunks to cut work into at least: the threads (1 on a GPU)
 
 A convolution goes a chunk at a time (conv.py: a few images, or a band of rows of one image), and each
 chunk is a few passes: im2col, a GEMM, the unpacking (or Winograd's transform, 16 or 36 GEMMs, transform).

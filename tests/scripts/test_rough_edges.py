@@ -102,14 +102,15 @@ def test_option_errors_name_the_option_and_leave_no_out(small, tmp_path, capsys,
 
 @pytest.mark.parametrize("script", SCRIPT_NAMES)
 def test_argparse_errors_are_one_line_without_the_usage_block(capsys, script):
-    """An unknown option and a value its type refuses: argparse's error alone on stderr, one line (not
-    its usage block), exit code 2 (_common.ArgumentParser)."""
-    for argv in (["--no-such-option"], ["--device", "tpu"] if script not in ("convert_weights", "make_shapes_dataset",
-                                                                            "localisation_throughput") else ["--out"]):
+    """An unknown option, and an option without its value or with one it refuses: argparse's error
+    alone on stderr, one line (not its usage block), exit code 2 (_common.ArgumentParser)."""
+    refused = {"convert_weights": ["--out"], "make_shapes_dataset": ["--n", "many"],
+               "localisation_throughput": ["--n", "many"], "profile_layers": ["--threads", "many"]}
+    for argv in (["--no-such-option"], refused.get(script, ["--device", "tpu"])):
         assert call(script, *argv) == 2
         err = capsys.readouterr().err.strip()
-        assert len(err.splitlines()) == 1 and ".py: error: " in err and "usage:" not in err, err
-        assert err.endswith("(see --help)"), err                       # (in-process, the program is pytest's)
+        assert len(err.splitlines()) == 1 and ": error: " in err and "usage:" not in err, err
+        assert err.endswith("(see --help)"), err
 
 
 # ------------------------------------------------------------------ no empty --out

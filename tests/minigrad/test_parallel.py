@@ -22,8 +22,7 @@ from .test_tiers import TOL, on_both_tiers
 def threads(request):
     """Run the test with the engine on request.param threads (``mg.set_threads``, which ``use_ops``
     applies again on entering a tier); restored afterwards."""
-    mg.threads()                                                           # sized, as by a first heavy op
-    before = tiers._threads
+    before = mg.threads()                                                  # sized, as by a first heavy op
     mg.set_threads(request.param)
     assert parallel.threads() == request.param
     yield request.param
